@@ -1,0 +1,84 @@
+"""The ``dagrag chat`` REPL: line editing and history (prompt_toolkit), live progress (rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from rich.console import Console
+
+from agent import render
+from agent.api import DagRAG, QuestionError
+from agent.types import Answer
+
+HELP = """[b]Ask a question[/b], or:
+  /sources   sources of the last answer
+  /graph     the DAG of the last answer (add 'mermaid' for Mermaid)
+  /help      this help
+  /quit      leave (also Ctrl-D)
+Ctrl-C stops the answer being written, or clears the line."""
+
+
+def run_chat(rag: DagRAG, console: Console, session: PromptSession | None = None) -> None:
+    """Read questions until /quit or end of input."""
+    if session is None:
+        history = _history(rag.settings.kb_path / "chat_history")
+        session = PromptSession(history=history)
+    console.print(f"[b]dagrag chat[/b] · knowledge base {rag.settings.kb_path} · /help for commands")
+    last: Answer | None = None
+    while True:
+        try:
+            line = session.prompt("❯ ").strip()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line.startswith("/"):
+            command, _, arg = line[1:].partition(" ")
+            if command in ("quit", "exit", "q"):
+                break
+            if command == "help":
+                console.print(HELP)
+            elif command == "sources":
+                console.print(render.citations_table(last) if last else "[dim]no answer yet[/]")
+            elif command == "graph":
+                if last is None:
+                    console.print("[dim]no answer yet[/]")
+                elif arg.strip() == "mermaid":
+                    console.print(last.dag_mermaid() or "[dim]no DAG[/]", markup=False)
+                else:
+                    console.print(render.dag_tree(last))
+            else:
+                console.print(f"[yellow]unknown command /{command}[/]: /help lists them")
+            continue
+        try:
+            last = _ask(rag, line, console) or last
+        except QuestionError as exc:
+            console.print(f"[red]{exc}[/]")
+        except KeyboardInterrupt:
+            console.print("[yellow]stopped[/]")
+    console.print("bye")
+
+
+def _ask(rag: DagRAG, question: str, console: Console) -> Answer | None:
+    answer = None
+    with console.status("thinking…", spinner="dots") as status:
+        for event in rag.stream(question):
+            if event.answer is not None:
+                answer = event.answer
+            else:
+                status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
+    if answer is not None:
+        console.print(render.answer_panel(answer))
+        console.print(render.dag_tree(answer))
+    return answer
+
+
+def _history(path: Path):
+    try:
+        return FileHistory(str(path))
+    except OSError:
+        return InMemoryHistory()

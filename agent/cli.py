@@ -1,0 +1,281 @@
+"""The ``dagrag`` command line: ingest, ask, chat, kb, config, demo, eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agent import render
+from agent.settings import Settings, load_settings
+
+app = typer.Typer(help="dagrag: ask questions about your documents, answered by a local LLM that plans a DAG of sub-questions.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+kb_app = typer.Typer(help="Inspect and edit the knowledge base.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class _Options:
+    config: Optional[Path] = None
+    debug: bool = False
+
+
+OPTIONS = _Options()
+
+KbOption = typer.Option(None, "--kb", help="knowledge-base folder [default: ./.dagrag or DAGRAG_KB_PATH]")
+ModelOption = typer.Option(None, "--model", help="GGUF model file [default: embedded SmolLM2-135M or DAGRAG_LLM_MODEL]")
+
+
+@app.callback()
+def _root(
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file [default: ./dagrag.toml or DAGRAG_CONFIG]"),
+    debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
+) -> None:
+    OPTIONS.config, OPTIONS.debug = config, debug
+
+
+def _settings(**overrides) -> Settings:
+    return load_settings(OPTIONS.config, **overrides)
+
+
+def _open(**overrides):
+    from agent.api import DagRAG
+
+    return DagRAG(_settings(**overrides))
+
+
+# ingest -------------------------------------------------------------------------
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .pdf .html, JSON passage lists)"),
+    kb: Optional[Path] = KbOption,
+    valid_from: Optional[datetime] = typer.Option(None, "--valid-from", help="world time the documents are valid from (default: their date, else now)"),
+) -> None:
+    """Add documents to the knowledge base (unchanged files are skipped, changed ones replaced)."""
+    rag = _open(kb_path=kb)
+    report = _ingest_with_progress(rag, paths, valid_from)
+    for path, reason in report.failed:
+        err.print(f"[red]✗[/] {path}: {reason}")
+    console.print(
+        f"[green]✓[/] {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
+        f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s) → {rag.settings.kb_path}"
+    )
+    rag.close()
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _ingest_with_progress(rag, paths, valid_from=None):
+    columns = [TextColumn("[b]embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("passages"),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None, rate="")
+        started = datetime.now()
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, total=total, advance=done)
+            elapsed = (datetime.now() - started).total_seconds() or 1e-9
+            bar.update(task, rate=f"{bar.tasks[0].completed / elapsed:.1f}/s")
+
+        return rag.ingest(paths, valid_from=valid_from, progress=progress)
+
+
+# ask ----------------------------------------------------------------------------
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="the question"),
+    kb: Optional[Path] = KbOption,
+    model: Optional[str] = ModelOption,
+    as_json: bool = typer.Option(False, "--json", help="print the whole Answer as JSON"),
+    mermaid: bool = typer.Option(False, "--mermaid", help="also print the DAG as Mermaid"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="passages retrieved for the question"),
+    max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="reflection rounds that may add sub-questions"),
+) -> None:
+    """Answer one question and print the answer, its citations and the DAG it solved."""
+    rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds)
+    _require_documents(rag)
+    answer = _answer_with_status(rag, question, quiet=as_json)
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+    else:
+        console.print(render.full(answer))
+        if mermaid:
+            console.print(answer.dag_mermaid(), markup=False, highlight=False)
+    rag.close()
+
+
+def _require_documents(rag) -> None:
+    if rag.kb.stats().chunks == 0:
+        raise UsageError(f"knowledge base {rag.settings.kb_path} is empty: run `dagrag ingest PATH` first (or `dagrag demo`)")
+
+
+def _answer_with_status(rag, question: str, quiet: bool = False):
+    answer = None
+    with err.status("thinking…", spinner="dots") if not quiet else _nullcontext() as status:
+        for event in rag.stream(question):
+            if event.answer is not None:
+                answer = event.answer
+            elif status is not None:
+                status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
+    return answer
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+# chat ---------------------------------------------------------------------------
+@app.command()
+def chat(kb: Optional[Path] = KbOption, model: Optional[str] = ModelOption) -> None:
+    """Interactive REPL with history; /sources, /graph, /help, /quit."""
+    from agent.chat import run_chat
+
+    rag = _open(kb_path=kb, llm_model=model)
+    _require_documents(rag)
+    run_chat(rag, console)
+    rag.close()
+
+
+# kb -----------------------------------------------------------------------------
+@kb_app.command("stats")
+def kb_stats(kb: Optional[Path] = KbOption) -> None:
+    """Documents, chunks and statuses in the knowledge base."""
+    rag = _open(kb_path=kb)
+    s = rag.kb.stats()
+    from rich.table import Table
+
+    table = Table(title=f"Knowledge base {s.path}", title_justify="left", show_header=False)
+    for k, v in [("documents", s.documents), ("chunks", s.chunks), ("vectors in Chroma", s.vectors), *s.by_status.items(), ("embedder", s.embedder)]:
+        table.add_row(k, str(v))
+    console.print(table)
+    rag.close()
+
+
+@kb_app.command("list")
+def kb_list(kb: Optional[Path] = KbOption) -> None:
+    """List the documents in the knowledge base."""
+    rag = _open(kb_path=kb)
+    from rich.table import Table
+
+    table = Table(title_justify="left")
+    for col in ("doc id", "title", "chunks", "ingested (UTC)"):
+        table.add_column(col, overflow="fold")
+    for d in rag.kb.documents():
+        table.add_row(d.doc_id, d.title, str(d.n_chunks), d.ingested_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+    rag.close()
+
+
+@kb_app.command("rm")
+def kb_rm(doc: str = typer.Argument(..., help="document id or file path (every passage from that file)"), kb: Optional[Path] = KbOption) -> None:
+    """Remove a document from Chroma and the ledger."""
+    rag = _open(kb_path=kb)
+    removed = rag.kb.remove(doc)
+    rag.close()
+    if not removed:
+        raise UsageError(f"no document '{doc}' in {rag.settings.kb_path}: see `dagrag kb list`")
+    console.print(f"[green]✓[/] removed {len(removed)} document(s): " + ", ".join(removed[:5]) + (" …" if len(removed) > 5 else ""))
+
+
+# config and demo ----------------------------------------------------------------
+@app.command("config")
+def show_config() -> None:
+    """Print the effective settings (flags > DAGRAG_* variables > dagrag.toml > defaults)."""
+    from agent.settings import embed_model_path, llm_model_path
+
+    s = _settings()
+    from rich.table import Table
+
+    table = Table(show_header=True, title="Settings", title_justify="left")
+    table.add_column("setting (TOML key / DAGRAG_ variable)")
+    table.add_column("value", overflow="fold")
+    for name, value in s.model_dump().items():
+        table.add_row(name, "" if value is None else str(value))
+    table.add_row("→ GGUF in use", str(llm_model_path(s)))
+    table.add_row("→ embedder in use", embed_model_path(s))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    kb: Optional[Path] = typer.Option(Path(".dagrag-demo"), "--kb", help="knowledge-base folder for the demo"),
+    question: Optional[str] = typer.Option(None, "--question", "-q", help="ask this instead of the demo question"),
+) -> None:
+    """Ingest the bundled demo collection and answer a multi-hop question about it."""
+    from agent.demo import demo_docs, demo_questions
+
+    rag = _open(kb_path=kb)
+    console.rule("[b]dagrag demo")
+    console.print(f"Ingesting the demo collection ({demo_docs()}) into {kb} …")
+    report = _ingest_with_progress(rag, [demo_docs()])
+    console.print(f"[green]✓[/] {report.chunks} passages embedded, {len(report.unchanged)} documents already present")
+    q = question or demo_questions()[0]["question"]
+    answer = _answer_with_status(rag, q)
+    console.print(render.full(answer))
+    if question is None:
+        console.print(f"[dim]expected: {demo_questions()[0]['answer']}[/]")
+    rag.close()
+
+
+# errors -------------------------------------------------------------------------
+class UsageError(Exception):
+    """A mistake by the user, reported in one line."""
+
+
+def main() -> None:
+    """Console entry point: one clear line per error, tracebacks only with --debug."""
+    from agent.api import QuestionError
+    from agent.llm import LLMError
+    from agent.settings import ConfigError
+    from kb.ledger import LedgerError
+    from kb.loaders import LoadError
+
+    known = (UsageError, QuestionError, LLMError, ConfigError, LedgerError, LoadError, FileNotFoundError, PermissionError)
+    try:
+        app(standalone_mode=False)
+    except known as exc:
+        _fail(str(exc) or type(exc).__name__, exc)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", exc)
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    if OPTIONS.debug or "--debug" in sys.argv:
+        err.print_exception()
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

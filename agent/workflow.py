@@ -1,0 +1,401 @@
+"""The LogicRAG agent as a LangGraph StateGraph.
+
+warmup ─┬─> END (evidence already answers the question)
+        └─> plan ─> solve ⟲ (one DAG rank per step) ─> reflect ─┬─> solve (new sub-questions)
+                                                                 └─> final ─> END
+
+Nodes are plain functions of the state; the LLM, the retriever and the settings come in
+through the run context, so tests can script every call.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Iterator, Protocol, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agent import outputs, prompts
+from agent.llm import LLM, Structured, ask_structured
+from agent.settings import Settings
+from agent.types import Answer, Citation, Evidence, LLMCall, NodeResult, Stage, StepEvent, Usage
+from graph import Plan, PlanNode, degenerate_reason, referenced_ids, repair_plan, substitute_answers
+from kb.knowledge_base import Retrieval
+
+UNKNOWN = {"unknown", "not known", "none", "n/a", "no answer", "not mentioned", "not stated", ""}
+
+
+class Retriever(Protocol):
+    def search(self, query: str, k: int) -> Retrieval: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a run needs besides its state."""
+
+    llm: LLM
+    retriever: Retriever
+    settings: Settings
+
+
+def _merge(left: dict, right: dict) -> dict:
+    return {**left, **right}
+
+
+def _add_times(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
+    return {k: left.get(k, 0.0) + right.get(k, 0.0) for k in left.keys() | right.keys()}
+
+
+class AgentState(TypedDict, total=False):
+    question: str
+    warmup_evidence: list[Evidence]
+    plan: Plan
+    plan_source: str
+    pending: list[int]  # planned node ids not solved yet
+    results: Annotated[dict[int, NodeResult], _merge]
+    evidence: Annotated[dict[str, Evidence], _merge]  # every chunk seen, by id
+    retrieved_ids: Annotated[list[str], operator.add]
+    memory: str
+    round: int
+    answer: str
+    citations: list[Citation]
+    fallbacks: Annotated[list[str], operator.add]
+    calls: Annotated[list[LLMCall], operator.add]
+    timings: Annotated[dict[str, float], _add_times]
+    done: bool
+
+
+# helpers -----------------------------------------------------------------------
+def _messages(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
+
+
+def plan_messages(question: str) -> list[dict[str, str]]:
+    """The planner's chat: system prompt, few-shot turns, then the question."""
+    messages = [{"role": "system", "content": prompts.PLAN_SYSTEM}]
+    for example, nodes in prompts.PLAN_EXAMPLES:
+        reply = {"nodes": [{"id": i, "question": q, "depends_on": d} for i, q, d in nodes]}
+        messages += [{"role": "user", "content": prompts.PLAN.format(question=example)}, {"role": "assistant", "content": json.dumps(reply)}]
+    return [*messages, {"role": "user", "content": prompts.PLAN.format(question=question)}]
+
+
+def _ask(ctx: Context, stage: Stage, user: str, model: type, schema: dict, max_tokens: int) -> tuple[Structured, list[LLMCall]]:
+    result = ask_structured(ctx.llm, _messages(user), model, schema, max_tokens)
+    return result, llm_calls(stage, result)
+
+
+def llm_calls(stage: Stage, result: Structured) -> list[LLMCall]:
+    return [LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds) for c in result.completions]
+
+
+def retried(stage: str, result: Structured) -> list[str]:
+    """A note for the record when a reply only parsed after the repair attempt."""
+    return [f"{stage} reply was invalid JSON; fixed on the one repair attempt"] if result.repaired else []
+
+
+def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[str, float]]:
+    got = ctx.retriever.search(query, k)
+    return got.evidence, {"embed": got.embed_seconds, "retrieval": got.search_seconds}
+
+
+def format_evidence(evidence: list[Evidence], max_chars: int) -> str:
+    """Passages numbered from 1, quoted as data; quotes inside titles are neutralised."""
+    if not evidence:
+        return prompts.NO_PASSAGES
+    return "\n".join(
+        prompts.PASSAGE.format(n=i, title=e.title.replace('"', "'"), text=_clip(e.text, max_chars).replace("</passage>", "</ passage>"))
+        for i, e in enumerate(evidence, 1)
+    )
+
+
+def _clip(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+
+
+def is_unknown(answer: str) -> bool:
+    return re.sub(r"[^a-z/ ]", "", answer.lower()).strip() in UNKNOWN
+
+
+def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:
+    chosen: list[Citation] = []
+    for n in dict.fromkeys(numbers):
+        if 1 <= n <= len(evidence):
+            e = evidence[n - 1]
+            chosen.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=_clip(e.text, 200)))
+    return chosen
+
+
+def grounded(answer: str, evidence: list[Evidence]) -> bool:
+    """True when every content word of ``answer`` occurs in the evidence text."""
+    words = [w for w in re.findall(r"\w+", answer.lower()) if len(w) > 2 or w.isdigit()]
+    text = " ".join(e.text.lower() for e in evidence)
+    return bool(words) and all(w in text for w in words)
+
+
+def _emit(runtime: Runtime[Context], kind: str, message: str, **extra: Any) -> None:
+    if runtime.stream_writer is not None:
+        runtime.stream_writer(StepEvent(kind=kind, message=message, **extra))
+
+
+# nodes -------------------------------------------------------------------------
+def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Retrieve for the whole question; answer at once if the evidence clearly suffices."""
+    ctx, s = runtime.context, runtime.context.settings
+    _emit(runtime, "retrieving", "retrieving evidence for the question")
+    evidence, times = _retrieve(ctx, state["question"], s.top_k)
+    update: dict = {
+        "warmup_evidence": evidence, "evidence": {e.chunk_id: e for e in evidence},
+        "retrieved_ids": [e.chunk_id for e in evidence], "timings": times, "memory": "", "round": 0,
+        "results": {}, "fallbacks": [], "calls": [], "done": False,
+    }
+    if not s.warmup_shortcut or not evidence or state.get("plan") is not None:  # a given plan skips the shortcut
+        return update
+    _emit(runtime, "warmup", "checking whether the evidence already answers it")
+    reply, calls = _ask(ctx, "warmup", prompts.WARMUP.format(evidence=format_evidence(evidence, s.evidence_chars), question=state["question"]),
+                        outputs.WarmupReply, outputs.warmup_schema(len(evidence)), s.answer_max_tokens + 24)
+    update["calls"], update["fallbacks"] = calls, retried("warm-up", reply)
+    value = reply.value
+    if value is None:
+        update["fallbacks"] = [f"warm-up reply unusable ({reply.error}); planning instead"]
+        return update
+    # A small model says "yes" too easily: only trust a short answer the passages contain.
+    if value.can_answer and not is_unknown(value.answer) and grounded(value.answer, evidence):
+        update.update(answer=value.answer.strip(), plan_source="warmup", done=True, citations=cite(evidence, value.sources or [1]))
+    return update
+
+
+def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Ask for a DAG of sub-questions; repair it, or fall back to a single node (plain RAG)."""
+    ctx, s, question = runtime.context, runtime.context.settings, state["question"]
+    _emit(runtime, "planning", "breaking the question into sub-questions")
+    reply = ask_structured(ctx.llm, plan_messages(question), Plan, outputs.plan_schema(s.max_nodes), s.plan_max_tokens)
+    calls = llm_calls("plan", reply)
+    fallbacks: list[str] = retried("plan", reply)
+    if reply.value is None:
+        fallbacks.append(f"plan unusable ({reply.error}); using the question as a single node")
+        dag, source = Plan.single(question), "fallback"
+    else:
+        fixed = repair_plan(reply.value, max_nodes=s.max_nodes, fallback_question=question)
+        dag, source = fixed.plan, ("repaired" if fixed.repairs else "llm")
+        fallbacks += [f"plan repaired: {r}" for r in fixed.repairs]
+        reason = degenerate_reason(dag, question)
+        if reason:
+            fallbacks.append(f"degenerate plan ({reason}); using the question as a single node")
+            dag, source = Plan.single(question), "fallback"
+    _emit(runtime, "planned", f"planned {len(dag.nodes)} sub-question(s)", node_total=len(dag.nodes))
+    return {"plan": dag, "plan_source": source, "pending": [n.id for n in dag.nodes], "calls": calls, "fallbacks": fallbacks}
+
+
+def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Solve the next rank of the DAG: every pending node whose dependencies are answered."""
+    ctx, s = runtime.context, runtime.context.settings
+    dag, results = state["plan"], dict(state.get("results", {}))
+    ready = [i for i in state["pending"] if all(d in results for d in dag.node(i).depends_on)]
+    if not ready:  # cannot happen for a repaired plan; guard against a loop anyway
+        return {"pending": [], "fallbacks": ["unsolvable nodes dropped: " + ", ".join(map(str, state["pending"]))]}
+    fills = {i: (r.answer if not is_unknown(r.answer) else r.resolved_question) for i, r in results.items()}
+    queries = {i: substitute_answers(dag.node(i).question, fills) for i in ready}
+    calls: list[LLMCall] = []
+    times: dict[str, float] = {}
+    seen: dict[str, Evidence] = {}
+    order: list[str] = []
+    shared: list[Evidence] | None = None
+    if s.share_rank_retrieval and len(ready) > 1:
+        shared, t = _retrieve(ctx, " ".join(queries.values()), s.node_top_k * len(ready))
+        times = _add_times(times, t)
+    facts: list[str] = []
+    fallbacks: list[str] = []
+    total = len(dag.nodes)
+    for i in ready:
+        index = len(results) + 1
+        _emit(runtime, "node_start", f"node {index} of {total}: {queries[i]}", node_id=i, node_index=index, node_total=total)
+        if shared is None:
+            evidence, t = _retrieve(ctx, queries[i], s.node_top_k)
+            times = _add_times(times, t)
+        else:
+            evidence = shared
+        seen.update({e.chunk_id: e for e in evidence})
+        order += [e.chunk_id for e in evidence]
+        user = prompts.NODE.format(memory=state.get("memory") or prompts.EMPTY_MEMORY,
+                                   evidence=format_evidence(evidence, s.evidence_chars), question=queries[i])
+        reply, node_calls = _ask(ctx, "node", user, outputs.NodeReply, outputs.NODE_SCHEMA, s.answer_max_tokens)
+        calls += node_calls
+        fallbacks += retried(f"node {i}", reply)
+        answer = reply.value.answer.strip() if reply.value else "unknown"
+        if reply.value is None:
+            fallbacks.append(f"node {i} answer unusable ({reply.error}); marked unknown")
+        results[i] = NodeResult(id=i, question=dag.node(i).question, resolved_question=queries[i], depends_on=dag.node(i).depends_on,
+                                answer=answer, evidence_ids=[e.chunk_id for e in evidence], round=state.get("round", 0))
+        facts.append(f"{queries[i]} {answer}" if not is_unknown(answer) else f"{queries[i]} (not found)")
+        _emit(runtime, "node_done", f"node {index} of {total}: {answer}", node_id=i, node_index=index, node_total=total)
+    memory, mem_calls, mem_fallbacks = _refine_memory(ctx, state["question"], state.get("memory", ""), facts)
+    return {
+        "pending": [i for i in state["pending"] if i not in ready], "results": {i: results[i] for i in ready},
+        "evidence": seen, "retrieved_ids": order, "memory": memory, "calls": calls + mem_calls, "timings": times,
+        "fallbacks": fallbacks + mem_fallbacks,
+    }
+
+
+def _refine_memory(ctx: Context, question: str, memory: str, facts: list[str]) -> tuple[str, list[LLMCall], list[str]]:
+    """Append new facts; when the memory outgrows its budget, have the LLM condense it."""
+    s = ctx.settings
+    merged = "\n".join(x for x in [memory, *facts] if x)
+    if len(merged) <= s.memory_chars:
+        return merged, [], []
+    reply, calls = _ask(ctx, "memory", prompts.MEMORY.format(memory=memory or prompts.EMPTY_MEMORY, facts="\n".join(facts), question=question, max_chars=s.memory_chars),
+                        outputs.MemoryReply, outputs.memory_schema(s.memory_chars), max(64, s.memory_chars // 3))
+    if reply.value is not None and reply.value.notes.strip():
+        return reply.value.notes.strip()[: s.memory_chars], calls, retried("memory", reply)
+    return merged[-s.memory_chars :], calls, [f"memory summary unusable ({reply.error}); kept the latest facts"]
+
+
+def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Ask whether the memory answers the question; if not, add sub-questions (bounded by max_rounds)."""
+    ctx, s = runtime.context, runtime.context.settings
+    if state.get("round", 0) >= s.max_rounds:
+        return {}
+    _emit(runtime, "reflecting", "checking whether anything is still missing")
+    max_new = 2
+    reply, calls = _ask(ctx, "reflect", prompts.REFLECT.format(question=state["question"], memory=state.get("memory") or prompts.EMPTY_MEMORY, max_new=max_new),
+                        outputs.ReflectReply, outputs.reflect_schema(max_new), 128)
+    update: dict = {"calls": calls, "round": state.get("round", 0) + 1, "fallbacks": retried("reflection", reply)}
+    if reply.value is None:
+        update["fallbacks"] = [f"reflection unusable ({reply.error}); answering with what was found"]
+        return update
+    if reply.value.enough:
+        return update
+    dag = state["plan"]
+    known = {_norm(n.question) for n in dag.nodes} | {_norm(state["question"])}
+    new_nodes: list[PlanNode] = []
+    next_id = max(n.id for n in dag.nodes) + 1
+    for q in reply.value.new_questions:
+        if _norm(q) in known or len(_norm(q)) < 3:
+            continue
+        known.add(_norm(q))
+        deps = sorted(d for d in referenced_ids(q) if d < next_id)
+        new_nodes.append(PlanNode(id=next_id, question=q.strip(), depends_on=deps))
+        next_id += 1
+    if new_nodes:
+        update.update(plan=Plan(nodes=[*dag.nodes, *new_nodes]), pending=[n.id for n in new_nodes])
+        _emit(runtime, "planned", f"added {len(new_nodes)} sub-question(s)", node_total=len(dag.nodes) + len(new_nodes))
+    return update
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def final(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Answer from the memory plus the warm-up evidence (what plain RAG would see) and each node's best chunk."""
+    ctx, s = runtime.context, runtime.context.settings
+    _emit(runtime, "answering", "writing the final answer")
+    evidence = final_evidence(state, s.top_k + 2)
+    user = prompts.FINAL.format(memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=state["question"])
+    reply, calls = _ask(ctx, "final", user, outputs.AnswerReply, outputs.answer_schema(len(evidence)), s.answer_max_tokens + 24)
+    fallbacks: list[str] = retried("final", reply)
+    results = state.get("results", {})
+    if reply.value is not None:
+        answer, citations = reply.value.answer.strip(), cite(evidence, reply.value.sources)
+    else:
+        sink = max(results) if results else None
+        answer = results[sink].answer if sink else "unknown"
+        citations = []
+        fallbacks.append(f"final answer unusable ({reply.error}); using the last sub-answer")
+    if not citations and evidence:
+        citations = infer_citations(answer, evidence, results, state.get("evidence", {}))
+        fallbacks.append("no valid citation in the reply; cited the evidence that supports the answer")
+    return {"answer": answer, "citations": citations, "calls": calls, "fallbacks": fallbacks, "done": True}
+
+
+def final_evidence(state: AgentState, limit: int) -> list[Evidence]:
+    chosen = {e.chunk_id: e for e in state.get("warmup_evidence", [])}
+    pool = state.get("evidence", {})
+    for r in sorted(state.get("results", {}).values(), key=lambda r: r.id):
+        for cid in r.evidence_ids[:1]:
+            if cid in pool:
+                chosen.setdefault(cid, pool[cid])
+    node_first = [c for c in chosen if c not in {e.chunk_id for e in state.get("warmup_evidence", [])}]
+    ordered = node_first + [e.chunk_id for e in state.get("warmup_evidence", [])]
+    return [chosen[c] for c in ordered][: max(limit, len(node_first))]
+
+
+def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, NodeResult], pool: dict[str, Evidence]) -> list[Citation]:
+    """Chunks that contain the answer, else the first chunk of each solved node, else the top chunk."""
+    numbers = [i for i, e in enumerate(evidence, 1) if not is_unknown(answer) and grounded(answer, [e])]
+    if not numbers:
+        wanted = [r.evidence_ids[0] for r in results.values() if r.evidence_ids and not is_unknown(r.answer)]
+        numbers = [i for i, e in enumerate(evidence, 1) if e.chunk_id in wanted]
+    return cite(evidence, numbers[:3] or [1])
+
+
+# wiring ------------------------------------------------------------------------
+def _after_warmup(state: AgentState) -> str:
+    if state.get("done"):
+        return END
+    return "solve" if state.get("plan") is not None else "plan"
+
+
+def _after_solve(state: AgentState) -> str:
+    return "solve" if state.get("pending") else "reflect"
+
+
+def _after_reflect(state: AgentState) -> str:
+    return "solve" if state.get("pending") else "final"
+
+
+def build_graph(checkpointer: Any = None) -> Any:
+    """The compiled agent graph."""
+    g = StateGraph(AgentState, context_schema=Context)
+    g.add_node("warmup", warmup)
+    g.add_node("plan", plan)
+    g.add_node("solve", solve)
+    g.add_node("reflect", reflect)
+    g.add_node("final", final)
+    g.add_edge(START, "warmup")
+    g.add_conditional_edges("warmup", _after_warmup, ["plan", "solve", END])
+    g.add_edge("plan", "solve")
+    g.add_conditional_edges("solve", _after_solve, ["solve", "reflect"])
+    g.add_conditional_edges("reflect", _after_reflect, ["solve", "final"])
+    g.add_edge("final", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def run_agent(graph: Any, question: str, context: Context, *, plan: Plan | None = None) -> Iterator[StepEvent]:
+    """Run the compiled graph, yielding its progress events, then a final event with the Answer.
+
+    With ``plan`` the planner is skipped and the given DAG is executed (an oracle planner).
+    """
+    inputs: dict = {"question": question}
+    if plan is not None:
+        inputs.update(plan=plan, plan_source="gold", pending=[n.id for n in plan.nodes])
+    state: dict = {}
+    start = time.perf_counter()
+    for mode, payload in graph.stream(inputs, config={"recursion_limit": 100}, context=context, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            yield payload
+        else:
+            state = payload
+    answer = to_answer(state, time.perf_counter() - start)
+    yield StepEvent(kind="done", message=answer.answer, answer=answer)
+
+
+def to_answer(state: dict, total: float) -> Answer:
+    calls: list[LLMCall] = state.get("calls", [])
+    times = dict(state.get("timings", {}))
+    llm_s = sum(c.seconds for c in calls)
+    timings = {"llm": llm_s, "embed": times.get("embed", 0.0), "retrieval": times.get("retrieval", 0.0), "total": total}
+    timings["other"] = max(0.0, total - timings["llm"] - timings["embed"] - timings["retrieval"])
+    results: dict[int, NodeResult] = state.get("results", {})
+    plan: Plan | None = state.get("plan")
+    nodes = [results[n.id] if n.id in results else NodeResult(id=n.id, question=n.question, resolved_question=n.question, depends_on=n.depends_on)
+             for n in plan.nodes] if plan else []
+    return Answer(
+        question=state["question"], answer=state.get("answer", "unknown"), citations=state.get("citations", []), nodes=nodes,
+        plan_source=state.get("plan_source", "llm"), fallbacks=state.get("fallbacks", []),
+        retrieved_ids=list(dict.fromkeys(state.get("retrieved_ids", []))), calls=calls, usage=Usage.of(calls), timings=timings,
+    )
