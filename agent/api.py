@@ -18,8 +18,8 @@ from typing import Iterator, Sequence
 from agent import outputs, prompts
 from agent.llm import LLM, LlamaCppLLM, ask_structured
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
-from agent.types import Answer, LLMCall, StepEvent
-from agent.workflow import Context, build_graph, cite, format_evidence, infer_citations, run_agent, to_answer
+from agent.types import Answer, StepEvent
+from agent.workflow import Context, build_graph, supported_citations, llm_calls, messages_for, run_agent, to_answer, warmup_call
 from graph import Plan
 from kb.knowledge_base import IngestReport, KnowledgeBase, Progress
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
@@ -74,7 +74,9 @@ class DagRAG:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(embed_model_path(self.settings), batch_size=self.settings.embed_batch_size)
+            s = self.settings
+            name = s.embed_model or "all-MiniLM-L6-v2 (embedded)"
+            self._embedder = SentenceTransformerEmbedder(embed_model_path(s), name=name, batch_size=s.embed_batch_size)
         return self._embedder
 
     @property
@@ -121,16 +123,13 @@ class DagRAG:
         s, start = self.settings, time.perf_counter()
         got = self.kb.search(question, s.top_k)
         ev = got.evidence
-        user = prompts.FINAL.format(memory=prompts.EMPTY_MEMORY, evidence=format_evidence(ev, s.evidence_chars), question=question)
-        result = ask_structured(self.llm, _messages(user), outputs.AnswerReply, outputs.answer_schema(len(ev)), s.answer_max_tokens + 24)
-        calls = [LLMCall(stage="vanilla", prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds) for c in result.completions]
+        result, _ = warmup_call(Context(llm=self.llm, retriever=self.kb, settings=s), question, ev)
+        calls = llm_calls("vanilla", result)
         fallbacks: list[str] = []
         answer = result.value.answer.strip() if result.value else "unknown"
-        citations = cite(ev, result.value.sources) if result.value else []
-        if result.value is None:
-            fallbacks.append(f"answer unusable ({result.error})")
-        if not citations and ev:
-            citations = infer_citations(answer, ev, {}, {})
+        citations, note = supported_citations(answer, ev, result.value.sources if result.value else [], {})
+        fallbacks += [f"answer unusable ({result.error})"] if result.value is None else []
+        fallbacks += [note] if note else []
         state = {"question": question, "answer": answer, "citations": citations, "plan_source": "vanilla", "calls": calls,
                  "fallbacks": fallbacks, "retrieved_ids": [e.chunk_id for e in ev],
                  "timings": {"embed": got.embed_seconds, "retrieval": got.search_seconds}}
@@ -140,8 +139,8 @@ class DagRAG:
         """The model alone, no retrieval (the "none" baseline)."""
         question = clean_question(question)
         start = time.perf_counter()
-        result = ask_structured(self.llm, _messages(prompts.DIRECT.format(question=question)), outputs.NodeReply, outputs.NODE_SCHEMA, self.settings.answer_max_tokens)
-        calls = [LLMCall(stage="none", prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds) for c in result.completions]
+        result = ask_structured(self.llm, messages_for(prompts.DIRECT.format(question=question)), outputs.NodeReply, outputs.NODE_SCHEMA, self.settings.answer_max_tokens)
+        calls = llm_calls("none", result)
         state = {"question": question, "answer": result.value.answer.strip() if result.value else "unknown", "plan_source": "none",
                  "calls": calls, "fallbacks": [] if result.value else [f"answer unusable ({result.error})"]}
         return to_answer(state, time.perf_counter() - start)
@@ -156,6 +155,3 @@ class DagRAG:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _messages(user: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]

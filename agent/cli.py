@@ -70,10 +70,11 @@ def ingest(
     rag = _open(kb_path=kb)
     report = _ingest_with_progress(rag, paths, valid_from)
     for path, reason in report.failed:
-        err.print(f"[red]✗[/] {path}: {reason}")
+        err.print(f"[red]✗[/] {path}: {reason}", soft_wrap=True)
     console.print(
         f"[green]✓[/] {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
-        f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s) → {rag.settings.kb_path}"
+        f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s) → {rag.settings.kb_path}",
+        soft_wrap=True,
     )
     rag.close()
     if report.failed:
@@ -107,6 +108,9 @@ def ask(
     max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="reflection rounds that may add sub-questions"),
 ) -> None:
     """Answer one question and print the answer, its citations and the DAG it solved."""
+    from agent.api import clean_question
+
+    question = clean_question(question)  # a bad question is reported before the knowledge base is checked
     rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds)
     _require_documents(rag)
     answer = _answer_with_status(rag, question, quiet=as_json)
@@ -236,6 +240,87 @@ def demo(
     rag.close()
 
 
+# eval ---------------------------------------------------------------------------
+@app.command("eval")
+def evaluate(
+    questions: Path = typer.Argument(..., help="questions JSON: [{question, answer, answer_aliases?, ...}] (MuSiQue/HotpotQA shapes too)"),
+    corpus: Path = typer.Argument(..., help="corpus JSON: [{title, text}]"),
+    method: list[str] = typer.Option(["dag", "vanilla"], "--method", "-m", help="dag, vanilla, none (repeat for several)"),
+    planner: list[str] = typer.Option(["llm"], "--planner", help="for dag: llm, gold (MuSiQue gold decomposition); repeat for both"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="first N questions only"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="passages retrieved per question"),
+    max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="reflection rounds of the dag agent"),
+    model: Optional[str] = ModelOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="results JSON; an existing one is resumed"),
+    kb_cache: Path = typer.Option(Path(".dagrag-eval"), "--kb-cache", help="folder caching the indexed corpora"),
+) -> None:
+    """Score dag, vanilla RAG and no-retrieval side by side: EM, F1, accuracy, recall@k, cost, latency."""
+    from agent.evaluation import runner
+    from agent.evaluation.datasets import load_questions
+
+    variants = runner.variants_for(method, planner)
+    qs = _read_eval(lambda: load_questions(questions, limit), questions)
+    docs = _read_eval(lambda: runner.corpus_documents(corpus), corpus)
+    probe = _open(llm_model=model, top_k=top_k, max_rounds=max_rounds)
+    kb = runner.corpus_cache_dir(kb_cache, corpus, probe)
+    rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds)
+    s = rag.settings
+    config = {"questions": Path(questions).name, "corpus": kb.name, "model": s.llm_model or "embedded", "top_k": s.top_k,
+              "max_rounds": s.max_rounds, "node_top_k": s.node_top_k, "max_nodes": s.max_nodes}
+    results = runner.open_results(out, config)
+    console.print(f"[b]eval[/b] {len(qs)} questions · {', '.join(variants)} · corpus cached in {kb}")
+    report = _ingest_docs_with_progress(rag, docs)
+    if report.chunks:
+        console.print(f"indexed {report.chunks} passages in {report.seconds:.0f}s")
+    todo = len(qs) * len(variants) - len(results.done() & {(v, q.qid) for v in variants for q in qs})
+    scores: dict[str, list[float]] = {}
+    with Progress(TextColumn("[b]answering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[score]}"),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        task = bar.add_task("eval", total=todo, score="")
+
+        def on_record(rec: dict) -> None:
+            scores.setdefault(rec["variant"], []).append(rec["metrics"]["f1"])
+            running = "  ".join(f"{v} F1 {sum(x) / len(x):.2f}" for v, x in scores.items())
+            bar.update(task, advance=1, score=running)
+
+        runner.run(rag, qs, variants, results, on_record)
+    console.print(runner_table(runner.summarize(results.records)))
+    if out:
+        console.print(f"results → {out}")
+    rag.close()
+
+
+def _read_eval(load, path: Path):
+    try:
+        return load()
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found") from None
+    except (ValueError, KeyError) as exc:
+        raise UsageError(f"{path}: {str(exc).splitlines()[0]}") from None
+
+
+def _ingest_docs_with_progress(rag, docs):
+    with Progress(TextColumn("[b]indexing corpus"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("index", total=None)
+        return rag.kb.ingest_documents(docs, progress=lambda done, total: bar.update(task, total=total, advance=done))
+
+
+def runner_table(summary: dict):
+    from rich.table import Table
+
+    table = Table(title="dagrag eval", title_justify="left")
+    cols = [("n", "n", "{:.0f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"), ("Acc", "acc", "{:.3f}"),
+            ("R@2", "recall@2", "{:.3f}"), ("R@5", "recall@5", "{:.3f}"), ("calls", "llm_calls", "{:.1f}"),
+            ("tokens", "tokens", "{:.0f}"), ("p50 s", "p50_s", "{:.1f}"), ("p95 s", "p95_s", "{:.1f}"),
+            ("fallback", "fallback_rate", "{:.2f}"), ("hops=", "hops_match", "{:.2f}"), ("DAG=", "structure_match", "{:.2f}")]
+    table.add_column("method")
+    for title, _, _ in cols:
+        table.add_column(title, justify="right")
+    for variant, row in summary.items():
+        table.add_row(variant, *[(fmt.format(row[key]) if key in row else "–") for _, key, fmt in cols])
+    return table
+
+
 # errors -------------------------------------------------------------------------
 class UsageError(Exception):
     """A mistake by the user, reported in one line."""
@@ -249,9 +334,11 @@ def main() -> None:
     from kb.ledger import LedgerError
     from kb.loaders import LoadError
 
-    known = (UsageError, QuestionError, LLMError, ConfigError, LedgerError, LoadError, FileNotFoundError, PermissionError)
+    from agent.evaluation.runner import EvalError
+
+    known = (UsageError, QuestionError, LLMError, ConfigError, LedgerError, LoadError, EvalError, FileNotFoundError, PermissionError)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode click returns typer.Exit's code instead of raising it
     except known as exc:
         _fail(str(exc) or type(exc).__name__, exc)
     except KeyboardInterrupt:
@@ -268,12 +355,13 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", exc)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, exc: BaseException) -> None:
     if OPTIONS.debug or "--debug" in sys.argv:
         err.print_exception()
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, never wrapped
     sys.exit(2)
 
 

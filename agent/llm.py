@@ -86,21 +86,28 @@ class LlamaCppLLM:
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         with self._lock:
-            before = self._llama.n_tokens
+            evaluated_before = self._prompt_tokens_evaluated()
             start = time.perf_counter()
             try:
                 reply = self._llama.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. prompt longer than the context window
                 raise LLMError(str(exc)) from exc
             seconds = time.perf_counter() - start
+            evaluated = self._prompt_tokens_evaluated() - evaluated_before
         usage = reply["usage"]
-        del before
         return Completion(
             text=reply["choices"][0]["message"]["content"] or "",
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=usage["completion_tokens"],
             seconds=seconds,
+            cached_tokens=max(0, usage["prompt_tokens"] - evaluated),
         )
+
+    def _prompt_tokens_evaluated(self) -> int:
+        """llama.cpp's running count of prompt tokens it actually evaluated (cache hits excluded)."""
+        import llama_cpp
+
+        return int(llama_cpp.llama_perf_context(self._llama._ctx.ctx).n_p_eval)
 
 
 @contextlib.contextmanager
@@ -154,7 +161,7 @@ def ask_structured(llm: LLM, messages: list[Message], model: type[T], schema: di
 
 def _parse(text: str, model: type[T]) -> tuple[T | None, str | None]:
     try:
-        return model.model_validate(json.loads(text)), None
+        return model.model_validate(json.loads(text, strict=False)), None  # raw newlines in strings are fine
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON ({exc.msg} at char {exc.pos})"
     except ValidationError as exc:

@@ -13,13 +13,13 @@ from graph import plan_json_schema
 ANSWER_CHARS = 120
 
 
-def _answer_schema(max_sources: int, extra: dict | None = None, required: tuple[str, ...] = ()) -> dict:
+def _answer_schema(max_sources: int, extra: dict | None = None) -> dict:
     props = {
-        **(extra or {}),
         "answer": {"type": "string", "minLength": 1, "maxLength": ANSWER_CHARS},
         "sources": {"type": "array", "maxItems": 3, "items": {"type": "integer", "minimum": 1, "maximum": max(1, max_sources)}},
+        **(extra or {}),  # after the answer: the model judges sufficiency once it has answered
     }
-    return {"type": "object", "properties": props, "required": [*required, "answer", "sources"], "additionalProperties": False}
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
 class WarmupReply(BaseModel):
@@ -29,7 +29,7 @@ class WarmupReply(BaseModel):
 
 
 def warmup_schema(n_passages: int) -> dict:
-    return _answer_schema(n_passages, {"can_answer": {"type": "boolean"}}, ("can_answer",))
+    return _answer_schema(n_passages, {"can_answer": {"type": "boolean"}})
 
 
 class AnswerReply(BaseModel):

@@ -20,7 +20,7 @@ WARMUP = """Passages:
 
 Question: {question}
 
-Do the passages contain everything needed to answer the question? If yes, set "can_answer" to true, give a short "answer" and the passage ids you used in "sources". If anything is missing, set "can_answer" to false."""
+Answer the question with a short phrase (a name, place, date or number) from the passages, and list the passage ids you used in "sources". Then set "can_answer" to true only if the passages state everything needed for that answer."""
 
 PLAN_SYSTEM = (
     "You split a question into simpler sub-questions. Each sub-question asks for one fact. "

@@ -42,12 +42,14 @@ class LLMCall(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    cached_tokens: int = 0  # prompt tokens llama.cpp reused from its cache
 
 
 class Usage(BaseModel):
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
 
     @classmethod
     def of(cls, calls: list[LLMCall]) -> "Usage":
@@ -55,6 +57,7 @@ class Usage(BaseModel):
             llm_calls=len(calls),
             prompt_tokens=sum(c.prompt_tokens for c in calls),
             completion_tokens=sum(c.completion_tokens for c in calls),
+            cached_prompt_tokens=sum(c.cached_tokens for c in calls),
         )
 
 

@@ -54,6 +54,8 @@ def _add_times(left: dict[str, float], right: dict[str, float]) -> dict[str, flo
 class AgentState(TypedDict, total=False):
     question: str
     warmup_evidence: list[Evidence]
+    warmup_answer: str  # the plain-RAG answer from the warm-up call, kept as a fallback
+    warmup_citations: list[Citation]
     plan: Plan
     plan_source: str
     pending: list[int]  # planned node ids not solved yet
@@ -71,7 +73,7 @@ class AgentState(TypedDict, total=False):
 
 
 # helpers -----------------------------------------------------------------------
-def _messages(user: str) -> list[dict[str, str]]:
+def messages_for(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -85,12 +87,13 @@ def plan_messages(question: str) -> list[dict[str, str]]:
 
 
 def _ask(ctx: Context, stage: Stage, user: str, model: type, schema: dict, max_tokens: int) -> tuple[Structured, list[LLMCall]]:
-    result = ask_structured(ctx.llm, _messages(user), model, schema, max_tokens)
+    result = ask_structured(ctx.llm, messages_for(user), model, schema, max_tokens)
     return result, llm_calls(stage, result)
 
 
 def llm_calls(stage: Stage, result: Structured) -> list[LLMCall]:
-    return [LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds) for c in result.completions]
+    return [LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds, cached_tokens=c.cached_tokens)
+            for c in result.completions]
 
 
 def retried(stage: str, result: Structured) -> list[str]:
@@ -156,17 +159,26 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     if not s.warmup_shortcut or not evidence or state.get("plan") is not None:  # a given plan skips the shortcut
         return update
     _emit(runtime, "warmup", "checking whether the evidence already answers it")
-    reply, calls = _ask(ctx, "warmup", prompts.WARMUP.format(evidence=format_evidence(evidence, s.evidence_chars), question=state["question"]),
-                        outputs.WarmupReply, outputs.warmup_schema(len(evidence)), s.answer_max_tokens + 24)
+    reply, calls = warmup_call(ctx, state["question"], evidence)
     update["calls"], update["fallbacks"] = calls, retried("warm-up", reply)
     value = reply.value
     if value is None:
         update["fallbacks"] = [f"warm-up reply unusable ({reply.error}); planning instead"]
         return update
+    answer = value.answer.strip()
+    citations, _ = supported_citations(answer, evidence, value.sources, {})
+    update.update(warmup_answer=answer, warmup_citations=citations)
     # A small model says "yes" too easily: only trust a short answer the passages contain.
-    if value.can_answer and not is_unknown(value.answer) and grounded(value.answer, evidence):
-        update.update(answer=value.answer.strip(), plan_source="warmup", done=True, citations=cite(evidence, value.sources or [1]))
+    if value.can_answer and not is_unknown(answer) and grounded(answer, evidence):
+        update.update(answer=answer, plan_source="warmup", done=True, citations=citations)
     return update
+
+
+def warmup_call(ctx: Context, question: str, evidence: list[Evidence]) -> tuple[Structured, list[LLMCall]]:
+    """One answer from the top-k evidence, with the model's own sufficiency judgement (also plain RAG's call)."""
+    s = ctx.settings
+    user = prompts.WARMUP.format(evidence=format_evidence(evidence, s.evidence_chars), question=question)
+    return _ask(ctx, "warmup", user, outputs.WarmupReply, outputs.warmup_schema(len(evidence)), s.answer_max_tokens + 24)
 
 
 def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
@@ -300,14 +312,20 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     fallbacks: list[str] = retried("final", reply)
     results = state.get("results", {})
     if reply.value is not None:
-        answer, citations = reply.value.answer.strip(), cite(evidence, reply.value.sources)
+        answer = reply.value.answer.strip()
+        citations, note = supported_citations(answer, evidence, reply.value.sources, results)
+        fallbacks += [note] if note else []
     else:
         sink = max(results) if results else None
         answer = results[sink].answer if sink else "unknown"
         citations = []
         fallbacks.append(f"final answer unusable ({reply.error}); using the last sub-answer")
+    plain = state.get("warmup_answer", "")
+    if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, state.get("warmup_evidence", [])):
+        fallbacks.append(f"final answer {answer!r} is not supported by the evidence; kept the plain-RAG answer")
+        return {"answer": plain, "citations": state.get("warmup_citations", []), "calls": calls, "fallbacks": fallbacks, "done": True}
     if not citations and evidence:
-        citations = infer_citations(answer, evidence, results, state.get("evidence", {}))
+        citations = infer_citations(answer, evidence, results)
         fallbacks.append("no valid citation in the reply; cited the evidence that supports the answer")
     return {"answer": answer, "citations": citations, "calls": calls, "fallbacks": fallbacks, "done": True}
 
@@ -324,7 +342,21 @@ def final_evidence(state: AgentState, limit: int) -> list[Evidence]:
     return [chosen[c] for c in ordered][: max(limit, len(node_first))]
 
 
-def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, NodeResult], pool: dict[str, Evidence]) -> list[Citation]:
+def supported_citations(answer: str, evidence: list[Evidence], numbers: list[int], results: dict[int, NodeResult]) -> tuple[list[Citation], str | None]:
+    """The passages the model cited, checked: when they are invalid, or miss an answer that
+    other passages contain, cite those instead and say so."""
+    cited = cite(evidence, numbers)
+    if not evidence:
+        return cited, None
+    if not cited:
+        return infer_citations(answer, evidence, results), "no valid citation in the reply; cited the evidence that supports the answer"
+    cited_text = [e for e in evidence if e.chunk_id in {c.chunk_id for c in cited}]
+    if grounded(answer, evidence) and not grounded(answer, cited_text):
+        return infer_citations(answer, evidence, results), "cited passages did not contain the answer; cited the ones that do"
+    return cited, None
+
+
+def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, NodeResult]) -> list[Citation]:
     """Chunks that contain the answer, else the first chunk of each solved node, else the top chunk."""
     numbers = [i for i, e in enumerate(evidence, 1) if not is_unknown(answer) and grounded(answer, [e])]
     if not numbers:

@@ -82,6 +82,7 @@ class KnowledgeBase:
         self.embedder = embedder
         self.ledger = Ledger(self.path / "ledger.sqlite3")
         self.store = store if store is not None else ChromaStore(self.path / "chroma")
+        self._owns_store = store is None  # a store passed in is the caller's to close
         self.chunk_chars = chunk_chars
         self.chunk_overlap = chunk_overlap
         self.batch_passages = batch_passages
@@ -219,6 +220,8 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.ledger.close()
+        if self._owns_store:
+            self.store.close()  # type: ignore[attr-defined]
 
 
 def _embed_text(item: KnowledgeItem) -> str:

@@ -21,8 +21,8 @@ class SentenceTransformerEmbedder:
     The model loads on first use; ``HF_HUB_OFFLINE`` is set so nothing is ever downloaded.
     """
 
-    def __init__(self, model: str, *, batch_size: int = 32, device: str = "cpu") -> None:
-        self.name = os.path.basename(model.rstrip("/")) or model
+    def __init__(self, model: str, *, name: str | None = None, batch_size: int = 32, device: str = "cpu") -> None:
+        self.name = name or os.path.basename(model.rstrip("/")) or model
         self.model_path = model
         self.batch_size = batch_size
         self.device = device

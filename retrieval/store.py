@@ -108,3 +108,7 @@ class ChromaStore(VectorStore):
 
     def count(self) -> int:
         return self._collection.count()
+
+    def close(self) -> None:
+        """Release this client; Chroma stops the on-disk system (SQLite, HNSW files) with its last client."""
+        self._client.close()
