@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -19,13 +21,19 @@ from agent import outputs, prompts
 from agent.llm import LLM, LlamaCppLLM, ask_structured
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
 from agent.types import Answer, StepEvent
-from agent.workflow import Context, build_graph, supported_citations, llm_calls, messages_for, run_agent, to_answer, warmup_call
+from agent.judge import CONFLICT_RELATIONS, judge
+from agent.workflow import Budget, Context, build_graph, supported_citations, llm_calls, messages_for, run_agent, to_answer, warmup_call
 from graph import Plan
-from kb.knowledge_base import IngestReport, KnowledgeBase, Progress
+from kb.conflicts import rule_relation, signals
+from kb.knowledge_base import Finding, IngestReport, KnowledgeBase, Progress, TimePolicy
+from kb.ledger import Review, ReviewError
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.store import VectorStore
 
 MAX_QUESTION_CHARS = 4000
+# the state types a paused run stores in its checkpoint (nothing else is deserialised)
+CHECKPOINT_TYPES = [("kb.items", "Evidence"), ("agent.types", "Citation"), ("agent.types", "LLMCall"), ("agent.types", "SelfCheck"),
+                    ("agent.types", "NodeResult"), ("graph.plan", "Plan"), ("graph.plan", "PlanNode")]
 
 
 class QuestionError(ValueError):
@@ -64,6 +72,8 @@ class DagRAG:
         self._store = store
         self._kb: KnowledgeBase | None = None
         self._graph = build_graph()
+        self._interactive_graph = None
+        self._budget = Budget(self.settings.clarify_budget)
 
     @classmethod
     def open(cls, kb_path: str | Path | None = None, **overrides) -> "DagRAG":
@@ -83,8 +93,26 @@ class DagRAG:
     def kb(self) -> KnowledgeBase:
         if self._kb is None:
             s = self.settings
-            self._kb = KnowledgeBase(s.kb_path, self.embedder, store=self._store, chunk_chars=s.chunk_chars, chunk_overlap=s.chunk_overlap)
+            policy = TimePolicy(
+                outdated_weight=s.outdated_weight, decay_per_day=s.decay_per_day, candidate_factor=s.candidate_factor,
+                conflict_similarity=s.conflict_similarity, judge_max_pairs=s.judge_max_pairs, policy=s.conflict_policy,
+                auto_confidence=s.auto_resolve_confidence,
+            )
+            judge = self._judge_conflict if s.detect_conflicts else None
+            self._kb = KnowledgeBase(s.kb_path, self.embedder, store=self._store, chunk_chars=s.chunk_chars,
+                                     chunk_overlap=s.chunk_overlap, judge=judge, time_policy=policy)
         return self._kb
+
+    def _judge_conflict(self, old: str, new: str, old_from: datetime, new_from: datetime) -> Finding | None:
+        """The LLM judge on two statements, backed by the cheap value-change rule."""
+        verdict, _, _ = judge(self.llm, old, new, f"{old_from:%Y-%m-%d}", f"{new_from:%Y-%m-%d}")
+        if verdict is not None and verdict.relation in CONFLICT_RELATIONS and verdict.confidence >= self.settings.judge_min_confidence:
+            return Finding(verdict.relation, verdict.confidence, verdict.reason, "judge")
+        sig = signals(old, new)
+        if rule_relation(sig):
+            change = f"{', '.join(sig.removed) or '…'} → {', '.join(sig.added) or '…'}"
+            return Finding("updates", 0.6, f"same statement with a changed value ({change})", "rule")
+        return None
 
     @property
     def llm(self) -> LLM:
@@ -100,22 +128,65 @@ class DagRAG:
         return self.kb.ingest(paths, valid_from=valid_from, progress=progress)
 
     # asking --------------------------------------------------------------------
-    def ask(self, question: str) -> Answer:
-        """Answer with the DAG agent (LogicRAG)."""
+    def ask(self, question: str, *, as_of: datetime | None = None) -> Answer:
+        """Answer with the DAG agent (LogicRAG); never pauses: anything for a person is queued."""
         answer = None
-        for event in self.stream(question):
+        for event in self.stream(question, as_of=as_of):
             answer = event.answer or answer
         assert answer is not None
         return answer
 
-    def stream(self, question: str, *, plan: Plan | None = None) -> Iterator[StepEvent]:
+    def stream(self, question: str, *, plan: Plan | None = None, as_of: datetime | None = None,
+               interactive: bool = False) -> Iterator[StepEvent]:
         """Answer with the DAG agent, yielding progress events; the last one carries the Answer.
 
         ``plan`` skips warm-up and planning and executes the given DAG (an oracle planner).
+        ``as_of`` answers from what was valid at that world time. ``interactive`` lets the
+        agent pause to ask a person: the last event is then a "question"; answer it with
+        ``resume`` (now, or later and from another process: the run is checkpointed).
         """
         question = clean_question(question)
-        context = Context(llm=self.llm, retriever=self.kb, settings=self.settings)
-        yield from run_agent(self._graph, question, context, plan=plan)
+        if interactive:
+            thread = f"ask-{uuid.uuid4().hex[:12]}"
+            yield from run_agent(self._checkpointed_graph(), question, self._context(as_of, True), plan=plan, thread_id=thread)
+        else:
+            yield from run_agent(self._graph, question, self._context(as_of, False), plan=plan)
+
+    def resume(self, review_id: int, *, keep: str | None = None, text: str | None = None, by: str | None = None) -> Iterator[StepEvent]:
+        """Continue a run paused on review ``review_id`` with a person's decision and/or statement."""
+        review = self.kb.ledger.review(review_id)
+        if not review.thread_id:
+            raise ReviewError(f"review {review_id} has no paused question waiting: resolve it with `dagrag review resolve`")
+        if review.state != "open" and review.kind == "clarification":
+            raise ReviewError(f"review {review_id} was already answered by {review.resolved_by}")
+        graph = self._checkpointed_graph()
+        reply = {"keep": keep, "text": text, "by": by or self.settings.reviewer}
+        yield from run_agent(graph, None, self._context(None, True), thread_id=review.thread_id, resume=reply)
+
+    def _context(self, as_of: datetime | None, interactive: bool) -> Context:
+        return Context(llm=self.llm, retriever=self.kb, settings=self.settings, desk=self.kb, as_of=as_of,
+                       interactive=interactive, budget=self._budget)
+
+    def _checkpointed_graph(self):
+        """The agent graph with a SQLite checkpointer in the knowledge-base folder."""
+        if self._interactive_graph is None:
+            from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            conn = sqlite3.connect(self.kb.path / "checkpoints.sqlite3", check_same_thread=False, timeout=30)
+            self._checkpoints = conn
+            serde = JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
+            self._interactive_graph = build_graph(checkpointer=SqliteSaver(conn, serde=serde))
+        return self._interactive_graph
+
+    # review queue ---------------------------------------------------------------
+    def reviews(self, state: str | None = "open") -> list[Review]:
+        """Review items, oldest first (``state=None`` for all)."""
+        return self.kb.ledger.reviews(state)
+
+    def resolve(self, review_id: int, keep: str, *, by: str | None = None, note: str | None = None, edit: str | None = None) -> Review:
+        """Resolve a conflict: keep new, old or both, or replace both by an edited statement."""
+        return self.kb.resolve(review_id, keep, by=by or self.settings.reviewer, note=note, edit=edit)
 
     def ask_vanilla(self, question: str) -> Answer:
         """Plain RAG: retrieve top-k for the question and answer once."""
@@ -148,6 +219,8 @@ class DagRAG:
     def close(self) -> None:
         if self._kb is not None:
             self._kb.close()
+        if self._interactive_graph is not None:
+            self._checkpoints.close()
 
     def __enter__(self) -> "DagRAG":
         return self

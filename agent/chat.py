@@ -55,7 +55,7 @@ def run_chat(rag: DagRAG, console: Console, session: PromptSession | None = None
                 console.print(f"[yellow]unknown command /{command}[/]: /help lists them")
             continue
         try:
-            last = _ask(rag, line, console) or last
+            last = _ask(rag, line, console, session) or last
         except QuestionError as exc:
             console.print(f"[red]{exc}[/]")
         except KeyboardInterrupt:
@@ -63,18 +63,41 @@ def run_chat(rag: DagRAG, console: Console, session: PromptSession | None = None
     console.print("bye")
 
 
-def _ask(rag: DagRAG, question: str, console: Console) -> Answer | None:
+def _ask(rag: DagRAG, question: str, console: Console, session: PromptSession) -> Answer | None:
+    """Answer interactively: the agent may pause to ask the person a question, answered here."""
     answer = None
-    with console.status("thinking…", spinner="dots") as status:
-        for event in rag.stream(question):
-            if event.answer is not None:
-                answer = event.answer
-            else:
-                status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
+    events = rag.stream(question, interactive=True)
+    while events is not None:
+        pending = None
+        with console.status("thinking…", spinner="dots") as status:
+            for event in events:
+                if event.answer is not None:
+                    answer = event.answer
+                elif event.kind == "question":
+                    pending = event
+                else:
+                    status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
+        events = None
+        if pending is not None:
+            reply = _ask_person(pending, console, session)
+            events = rag.resume(pending.review_id, **reply)
     if answer is not None:
         console.print(render.answer_panel(answer))
+        console.print(render.caveats(answer))
         console.print(render.dag_tree(answer))
     return answer
+
+
+def _ask_person(event, console: Console, session: PromptSession) -> dict:
+    """Put the agent's question to the person; Enter skips (the item stays in `dagrag review`)."""
+    console.print(f"[b yellow]? {event.message}[/] [dim](review #{event.review_id})[/]")
+    hint = "keep [n]ew / [o]ld / [b]oth, or type a statement; Enter skips" if event.options else "your answer; Enter skips"
+    try:
+        line = session.prompt(f"  {hint}: ").strip()
+    except (KeyboardInterrupt, EOFError):
+        line = ""
+    keep = {"n": "new", "new": "new", "o": "old", "old": "old", "b": "both", "both": "both"}.get(line.lower()) if event.options else None
+    return {"keep": keep, "text": None if keep else (line or None)}
 
 
 def _history(path: Path):

@@ -25,6 +25,8 @@ app = typer.Typer(help="dagrag: ask questions about your documents, answered by 
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 kb_app = typer.Typer(help="Inspect and edit the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+review_app = typer.Typer(help="The human-review queue: conflicts and questions waiting for a person.", invoke_without_command=True)
+app.add_typer(review_app, name="review")
 
 console = Console()
 err = Console(stderr=True)
@@ -106,14 +108,19 @@ def ask(
     mermaid: bool = typer.Option(False, "--mermaid", help="also print the DAG as Mermaid"),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="passages retrieved for the question"),
     max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="reflection rounds that may add sub-questions"),
+    as_of: Optional[datetime] = typer.Option(None, "--as-of", help="answer from what was valid at this date (world time)"),
 ) -> None:
-    """Answer one question and print the answer, its citations and the DAG it solved."""
+    """Answer one question and print the answer, its citations and the DAG it solved.
+
+    Never waits for a person: a conflict or low confidence is reported with the answer and
+    queued for `dagrag review`.
+    """
     from agent.api import clean_question
 
     question = clean_question(question)  # a bad question is reported before the knowledge base is checked
     rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds)
     _require_documents(rag)
-    answer = _answer_with_status(rag, question, quiet=as_json)
+    answer = _answer_with_status(rag, question, quiet=as_json, as_of=_utc(as_of))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
@@ -128,10 +135,16 @@ def _require_documents(rag) -> None:
         raise UsageError(f"knowledge base {rag.settings.kb_path} is empty: run `dagrag ingest PATH` first (or `dagrag demo`)")
 
 
-def _answer_with_status(rag, question: str, quiet: bool = False):
+def _utc(when: Optional[datetime]) -> Optional[datetime]:
+    from kb.items import parse_time
+
+    return parse_time(when.isoformat()) if when else None
+
+
+def _answer_with_status(rag, question: str, quiet: bool = False, as_of: Optional[datetime] = None):
     answer = None
     with err.status("thinking…", spinner="dots") if not quiet else _nullcontext() as status:
-        for event in rag.stream(question):
+        for event in rag.stream(question, as_of=as_of):
             if event.answer is not None:
                 answer = event.answer
             elif status is not None:
@@ -198,6 +211,97 @@ def kb_rm(doc: str = typer.Argument(..., help="document id or file path (every p
     if not removed:
         raise UsageError(f"no document '{doc}' in {rag.settings.kb_path}: see `dagrag kb list`")
     console.print(f"[green]✓[/] removed {len(removed)} document(s): " + ", ".join(removed[:5]) + (" …" if len(removed) > 5 else ""))
+
+
+@kb_app.command("history")
+def kb_history(item: str = typer.Argument(..., help="item (chunk) id, or a unique prefix of one"), kb: Optional[Path] = KbOption) -> None:
+    """An item's timeline: added, flagged, status changes, resolutions (the audit log)."""
+    rag = _open(kb_path=kb)
+    ledger = rag.kb.ledger
+    matches = [i for i in ledger.item_ids(ready_only=False) if i.startswith(item)]
+    if len(matches) != 1:
+        rag.close()
+        raise UsageError(f"no item '{item}'" if not matches else f"'{item}' matches {len(matches)} items: give more characters")
+    it = ledger.items(matches)[0]
+    console.print(f"[b]{it.item_id}[/b] · {it.title} · {it.source}\n  {render.clip(it.text, 300)}", highlight=False)
+    console.print(f"  status [b]{it.status.value}[/b]" + (f" (superseded by {it.superseded_by})" if it.superseded_by else "")
+                  + f" · valid {it.valid_from:%Y-%m-%d} → {f'{it.valid_to:%Y-%m-%d}' if it.valid_to else 'now'}", highlight=False)
+    console.print(f"  {it.added_at:%Y-%m-%d %H:%M} added")
+    for e in ledger.history(it.item_id):
+        console.print(f"  {e.at:%Y-%m-%d %H:%M} {e.action} by {e.actor}" + (f" (review #{e.review_id})" if e.review_id else "")
+                      + f": {render.audit_detail(e.detail)}", highlight=False)
+    rag.close()
+
+
+# review -------------------------------------------------------------------------
+@review_app.callback()
+def review_list(ctx: typer.Context, kb: Optional[Path] = KbOption, all_: bool = typer.Option(False, "--all", help="resolved ones too")) -> None:
+    """List open review items, oldest first (subcommands: show, resolve, answer)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rag = _open(kb_path=kb)
+    console.print(render.review_table(rag.reviews(None if all_ else "open")))
+    rag.close()
+
+
+@review_app.command("show")
+def review_show(review_id: int = typer.Argument(..., help="review id"), kb: Optional[Path] = KbOption) -> None:
+    """Both sides with sources and times, the judge's reason, and the questions that hit it."""
+    rag = _open(kb_path=kb)
+    review = rag.kb.ledger.review(review_id)
+    sides = rag.kb.evidence_for([review.old_item or "", review.new_item or ""]) if review.kind == "conflict" else []
+    console.print(render.review_detail(review, sides, rag.kb.ledger.hits(review_id), rag.kb.ledger.items([s.chunk_id for s in sides])))
+    rag.close()
+
+
+@review_app.command("resolve")
+def review_resolve(
+    review_id: int = typer.Argument(..., help="review id"),
+    keep: str = typer.Option(..., "--keep", help="new: the old side is superseded; old: the new side is; both: both stay valid"),
+    edit: Optional[str] = typer.Option(None, "--edit", help="a corrected statement that replaces both sides"),
+    note: Optional[str] = typer.Option(None, "--note", help="why (kept in the audit log)"),
+    by: Optional[str] = typer.Option(None, "--by", help="who decides [default: $USER]"),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Resolve a conflict. History is kept: nothing is deleted, every decision is logged."""
+    if keep not in ("new", "old", "both"):
+        raise UsageError("--keep must be new, old or both")
+    rag = _open(kb_path=kb)
+    try:
+        review = rag.resolve(review_id, keep, by=by, note=note, edit=edit)
+    finally:
+        rag.close()
+    console.print(f"[green]✓[/] review #{review.review_id} resolved by {review.resolved_by}: keep {review.resolution}"
+                  + (f" (new item {review.result_item[:12]})" if review.result_item else ""))
+
+
+@review_app.command("answer")
+def review_answer(
+    review_id: int = typer.Argument(..., help="review id of a question the agent asked"),
+    text: Optional[str] = typer.Argument(None, help="your answer: it becomes knowledge from you"),
+    keep: Optional[str] = typer.Option(None, "--keep", help="for a conflict question: new, old or both"),
+    by: Optional[str] = typer.Option(None, "--by", help="who answers [default: $USER]"),
+    kb: Optional[Path] = KbOption,
+) -> None:
+    """Answer a question the agent raised; a paused run resumes and prints its answer."""
+    if not text and not keep:
+        raise UsageError("give your answer as TEXT, or --keep new|old|both for a conflict")
+    rag = _open(kb_path=kb)
+    try:
+        review = rag.kb.ledger.review(review_id)
+        if review.thread_id:
+            answer = None
+            for event in rag.resume(review_id, keep=keep, text=text, by=by):
+                answer = event.answer or answer
+            if answer is not None:
+                console.print(render.full(answer))
+        elif review.kind == "clarification":
+            rag.kb.answer_question(review_id, text or "", by or rag.settings.reviewer)
+            console.print(f"[green]✓[/] review #{review_id} answered; your statement is now in the knowledge base")
+        else:
+            raise UsageError(f"review {review_id} is a conflict: use `dagrag review resolve {review_id} --keep new|old|both`")
+    finally:
+        rag.close()
 
 
 # config and demo ----------------------------------------------------------------
@@ -302,7 +406,7 @@ def _read_eval(load, path: Path):
 def _ingest_docs_with_progress(rag, docs):
     with Progress(TextColumn("[b]indexing corpus"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("index", total=None)
-        return rag.kb.ingest_documents(docs, progress=lambda done, total: bar.update(task, total=total, advance=done))
+        return rag.kb.ingest_documents(docs, progress=lambda done, total: bar.update(task, total=total, advance=done), detect_conflicts=False)
 
 
 def runner_table(summary: dict):
@@ -336,7 +440,9 @@ def main() -> None:
 
     from agent.evaluation.runner import EvalError
 
-    known = (UsageError, QuestionError, LLMError, ConfigError, LedgerError, LoadError, EvalError, FileNotFoundError, PermissionError)
+    from kb.ledger import ReviewError
+
+    known = (UsageError, QuestionError, LLMError, ConfigError, LedgerError, LoadError, EvalError, ReviewError, FileNotFoundError, PermissionError)
     try:
         code = app(standalone_mode=False)  # without standalone mode click returns typer.Exit's code instead of raising it
     except known as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -64,6 +65,69 @@ def dag_tree(answer: Answer) -> RenderableType:
     return root
 
 
+def clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def caveats(answer: Answer) -> RenderableType:
+    """Conflicts under review, and the self-check's confidence."""
+    lines = Text()
+    for c in answer.caveats:
+        lines.append(f"⚠ {c}\n", style="yellow")
+    if answer.confidence:
+        style = {"high": "green", "moderate": "yellow", "low": "red"}[answer.confidence]
+        lines.append("confidence: ", style="dim")
+        lines.append(answer.confidence, style=style)
+        failed = [c.detail for c in answer.self_check if not c.ok]
+        lines.append(f" ({'; '.join(failed)})" if failed else "", style="dim")
+    if answer.as_of:
+        lines.append(f" · as of {answer.as_of:%Y-%m-%d}", style="dim")
+    return lines
+
+
+def review_table(reviews) -> RenderableType:
+    if not reviews:
+        return Text("no review items", style="dim")
+    table = Table(title="Review queue (oldest first)", title_justify="left", expand=True)
+    for col, kw in (("#", {"style": "cyan", "width": 4}), ("kind", {}), ("state", {}), ("created (UTC)", {}), ("question", {"ratio": 3})):
+        table.add_column(col, overflow="fold", **kw)
+    for r in reviews:
+        table.add_row(str(r.review_id), r.kind, r.state, f"{r.created_at:%Y-%m-%d %H:%M}", clip(r.question, 200))
+    return table
+
+
+def review_detail(review, sides, hits, items) -> RenderableType:
+    """Both sides of a review with sources and times, the judge's reason and the questions that hit it."""
+    out = Text()
+    out.append(f"Review #{review.review_id} · {review.kind} · {review.state}\n", style="bold")
+    out.append(f"{review.question}\n\n")
+    by_id = {i.item_id: i for i in items}
+    for label, side, statement in zip(("older", "newer"), sides, (review.old_statement, review.new_statement)):
+        item = by_id.get(side.chunk_id)
+        out.append(f"{label}: ", style="bold")
+        out.append(f"{side.title} · {side.source} · item {side.chunk_id[:12]}\n", style="dim")
+        if item:
+            out.append(f"  valid from {item.valid_from:%Y-%m-%d}, added {item.added_at:%Y-%m-%d %H:%M}, status {item.status.value}\n", style="dim")
+        out.append(f"  \u201c{statement}\u201d\n")
+    if review.relation:
+        out.append(f"\njudge ({review.detector}): {review.relation}, confidence {review.confidence:.2f} — {review.reason}\n")
+    if review.state == "resolved":
+        out.append(f"resolved by {review.resolved_by} at {review.resolved_at:%Y-%m-%d %H:%M}: keep {review.resolution}"
+                   + (f" — {review.note}" if review.note else "") + "\n", style="green")
+    if hits:
+        out.append(f"\nquestions that hit it ({len(hits)}):\n", style="bold")
+        for q, at in hits[-10:]:
+            out.append(f"  {at:%Y-%m-%d %H:%M} {clip(q, 120)}\n")
+    return out
+
+
+def audit_detail(detail: dict) -> str:
+    if "before" in detail:
+        return f"{detail['before']} → {detail['after']}" + (f" (superseded by {detail['superseded_by'][:12]})" if detail.get("superseded_by") else "")
+    return ", ".join(f"{k}={clip(str(v), 60)}" for k, v in detail.items() if v not in (None, ""))
+
+
 def fallbacks(answer: Answer) -> RenderableType:
     if not answer.fallbacks:
         return Text("")
@@ -71,7 +135,7 @@ def fallbacks(answer: Answer) -> RenderableType:
 
 
 def full(answer: Answer) -> Group:
-    parts: list[RenderableType] = [answer_panel(answer), citations_table(answer), dag_tree(answer)]
+    parts: list[RenderableType] = [answer_panel(answer), caveats(answer), citations_table(answer), dag_tree(answer)]
     if answer.fallbacks:
         parts.append(Text("Fallbacks taken:", style="bold yellow"))
         parts.append(fallbacks(answer))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     answer_max_tokens: int = Field(48, ge=8, le=1024)
     plan_max_tokens: int = Field(256, ge=32, le=2048)
     prompt_cache: bool = True
+
+    # time and conflicts (ARIA)
+    detect_conflicts: bool = Field(True, description="compare new knowledge with similar knowledge of other documents at ingest")
+    conflict_policy: Literal["escalate", "auto"] = Field("escalate", description="escalate every conflict to a person, or auto-resolve newer-supersedes-older")
+    auto_resolve_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    judge_min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="judge confidence needed to flag a conflict")
+    conflict_similarity: float = Field(0.55, ge=0.0, le=1.0)
+    judge_max_pairs: int = Field(3, ge=0, le=50, description="LLM judge calls per new document")
+    outdated_weight: float = Field(0.5, ge=0.0, le=1.0, description="retrieval weight of potentially outdated items")
+    decay_per_day: float = Field(0.001, ge=0.0, le=1.0, description="retrieval decay rate per day since last validation")
+    candidate_factor: int = Field(4, ge=1, le=50)
+    stale_days: int = Field(365, ge=1, description="items validated longer ago lower the answer's confidence")
+    clarify_budget: int = Field(3, ge=0, le=100, description="questions the agent may raise for a person per session")
+    reviewer: str = Field(default_factory=lambda: os.environ.get("USER") or "reviewer", description="name recorded for resolutions")
 
     def with_overrides(self, **overrides: Any) -> "Settings":
         """A copy with the non-None ``overrides`` applied and validated."""

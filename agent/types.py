@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -9,7 +10,7 @@ from pydantic import BaseModel
 from graph import Plan, render_mermaid, render_tree
 from kb.items import Evidence
 
-__all__ = ["Answer", "Citation", "Evidence", "LLMCall", "NodeResult", "StepEvent", "Usage"]
+__all__ = ["Answer", "Citation", "Evidence", "LLMCall", "NodeResult", "SelfCheck", "StepEvent", "Usage"]
 
 Stage = Literal["warmup", "plan", "node", "memory", "reflect", "final", "vanilla", "none"]
 PlanSource = Literal["warmup", "llm", "repaired", "fallback", "gold", "vanilla", "none"]
@@ -61,6 +62,14 @@ class Usage(BaseModel):
         )
 
 
+class SelfCheck(BaseModel):
+    """One reflective question of ARIA's self-dialogue and what the agent found."""
+
+    question: str
+    ok: bool
+    detail: str
+
+
 class Answer(BaseModel):
     """Everything about one answered question."""
 
@@ -74,6 +83,11 @@ class Answer(BaseModel):
     calls: list[LLMCall] = []
     usage: Usage = Usage()
     timings: dict[str, float] = {}  # seconds: llm, embed, retrieval, other, total
+    as_of: datetime | None = None  # the world time the answer was asked for (None = now)
+    confidence: Literal["high", "moderate", "low"] | None = None  # from the self-check
+    self_check: list[SelfCheck] = []
+    conflicts: list[int] = []  # open review items the answer relies on
+    caveats: list[str] = []  # said with the answer: conflicts under review, low confidence
 
     @property
     def plan(self) -> Plan:
@@ -90,8 +104,12 @@ class Answer(BaseModel):
 class StepEvent(BaseModel):
     """A progress event streamed while a question is being answered."""
 
-    kind: Literal["retrieving", "warmup", "planning", "planned", "node_start", "node_done", "reflecting", "answering", "done"]
+    kind: Literal["retrieving", "warmup", "planning", "planned", "node_start", "node_done", "reflecting", "answering", "checking",
+                  "question", "done"]
     message: str
+    review_id: int | None = None  # with "question": the review item the person's answer resolves
+    thread_id: str | None = None  # with "question": the paused run, resumable later (also from another process)
+    options: list[str] = []  # with "question" about a conflict: keep new / old / both
     node_id: int | None = None
     node_index: int | None = None
     node_total: int | None = None

@@ -14,24 +14,54 @@ import json
 import operator
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Annotated, Any, Iterator, Protocol, TypedDict
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
 
 from agent import outputs, prompts
 from agent.llm import LLM, Structured, ask_structured
 from agent.settings import Settings
-from agent.types import Answer, Citation, Evidence, LLMCall, NodeResult, Stage, StepEvent, Usage
+from agent.types import Answer, Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent, Usage
 from graph import Plan, PlanNode, degenerate_reason, referenced_ids, repair_plan, substitute_answers
 from kb.knowledge_base import Retrieval
+from kb.ledger import Review
 
 UNKNOWN = {"unknown", "not known", "none", "n/a", "no answer", "not mentioned", "not stated", ""}
 
 
 class Retriever(Protocol):
-    def search(self, query: str, k: int) -> Retrieval: ...
+    def search(self, query: str, k: int, *, as_of: datetime | None = None) -> Retrieval: ...
+
+
+class ReviewDesk(Protocol):
+    """What the agent needs from the knowledge base's review queue (``KnowledgeBase`` implements it)."""
+
+    def open_conflicts(self, item_ids: list[str]) -> list[Review]: ...
+    def evidence_for(self, item_ids: list[str]) -> list[Evidence]: ...
+    def record_hits(self, review_ids: list[int], question: str) -> None: ...
+    def queue_question(self, question: str, item_ids: list[str], thread_id: str | None) -> int: ...
+    def attach_thread(self, review_id: int, thread_id: str) -> None: ...
+    def review(self, review_id: int) -> Review: ...
+    def answer_question(self, review_id: int | None, text: str, by: str) -> Evidence: ...
+    def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edit: str | None = None) -> Review: ...
+
+
+@dataclass
+class Budget:
+    """Questions the agent may still raise for a person in this session."""
+
+    left: int
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -41,6 +71,10 @@ class Context:
     llm: LLM
     retriever: Retriever
     settings: Settings
+    desk: ReviewDesk | None = None
+    as_of: datetime | None = None
+    interactive: bool = False  # may pause with interrupt() to ask a person
+    budget: Budget = field(default_factory=lambda: Budget(0))
 
 
 def _merge(left: dict, right: dict) -> dict:
@@ -70,6 +104,14 @@ class AgentState(TypedDict, total=False):
     calls: Annotated[list[LLMCall], operator.add]
     timings: Annotated[dict[str, float], _add_times]
     done: bool
+    confidence: str
+    self_check: list[SelfCheck]
+    conflicts: list[int]
+    caveats: list[str]
+    person: dict | None  # {"question", "review_id", "options"} when a person must be asked
+    asked: bool  # a person was asked already in this run
+    human_evidence: list[Evidence]  # statements a person gave during this run
+    dropped_ids: list[str]  # items a person's resolution superseded during this run
 
 
 # helpers -----------------------------------------------------------------------
@@ -102,7 +144,7 @@ def retried(stage: str, result: Structured) -> list[str]:
 
 
 def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[str, float]]:
-    got = ctx.retriever.search(query, k)
+    got = ctx.retriever.search(query, k, as_of=ctx.as_of)
     return got.evidence, {"embed": got.embed_seconds, "retrieval": got.search_seconds}
 
 
@@ -331,6 +373,9 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
 
 
 def final_evidence(state: AgentState, limit: int) -> list[Evidence]:
+    """A person's statements, each node's best chunk, then the warm-up (plain RAG) chunks."""
+    human = state.get("human_evidence", [])
+    dropped = set(state.get("dropped_ids", []))
     chosen = {e.chunk_id: e for e in state.get("warmup_evidence", [])}
     pool = state.get("evidence", {})
     for r in sorted(state.get("results", {}).values(), key=lambda r: r.id):
@@ -338,8 +383,8 @@ def final_evidence(state: AgentState, limit: int) -> list[Evidence]:
             if cid in pool:
                 chosen.setdefault(cid, pool[cid])
     node_first = [c for c in chosen if c not in {e.chunk_id for e in state.get("warmup_evidence", [])}]
-    ordered = node_first + [e.chunk_id for e in state.get("warmup_evidence", [])]
-    return [chosen[c] for c in ordered][: max(limit, len(node_first))]
+    ordered = [c for c in node_first + [e.chunk_id for e in state.get("warmup_evidence", [])] if c not in dropped]
+    return human + [chosen[c] for c in ordered][: max(limit, len(node_first))]
 
 
 def supported_citations(answer: str, evidence: list[Evidence], numbers: list[int], results: dict[int, NodeResult]) -> tuple[list[Citation], str | None]:
@@ -365,11 +410,114 @@ def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, No
     return cite(evidence, numbers[:3] or [1])
 
 
+# time, conflicts and the person in the loop (ARIA) --------------------------------
+SELF_CHECK_QUESTIONS = (
+    "Is every claim supported by the cited evidence?",
+    "Are there conflicting indicators (knowledge under review)?",
+    "Are the items used valid and recently validated?",
+)
+
+
+def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) -> dict:
+    """ARIA's self-dialogue: conflicts among the cited items, support, freshness -> confidence.
+
+    An answer relying on an item in an open conflict says so and cites both sides. When a
+    person is needed (a conflict, or low confidence) and the session budget allows: in an
+    interactive run the next node pauses to ask; otherwise the question is queued.
+    """
+    ctx, s, desk = runtime.context, runtime.context.settings, runtime.context.desk
+    _emit(runtime, "checking", "checking the answer against the evidence and its history")
+    answer, citations = state.get("answer", ""), list(state.get("citations", []))
+    cited_ids = [c.chunk_id for c in citations]
+    pool = {**state.get("evidence", {}), **{e.chunk_id: e for e in state.get("human_evidence", [])}}
+    if desk is not None:
+        pool.update({e.chunk_id: e for e in desk.evidence_for([c for c in cited_ids if c not in pool])})
+    cited = [pool[c] for c in cited_ids if c in pool]
+    conflicts = desk.open_conflicts(cited_ids) if desk is not None and ctx.as_of is None else []
+    caveats: list[str] = []
+    for r in conflicts:
+        caveats.append(f'Relies on knowledge under review (#{r.review_id}, {r.relation}): "{r.old_statement}" versus "{r.new_statement}".')
+        for e in desk.evidence_for([r.old_item, r.new_item]) if desk else []:
+            if e.chunk_id not in {c.chunk_id for c in citations}:
+                citations.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=_clip(e.text, 200)))
+    if desk is not None and conflicts:
+        desk.record_hits([r.review_id for r in conflicts], state["question"])
+    supported = not is_unknown(answer) and grounded(answer, cited)
+    now = datetime.now(timezone.utc).timestamp()
+    stale = [e for e in cited if e.metadata.get("status", "valid") != "valid"
+             or now - float(e.metadata.get("validated_at", now)) > s.stale_days * 86400]
+    checks = [
+        SelfCheck(question=SELF_CHECK_QUESTIONS[0], ok=supported, detail="the cited passages contain the answer" if supported else "no cited passage contains the answer"),
+        SelfCheck(question=SELF_CHECK_QUESTIONS[1], ok=not conflicts, detail=f"{len(conflicts)} open conflict(s)" if conflicts else "none"),
+        SelfCheck(question=SELF_CHECK_QUESTIONS[2], ok=not stale, detail=f"{len(stale)} cited item(s) outdated or not validated for {s.stale_days} days" if stale else "yes"),
+    ]
+    issues = sum(not c.ok for c in checks)
+    confidence = "high" if issues == 0 else "low" if (not supported or issues >= 2) else "moderate"
+    update: dict = {"citations": citations, "confidence": confidence, "self_check": checks, "conflicts": [r.review_id for r in conflicts],
+                    "caveats": caveats, "person": None}
+    if desk is None or state.get("asked") or ctx.as_of is not None or not (conflicts or confidence == "low"):
+        return update
+    if not ctx.budget.take():
+        return update
+    if conflicts:
+        review = conflicts[0]
+        person = {"question": review.question, "review_id": review.review_id, "options": ["new", "old", "both"]}
+        if ctx.interactive:
+            desk.attach_thread(review.review_id, config.get("configurable", {})["thread_id"])
+    else:
+        question = f'I am not confident about "{state["question"]}" (my answer: {answer}). What is the right answer, or which document says it?'
+        thread = config.get("configurable", {}).get("thread_id") if ctx.interactive else None
+        review_id = desk.queue_question(question, cited_ids, thread)
+        person = {"question": question, "review_id": review_id, "options": []}
+        if not ctx.interactive:
+            caveats.append(f"Low confidence: the question was queued for a person (review #{review_id}).")
+    if ctx.interactive:
+        update["person"] = person
+    return update
+
+
+def ask_person(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Pause for a person (LangGraph interrupt); resume with their decision or statement.
+
+    The reply is {"keep": "new"|"old"|"both"|None, "text": str|None, "by": name}. A decision
+    resolves the conflict; a statement becomes knowledge from that person, used from now on.
+    """
+    ctx, person = runtime.context, state["person"] or {}
+    reply = interrupt(person)
+    desk = ctx.desk
+    assert desk is not None
+    by = str(reply.get("by") or ctx.settings.reviewer)
+    keep, text = reply.get("keep"), (reply.get("text") or "").strip()
+    dropped: list[str] = []
+    human: list[Evidence] = []
+    review_id = int(person["review_id"])
+    if keep in ("new", "old", "both") and person.get("options"):
+        review = desk.review(review_id)
+        if review.state == "open":  # someone may have resolved it from the queue meanwhile: theirs stands
+            review = desk.resolve(review_id, keep, by=by, note=text or None)
+        if review.resolution in ("new", "old"):
+            dropped = [review.old_item if review.resolution == "new" else review.new_item]
+    elif text:
+        human.append(desk.answer_question(review_id, text, by))
+    said = f"keep {keep}" if keep else text or "no answer"
+    return {"asked": True, "person": None, "human_evidence": human, "dropped_ids": dropped,
+            "fallbacks": [f"asked a person ({by}): {said}"]}
+
+
 # wiring ------------------------------------------------------------------------
 def _after_warmup(state: AgentState) -> str:
     if state.get("done"):
-        return END
+        return "check"
     return "solve" if state.get("plan") is not None else "plan"
+
+
+def _after_check(state: AgentState) -> str:
+    return "ask_person" if state.get("person") else END
+
+
+def _after_ask(state: AgentState) -> str:
+    """Answer again only if the person changed something."""
+    return "final" if state.get("human_evidence") or state.get("dropped_ids") else END
 
 
 def _after_solve(state: AgentState) -> str:
@@ -388,35 +536,56 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_node("solve", solve)
     g.add_node("reflect", reflect)
     g.add_node("final", final)
+    g.add_node("check", check)
+    g.add_node("ask_person", ask_person)
     g.add_edge(START, "warmup")
-    g.add_conditional_edges("warmup", _after_warmup, ["plan", "solve", END])
+    g.add_conditional_edges("warmup", _after_warmup, ["plan", "solve", "check"])
     g.add_edge("plan", "solve")
     g.add_conditional_edges("solve", _after_solve, ["solve", "reflect"])
     g.add_conditional_edges("reflect", _after_reflect, ["solve", "final"])
-    g.add_edge("final", END)
+    g.add_edge("final", "check")
+    g.add_conditional_edges("check", _after_check, ["ask_person", END])
+    g.add_conditional_edges("ask_person", _after_ask, ["final", END])
     return g.compile(checkpointer=checkpointer)
 
 
-def run_agent(graph: Any, question: str, context: Context, *, plan: Plan | None = None) -> Iterator[StepEvent]:
+def run_agent(graph: Any, question: str | None, context: Context, *, plan: Plan | None = None,
+              thread_id: str | None = None, resume: dict | None = None) -> Iterator[StepEvent]:
     """Run the compiled graph, yielding its progress events, then a final event with the Answer.
 
     With ``plan`` the planner is skipped and the given DAG is executed (an oracle planner).
+    With a checkpointer and ``thread_id`` the run may pause to ask a person: the last event is
+    then a "question"; ``resume`` (the person's reply) continues that thread, in any process.
     """
-    inputs: dict = {"question": question}
-    if plan is not None:
-        inputs.update(plan=plan, plan_source="gold", pending=[n.id for n in plan.nodes])
+    if resume is not None:
+        inputs: Any = Command(resume=resume)
+    else:
+        inputs = {"question": question}
+        if plan is not None:
+            inputs.update(plan=plan, plan_source="gold", pending=[n.id for n in plan.nodes])
+    config: dict = {"recursion_limit": 100}
+    if thread_id:
+        config["configurable"] = {"thread_id": thread_id}
     state: dict = {}
     start = time.perf_counter()
-    for mode, payload in graph.stream(inputs, config={"recursion_limit": 100}, context=context, stream_mode=["custom", "values"]):
+    for mode, payload in graph.stream(inputs, config=config, context=context, stream_mode=["custom", "values"]):
         if mode == "custom":
             yield payload
         else:
             state = payload
-    answer = to_answer(state, time.perf_counter() - start)
+    if thread_id:
+        snapshot = graph.get_state(config)
+        if snapshot.interrupts:
+            ask = snapshot.interrupts[0].value
+            yield StepEvent(kind="question", message=ask["question"], review_id=ask["review_id"], thread_id=thread_id,
+                            options=ask.get("options", []))
+            return
+        state = snapshot.values
+    answer = to_answer(state, time.perf_counter() - start, as_of=context.as_of)
     yield StepEvent(kind="done", message=answer.answer, answer=answer)
 
 
-def to_answer(state: dict, total: float) -> Answer:
+def to_answer(state: dict, total: float, as_of: datetime | None = None) -> Answer:
     calls: list[LLMCall] = state.get("calls", [])
     times = dict(state.get("timings", {}))
     llm_s = sum(c.seconds for c in calls)
@@ -430,4 +599,6 @@ def to_answer(state: dict, total: float) -> Answer:
         question=state["question"], answer=state.get("answer", "unknown"), citations=state.get("citations", []), nodes=nodes,
         plan_source=state.get("plan_source", "llm"), fallbacks=state.get("fallbacks", []),
         retrieved_ids=list(dict.fromkeys(state.get("retrieved_ids", []))), calls=calls, usage=Usage.of(calls), timings=timings,
+        as_of=as_of, confidence=state.get("confidence"), self_check=state.get("self_check", []), conflicts=state.get("conflicts", []),
+        caveats=state.get("caveats", []),
     )

@@ -90,7 +90,7 @@ def speed(rag: DagRAG, corpus: Path) -> dict:
             model.encode(texts, batch_size=s.embed_batch_size, normalize_embeddings=True, show_progress_bar=False)
             bare.append(time.perf_counter() - t0)
             kb = KnowledgeBase(tmp / f"kb{trial}", rag.embedder, chunk_chars=s.chunk_chars, chunk_overlap=s.chunk_overlap)
-            report = kb.ingest_documents(docs)
+            report = kb.ingest_documents(docs, detect_conflicts=False)
             ingest.append(report.seconds)
             assert report.chunks == len(texts), (report.chunks, len(texts))
     store: ChromaStore = kb.store  # type: ignore[assignment]
@@ -129,7 +129,7 @@ def quality(name: str, questions: Path, corpus: Path, variants: list[str], limit
     probe = DagRAG(settings)
     kb = runner.corpus_cache_dir(OUT / "kb", corpus, probe)
     rag = DagRAG(settings.with_overrides(kb_path=kb))
-    rag.kb.ingest_documents(runner.corpus_documents(corpus))
+    rag.kb.ingest_documents(runner.corpus_documents(corpus), detect_conflicts=False)
     qs = load_questions(questions, limit)
     config = {"questions": questions.name, "corpus": kb.name, "model": "embedded", "top_k": settings.top_k,
               "max_rounds": settings.max_rounds, "node_top_k": settings.node_top_k, "max_nodes": settings.max_nodes}

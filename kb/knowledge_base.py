@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
+from kb.conflicts import candidate_pairs
 from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, parse_time, utc_now
-from kb.ledger import Ledger
+from kb.ledger import Ledger, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
@@ -31,6 +33,9 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    reviews: list[int] = field(default_factory=list)  # conflicts flagged (review ids)
+    auto_resolved: list[int] = field(default_factory=list)
+    judged_pairs: int = 0
 
     @property
     def passages_per_second(self) -> float:
@@ -56,6 +61,34 @@ class KBStats:
     embedder: str
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A judged conflict between a statement already known and a new one."""
+
+    relation: str  # contradicts / supersedes / updates
+    confidence: float
+    reason: str
+    detector: str  # "judge" or "rule"
+
+
+# (old statement, new statement, old valid_from, new valid_from) -> a conflict, or None
+ConflictJudge = Callable[[str, str, datetime, datetime], "Finding | None"]
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """ARIA's use of time: retrieval weights and what to do about conflicts."""
+
+    outdated_weight: float = 0.5  # status weight of potentially outdated items (valid 1, superseded 0)
+    decay_per_day: float = 0.001  # exp(-rate * days since last validated)
+    candidate_factor: int = 4  # Chroma candidates fetched per result kept
+    conflict_similarity: float = 0.55  # cosine similarity for a chunk of another document to be compared
+    conflict_candidates: int = 3  # similar chunks compared per new chunk
+    judge_max_pairs: int = 3  # LLM judge calls per new document
+    policy: Literal["escalate", "auto"] = "escalate"
+    auto_confidence: float = 0.9  # "auto": newer supersedes older at or above this confidence
+
+
 @dataclass
 class _Pending:
     doc: SourceDocument
@@ -76,6 +109,8 @@ class KnowledgeBase:
         chunk_chars: int = 800,
         chunk_overlap: int = 120,
         batch_passages: int = 256,
+        judge: ConflictJudge | None = None,
+        time_policy: TimePolicy = TimePolicy(),
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -86,6 +121,8 @@ class KnowledgeBase:
         self.chunk_chars = chunk_chars
         self.chunk_overlap = chunk_overlap
         self.batch_passages = batch_passages
+        self.judge = judge
+        self.time_policy = time_policy
         self.recover()
 
     # consistency ---------------------------------------------------------------
@@ -96,6 +133,22 @@ class KnowledgeBase:
         orphans = self.store.ids() - self.ledger.item_ids()
         if orphans:
             self.store.delete(sorted(orphans))
+        self.sync()
+
+    def sync(self) -> None:
+        """Bring Chroma's mirror of statuses and times up to date with the ledger (and embed human items)."""
+        pending = self.ledger.unsynced()
+        if not pending:
+            return
+        items = self.ledger.items(pending)
+        present = self.store.ids()
+        have = [i for i in items if i.item_id in present]
+        missing = [i for i in items if i.item_id not in present]
+        self.store.update_metadata([i.item_id for i in have], [_chroma_metadata(i) for i in have])
+        if missing:
+            vectors = self.embedder.embed([_embed_text(i) for i in missing])
+            self.store.upsert([Record(i.item_id, i.text, v, _chroma_metadata(i)) for i, v in zip(missing, vectors)])
+        self.ledger.mark_synced(pending)
 
     # ingest --------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | Path], *, valid_from: datetime | None = None, progress: Progress | None = None) -> IngestReport:
@@ -116,8 +169,13 @@ class KnowledgeBase:
         valid_from: datetime | None = None,
         progress: Progress | None = None,
         report: IngestReport | None = None,
+        detect_conflicts: bool = True,
     ) -> IngestReport:
-        """Chunk, embed in batches, and store documents that are new or changed."""
+        """Chunk, embed in batches, and store documents that are new or changed.
+
+        With a judge, each stored document is compared with similar chunks of other
+        documents; conflicts go to the review queue.
+        """
         report = report or IngestReport()
         start = time.perf_counter()
         todo: list[_Pending] = []
@@ -132,10 +190,10 @@ class KnowledgeBase:
         for pending in todo:
             batch.append(pending)
             if sum(len(p.items) for p in batch) >= self.batch_passages:
-                self._write(batch, report, progress, total)
+                self._write(batch, report, progress, total, detect_conflicts)
                 batch = []
         if batch:
-            self._write(batch, report, progress, total)
+            self._write(batch, report, progress, total, detect_conflicts)
         report.seconds = time.perf_counter() - start
         return report
 
@@ -161,23 +219,123 @@ class KnowledgeBase:
         )
         return _Pending(doc, record, items, replaced=known is not None)
 
-    def _write(self, batch: list[_Pending], report: IngestReport, progress: Progress | None, total: int) -> None:
+    def _write(self, batch: list[_Pending], report: IngestReport, progress: Progress | None, total: int, detect: bool = True) -> None:
         items = [i for p in batch for i in p.items]
         t0 = time.perf_counter()
         vectors = self.embedder.embed([_embed_text(i) for i in items])
         report.embed_seconds += time.perf_counter() - t0
         by_id = dict(zip((i.item_id for i in items), vectors))
+        # pending in the ledger -> vectors in Chroma -> ready: a crash in between is undone by recover()
+        replaced_ids = self.ledger.begin_documents([(p.record, p.items) for p in batch])
+        stale = sorted(set(replaced_ids) - set(by_id))
+        if stale:
+            self.store.delete(stale)
+        self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in items])
+        self.ledger.commit_documents([p.record.doc_id for p in batch])
         for p in batch:
-            replaced_ids = self.ledger.begin_document(p.record, p.items)
-            stale = sorted(set(replaced_ids) - {i.item_id for i in p.items})
-            if stale:
-                self.store.delete(stale)
-            self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in p.items])
-            self.ledger.commit_document(p.record.doc_id)
             (report.updated if p.replaced else report.added).append(p.record.doc_id)
             report.chunks += len(p.items)
         if progress:
             progress(len(items), total)
+        if detect and self.judge is not None:
+            for p in batch:
+                self._detect_conflicts(p.items, by_id, report)
+
+    # conflicts -----------------------------------------------------------------
+    def _detect_conflicts(self, items: list[KnowledgeItem], vectors: dict[str, Sequence[float]], report: IngestReport) -> None:
+        """Compare new chunks with similar chunks of other documents; queue what the judge flags."""
+        tp, judge = self.time_policy, self.judge
+        assert judge is not None
+        pairs = []
+        for item in items:
+            where = {"$and": [{"doc_id": {"$ne": item.doc_id}}, {"status": {"$ne": Status.SUPERSEDED.value}}]}
+            for hit in self.store.query(vectors[item.item_id], tp.conflict_candidates, where):
+                if hit.score < tp.conflict_similarity:
+                    continue
+                for old_s, new_s, sig in candidate_pairs(hit.text, item.text, limit=2):
+                    pairs.append((sig.score, hit.id, item, old_s, new_s))
+        pairs.sort(key=lambda p: -p[0])
+        judged: set[tuple[str, str]] = set()
+        known = {(r.old_item, r.new_item) for r in self.ledger.reviews(state=None)}
+        for _, old_id, new_item, old_s, new_s in pairs:
+            if len(judged) >= tp.judge_max_pairs:
+                break
+            if (old_id, new_item.item_id) in judged or (old_id, new_item.item_id) in known:
+                continue
+            judged.add((old_id, new_item.item_id))
+            old_item = self.ledger.items([old_id])[0]
+            finding = judge(old_s, new_s, old_item.valid_from, new_item.valid_from)
+            report.judged_pairs += 1
+            if finding is None:
+                continue
+            older, newer = (old_item, new_item) if (old_item.valid_from, old_item.added_at) <= (new_item.valid_from, new_item.added_at) else (new_item, old_item)
+            o_s, n_s = (old_s, new_s) if older is old_item else (new_s, old_s)
+            question = (f'Does "{n_s}" ({newer.title}, {newer.valid_from:%Y-%m-%d}) replace "{o_s}" ({older.title}, '
+                        f"{older.valid_from:%Y-%m-%d}), or is it a narrow exception so that both hold?")
+            review_id = self.ledger.open_conflict(older, newer, old_statement=o_s, new_statement=n_s, relation=finding.relation,
+                                                  confidence=finding.confidence, reason=finding.reason, detector=finding.detector,
+                                                  question=question)
+            report.reviews.append(review_id)
+            if tp.policy == "auto" and finding.confidence >= tp.auto_confidence:
+                self.ledger.resolve(review_id, "new", by="auto-policy", note=f"newer supersedes older (confidence {finding.confidence:.2f})",
+                                    action="auto-resolved")
+                report.auto_resolved.append(review_id)
+        self.sync()
+
+    def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edit: str | None = None) -> Review:
+        """Resolve a review (see ``Ledger.resolve``); ``edit`` is the text of a human item replacing both sides."""
+        edited = self._human_item(edit, by) if edit else None
+        review = self.ledger.resolve(review_id, "edit" if edit else keep, by=by, note=note, edited=edited)
+        self.sync()
+        return review
+
+    # the review desk the agent uses ----------------------------------------------
+    def open_conflicts(self, item_ids: list[str]) -> list[Review]:
+        return self.ledger.open_reviews_for(item_ids)
+
+    def evidence_for(self, item_ids: list[str]) -> list[Evidence]:
+        """Ledger items as evidence (with the fields retrieval sees), in the order asked."""
+        by_id = {i.item_id: i for i in self.ledger.items([i for i in item_ids if i])}
+        return [_evidence(by_id[i]) for i in item_ids if i in by_id]
+
+    def record_hits(self, review_ids: list[int], question: str) -> None:
+        self.ledger.record_hits(review_ids, question)
+
+    def queue_question(self, question: str, item_ids: list[str], thread_id: str | None) -> int:
+        return self.ledger.open_clarification(question, items=item_ids, thread_id=thread_id)
+
+    def attach_thread(self, review_id: int, thread_id: str) -> None:
+        """Remember the paused run waiting on this review, so it can be resumed from the queue."""
+        self.ledger.attach_thread(review_id, thread_id)
+
+    def review(self, review_id: int) -> Review:
+        return self.ledger.review(review_id)
+
+    def answer_question(self, review_id: int | None, text: str, by: str) -> Evidence:
+        """A person's answer: a knowledge item from them; it also resolves the question's review."""
+        if review_id:
+            review = self.resolve(review_id, "edit", by=by, edit=text)
+            item_id = review.result_item
+        else:
+            item_id = self.add_statement(text, by=by).item_id
+        return self.evidence_for([item_id])[0]
+
+    def add_statement(self, text: str, *, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
+        """Knowledge from a person (for instance an answer to the agent's question), used from now on."""
+        item = self._human_item(text, by, valid_from)
+        with self.ledger.transaction() as db:
+            self.ledger.insert_human_item(db, item, by)
+        self.sync()
+        return item
+
+    def _human_item(self, text: str, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
+        text = " ".join(text.split())
+        if not text:
+            raise ValueError("the statement is empty")
+        now = utc_now()
+        item_id = content_hash("human", by, text, now.isoformat())
+        return KnowledgeItem(item_id=item_id, doc_id=f"human:{item_id}", text=text, title=f"statement by {by}", source=by,
+                             kind="human", added_at=now, validated_at=now, valid_from=valid_from or now)
 
     # removal and stats ---------------------------------------------------------
     def remove(self, doc: str) -> list[str]:
@@ -202,19 +360,31 @@ class KnowledgeBase:
         return self.ledger.documents()
 
     # retrieval -----------------------------------------------------------------
-    def search(self, query: str, k: int) -> Retrieval:
-        """Top-``k`` chunks for ``query`` by cosine similarity."""
+    def search(self, query: str, k: int, *, as_of: datetime | None = None) -> Retrieval:
+        """Top-``k`` items for ``query``, scored as in ARIA: status weight x time decay x similarity.
+
+        Now: superseded items are out (weight 0), potentially outdated ones weigh less, and
+        similarity decays with the time since an item was last validated. ``as_of``: only
+        items valid at that world time count, superseded since or not, by similarity alone.
+        """
         t0 = time.perf_counter()
         vector = self.embedder.embed([query])[0]
         t1 = time.perf_counter()
-        hits = self.store.query(vector, k)
+        if as_of is None:
+            where = {"status": {"$ne": Status.SUPERSEDED.value}}
+        else:
+            at = as_of.timestamp()
+            where = {"$and": [{"valid_from": {"$lte": at}}, {"valid_to": {"$gt": at}}]}
+        hits = self.store.query(vector, k * self.time_policy.candidate_factor, where)
         t2 = time.perf_counter()
+        now = time.time()
+        scored = [((aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score), h) for h in hits]
         evidence = [
             Evidence(
                 chunk_id=h.id, doc_id=str(h.metadata.get("doc_id", "")), title=str(h.metadata.get("title", "")),
-                source=str(h.metadata.get("source", "")), text=h.text, score=h.score, metadata=h.metadata,
+                source=str(h.metadata.get("source", "")), text=h.text, score=score, metadata=h.metadata,
             )
-            for h in hits
+            for score, h in sorted(scored, key=lambda p: -p[0])[:k]
         ]
         return Retrieval(evidence, t1 - t0, t2 - t1)
 
@@ -222,6 +392,19 @@ class KnowledgeBase:
         self.ledger.close()
         if self._owns_store:
             self.store.close()  # type: ignore[attr-defined]
+
+
+def _evidence(item: KnowledgeItem) -> Evidence:
+    return Evidence(chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text,
+                    metadata=_chroma_metadata(item))
+
+
+def aria_score(similarity: float, metadata: dict, now: float, policy: TimePolicy) -> float:
+    """ARIA retrieval score: status weight x exp(-rate x days since validation) x similarity."""
+    status = metadata.get("status", Status.VALID.value)
+    weight = {Status.VALID.value: 1.0, Status.POTENTIALLY_OUTDATED.value: policy.outdated_weight}.get(str(status), 0.0)
+    days = max(0.0, (now - float(metadata.get("validated_at", now))) / 86400)
+    return weight * math.exp(-policy.decay_per_day * days) * similarity
 
 
 def _embed_text(item: KnowledgeItem) -> str:

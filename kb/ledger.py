@@ -7,13 +7,15 @@ crash never leaves half a document behind (see ``KnowledgeBase.recover``).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from kb.items import DocumentRecord, KnowledgeItem, Status, parse_time
+from kb.items import DocumentRecord, KnowledgeItem, Status, parse_time, utc_now
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +47,40 @@ CREATE TABLE IF NOT EXISTS items (
     valid_to TEXT
 );
 CREATE INDEX IF NOT EXISTS items_doc ON items(doc_id);
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('conflict', 'clarification')),
+    state TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+    created_at TEXT NOT NULL,
+    old_item TEXT,
+    new_item TEXT,
+    old_statement TEXT,
+    new_statement TEXT,
+    relation TEXT,
+    confidence REAL,
+    reason TEXT,
+    detector TEXT,
+    question TEXT NOT NULL,
+    thread_id TEXT,
+    resolution TEXT,
+    resolved_by TEXT,
+    resolved_at TEXT,
+    note TEXT,
+    result_item TEXT
+);
+CREATE TABLE IF NOT EXISTS review_hits (review_id INTEGER NOT NULL, question TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    review_id INTEGER,
+    item_id TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_item ON audit(item_id);
+CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
@@ -52,8 +88,222 @@ class LedgerError(RuntimeError):
     pass
 
 
-class Ledger:
-    """Documents and items in one SQLite file, safe to share between processes (WAL)."""
+class ReviewError(ValueError):
+    """A review cannot be resolved as asked (unknown, or already resolved)."""
+
+
+KEEP_CHOICES = ("new", "old", "both", "edit")
+
+
+@dataclass(frozen=True)
+class Review:
+    """An item in the human-review queue."""
+
+    review_id: int
+    kind: str
+    state: str
+    created_at: datetime
+    question: str
+    old_item: str | None = None
+    new_item: str | None = None
+    old_statement: str | None = None
+    new_statement: str | None = None
+    relation: str | None = None
+    confidence: float | None = None
+    reason: str | None = None
+    detector: str | None = None
+    thread_id: str | None = None
+    resolution: str | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    note: str | None = None
+    result_item: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    review_id: int | None
+    item_id: str | None
+    detail: dict
+
+
+class _Reviews:
+    """Review queue, status transitions and the append-only audit log (mixed into Ledger)."""
+
+    _db: sqlite3.Connection
+
+    def audit(self, db: sqlite3.Connection, actor: str, action: str, *, review_id: int | None = None,
+              item_id: str | None = None, **detail: object) -> None:
+        db.execute("INSERT INTO audit(at, actor, action, review_id, item_id, detail) VALUES (?,?,?,?,?,?)",
+                   (utc_now().isoformat(), actor, action, review_id, item_id, json.dumps(detail, default=str)))
+
+    def set_status(self, db: sqlite3.Connection, item_id: str, status: Status, actor: str, *, review_id: int | None = None,
+                   superseded_by: str | None = None, valid_to: datetime | None = None, validated: bool = False) -> None:
+        row = db.execute("SELECT status, superseded_by, valid_to FROM items WHERE item_id=?", (item_id,)).fetchone()
+        if row is None:
+            raise ReviewError(f"item {item_id} no longer exists")
+        now = utc_now().isoformat()
+        db.execute(
+            "UPDATE items SET status=?, superseded_by=?, valid_to=?, validated_at=CASE WHEN ? THEN ? ELSE validated_at END WHERE item_id=?",
+            (status.value, superseded_by, _iso(valid_to), validated, now, item_id),
+        )
+        self.audit(db, actor, "status", review_id=review_id, item_id=item_id, before=row["status"], after=status.value,
+                   superseded_by=superseded_by, valid_to=_iso(valid_to), validated=validated)
+        self._mark_unsynced(db, [item_id])
+
+    def _mark_unsynced(self, db: sqlite3.Connection, item_ids: list[str]) -> None:
+        """Remember items whose Chroma mirror must be refreshed (cleared once it is)."""
+        row = db.execute("SELECT value FROM meta WHERE key='chroma_unsynced'").fetchone()
+        pending = set(json.loads(row["value"])) if row else set()
+        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('chroma_unsynced', ?)", (json.dumps(sorted(pending | set(item_ids))),))
+
+    def unsynced(self) -> list[str]:
+        row = self._db.execute("SELECT value FROM meta WHERE key='chroma_unsynced'").fetchone()
+        return json.loads(row["value"]) if row else []
+
+    def mark_synced(self, item_ids: list[str]) -> None:
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            left = sorted(set(self.unsynced()) - set(item_ids))
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('chroma_unsynced', ?)", (json.dumps(left),))
+
+    def open_conflict(self, old: KnowledgeItem, new: KnowledgeItem, *, old_statement: str, new_statement: str, relation: str,
+                      confidence: float, reason: str, detector: str, question: str, actor: str = "dagrag") -> int:
+        """Queue a conflict; the older side becomes potentially outdated while it is open."""
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            cur = db.execute(
+                "INSERT INTO reviews(kind, state, created_at, old_item, new_item, old_statement, new_statement, relation, confidence, "
+                "reason, detector, question) VALUES ('conflict','open',?,?,?,?,?,?,?,?,?,?)",
+                (utc_now().isoformat(), old.item_id, new.item_id, old_statement, new_statement, relation, confidence, reason, detector, question),
+            )
+            review_id = int(cur.lastrowid)
+            self.audit(db, actor, "flagged", review_id=review_id, item_id=new.item_id, old=old.item_id, relation=relation,
+                       confidence=confidence, reason=reason, detector=detector)
+            current = db.execute("SELECT status FROM items WHERE item_id=?", (old.item_id,)).fetchone()
+            if current and current["status"] == Status.VALID.value:
+                self.set_status(db, old.item_id, Status.POTENTIALLY_OUTDATED, actor, review_id=review_id)
+        return review_id
+
+    def open_clarification(self, question: str, *, items: list[str], thread_id: str | None = None, actor: str = "dagrag") -> int:
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            cur = db.execute("INSERT INTO reviews(kind, state, created_at, question, thread_id, new_item) VALUES ('clarification','open',?,?,?,?)",
+                             (utc_now().isoformat(), question, thread_id, ",".join(items) or None))
+            review_id = int(cur.lastrowid)
+            self.audit(db, actor, "asked", review_id=review_id, question=question, thread_id=thread_id)
+        return review_id
+
+    def attach_thread(self, review_id: int, thread_id: str, actor: str = "dagrag") -> None:
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            db.execute("UPDATE reviews SET thread_id=? WHERE review_id=?", (thread_id, review_id))
+            self.audit(db, actor, "paused", review_id=review_id, thread_id=thread_id)
+
+    def reviews(self, state: str | None = "open") -> list[Review]:
+        sql = "SELECT * FROM reviews" + (" WHERE state=?" if state else "") + " ORDER BY created_at, review_id"
+        return [_review(r) for r in self._db.execute(sql, (state,) if state else ())]
+
+    def review(self, review_id: int) -> Review:
+        row = self._db.execute("SELECT * FROM reviews WHERE review_id=?", (review_id,)).fetchone()
+        if row is None:
+            raise ReviewError(f"no review {review_id}: `dagrag review` lists the open ones")
+        return _review(row)
+
+    def open_reviews_for(self, item_ids: list[str]) -> list[Review]:
+        if not item_ids:
+            return []
+        marks = ",".join("?" * len(item_ids))
+        rows = self._db.execute(
+            f"SELECT * FROM reviews WHERE state='open' AND kind='conflict' AND (old_item IN ({marks}) OR new_item IN ({marks})) ORDER BY review_id",
+            [*item_ids, *item_ids],
+        )
+        return [_review(r) for r in rows]
+
+    def record_hits(self, review_ids: list[int], question: str) -> None:
+        if review_ids:
+            with self.transaction() as db:  # type: ignore[attr-defined]
+                db.executemany("INSERT INTO review_hits VALUES (?,?,?)", [(r, question, utc_now().isoformat()) for r in review_ids])
+
+    def hits(self, review_id: int) -> list[tuple[str, datetime]]:
+        rows = self._db.execute("SELECT question, at FROM review_hits WHERE review_id=? ORDER BY at", (review_id,))
+        return [(r["question"], parse_time(r["at"])) for r in rows]
+
+    def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edited: KnowledgeItem | None = None,
+                action: str = "resolved") -> Review:
+        """Apply a person's decision atomically; exactly one of two racing resolutions wins.
+
+        keep=new: the old side is superseded by the new; keep=old: the new side is superseded;
+        both: both stay valid; edit: ``edited`` (a human item) supersedes both sides.
+        """
+        if keep not in KEEP_CHOICES:
+            raise ReviewError(f"--keep must be one of {', '.join(KEEP_CHOICES)}")
+        if keep == "edit" and edited is None:
+            raise ReviewError("--keep edit needs --edit TEXT: the statement that replaces both sides")
+        with self.transaction() as db:  # type: ignore[attr-defined]
+            row = db.execute("SELECT * FROM reviews WHERE review_id=?", (review_id,)).fetchone()
+            if row is None:
+                raise ReviewError(f"no review {review_id}: `dagrag review` lists the open ones")
+            if row["state"] != "open":
+                raise ReviewError(f"review {review_id} was already resolved by {row['resolved_by']} at {row['resolved_at']} (keep {row['resolution']})")
+            now = utc_now()
+            old, new = row["old_item"], row["new_item"]
+            if row["kind"] == "conflict":
+                new_from = db.execute("SELECT valid_from FROM items WHERE item_id=?", (new,)).fetchone()
+                if keep == "new":
+                    self.set_status(db, old, Status.SUPERSEDED, by, review_id=review_id, superseded_by=new,
+                                    valid_to=parse_time(new_from["valid_from"]) if new_from else now, validated=True)
+                    self.set_status(db, new, Status.VALID, by, review_id=review_id, validated=True)
+                elif keep == "old":
+                    self.set_status(db, new, Status.SUPERSEDED, by, review_id=review_id, superseded_by=old,
+                                    valid_to=parse_time(new_from["valid_from"]) if new_from else now, validated=True)
+                    self.set_status(db, old, Status.VALID, by, review_id=review_id, validated=True)
+                elif keep == "both":
+                    for item in (old, new):
+                        self.set_status(db, item, Status.VALID, by, review_id=review_id, validated=True)
+                else:
+                    assert edited is not None
+                    self.insert_human_item(db, edited, by)
+                    for item in (old, new):
+                        self.set_status(db, item, Status.SUPERSEDED, by, review_id=review_id, superseded_by=edited.item_id,
+                                        valid_to=edited.valid_from, validated=True)
+            elif keep == "edit" and edited is not None:
+                self.insert_human_item(db, edited, by)
+            cur = db.execute(
+                "UPDATE reviews SET state='resolved', resolution=?, resolved_by=?, resolved_at=?, note=?, result_item=? "
+                "WHERE review_id=? AND state='open'",
+                (keep, by, now.isoformat(), note, edited.item_id if edited else None, review_id),
+            )
+            if cur.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE already serializes writers
+                raise ReviewError(f"review {review_id} was resolved concurrently")
+            self.audit(db, by, action, review_id=review_id, item_id=new, keep=keep, note=note,
+                       edited=edited.item_id if edited else None)
+        return self.review(review_id)
+
+    def insert_human_item(self, db: sqlite3.Connection, item: KnowledgeItem, by: str) -> None:
+        """A statement from a person: its own one-item document, valid from now."""
+        db.execute(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?, 'ready')",
+            (item.doc_id, item.source, item.title, item.item_id, 1, item.added_at.isoformat(), item.valid_from.isoformat()),
+        )
+        db.execute("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", _item_row(item))
+        self.audit(db, by, "added", item_id=item.item_id, text=item.text)
+        self._mark_unsynced(db, [item.item_id])
+
+    def history(self, item_id: str) -> list[AuditEntry]:
+        rows = self._db.execute(
+            "SELECT * FROM audit WHERE item_id=? OR json_extract(detail, '$.old')=? OR json_extract(detail, '$.edited')=? ORDER BY seq",
+            (item_id, item_id, item_id),
+        )
+        return [AuditEntry(r["seq"], parse_time(r["at"]), r["actor"], r["action"], r["review_id"], r["item_id"], json.loads(r["detail"])) for r in rows]
+
+    def audit_log(self) -> list[AuditEntry]:
+        rows = self._db.execute("SELECT * FROM audit ORDER BY seq")
+        return [AuditEntry(r["seq"], parse_time(r["at"]), r["actor"], r["action"], r["review_id"], r["item_id"], json.loads(r["detail"])) for r in rows]
+
+
+class Ledger(_Reviews):
+    """Documents, items, reviews and the audit log in one SQLite file, shared safely between processes (WAL)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -101,21 +351,27 @@ class Ledger:
     def pending_documents(self) -> list[str]:
         return [r["doc_id"] for r in self._db.execute("SELECT doc_id FROM documents WHERE state='pending'")]
 
-    def begin_document(self, doc: DocumentRecord, items: list[KnowledgeItem]) -> list[str]:
-        """Record ``doc`` and its items as pending; return the item ids it replaces."""
+    def begin_documents(self, docs: list[tuple[DocumentRecord, list[KnowledgeItem]]]) -> list[str]:
+        """Record documents and their items as pending, in one transaction; return the item ids they replace."""
+        old: list[str] = []
         with self.transaction() as db:
-            old = [r["item_id"] for r in db.execute("SELECT item_id FROM items WHERE doc_id=?", (doc.doc_id,))]
-            db.execute("DELETE FROM items WHERE doc_id=?", (doc.doc_id,))
-            db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?, 'pending')",
-                (doc.doc_id, doc.source, doc.title, doc.content_hash, doc.n_chunks, doc.ingested_at.isoformat(), doc.valid_from.isoformat()),
-            )
-            db.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [_item_row(i) for i in items])
+            for doc, items in docs:
+                old += [r["item_id"] for r in db.execute("SELECT item_id FROM items WHERE doc_id=?", (doc.doc_id,))]
+                db.execute("DELETE FROM items WHERE doc_id=?", (doc.doc_id,))
+                db.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?, 'pending')",
+                    (doc.doc_id, doc.source, doc.title, doc.content_hash, doc.n_chunks, doc.ingested_at.isoformat(), doc.valid_from.isoformat()),
+                )
+                db.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [_item_row(i) for i in items])
         return old
 
-    def commit_document(self, doc_id: str) -> None:
+    def begin_document(self, doc: DocumentRecord, items: list[KnowledgeItem]) -> list[str]:
+        return self.begin_documents([(doc, items)])
+
+    def commit_documents(self, doc_ids: list[str]) -> None:
+        """Mark documents ready: their vectors are stored."""
         with self.transaction() as db:
-            db.execute("UPDATE documents SET state='ready' WHERE doc_id=?", (doc_id,))
+            db.executemany("UPDATE documents SET state='ready' WHERE doc_id=?", [(d,) for d in doc_ids])
 
     def remove_document(self, doc_id: str) -> list[str]:
         """Delete a document and its items; return the removed item ids."""
@@ -142,6 +398,16 @@ class Ledger:
         docs = self._db.execute("SELECT COUNT(*) FROM documents WHERE state='ready'").fetchone()[0]
         by_status = dict(self._db.execute("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
         return {"documents": docs, "items": sum(by_status.values()), **{s.value: by_status.get(s.value, 0) for s in Status}}
+
+
+def _review(row: sqlite3.Row) -> Review:
+    return Review(
+        review_id=row["review_id"], kind=row["kind"], state=row["state"], created_at=parse_time(row["created_at"]),
+        question=row["question"], old_item=row["old_item"], new_item=row["new_item"], old_statement=row["old_statement"],
+        new_statement=row["new_statement"], relation=row["relation"], confidence=row["confidence"], reason=row["reason"],
+        detector=row["detector"], thread_id=row["thread_id"], resolution=row["resolution"], resolved_by=row["resolved_by"],
+        resolved_at=parse_time(row["resolved_at"]) if row["resolved_at"] else None, note=row["note"], result_item=row["result_item"],
+    )
 
 
 def _document(row: sqlite3.Row) -> DocumentRecord:

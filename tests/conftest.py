@@ -63,7 +63,7 @@ class LexicalRetriever:
     passages: list[tuple[str, str]]  # (title, text)
     queries: list[str] = field(default_factory=list)
 
-    def search(self, query: str, k: int) -> Retrieval:
+    def search(self, query: str, k: int, *, as_of: Any = None) -> Retrieval:
         self.queries.append(query)
         q = _words(query)
         scored = sorted(((len(q & _words(t + " " + x)), i) for i, (t, x) in enumerate(self.passages)), key=lambda p: (-p[0], p[1]))
@@ -72,6 +72,25 @@ class LexicalRetriever:
             for s, i in scored[:k] if s > 0
         ]
         return Retrieval(evidence, 0.0, 0.0)
+
+
+_OPS = {"$eq": lambda a, b: a == b, "$ne": lambda a, b: a != b, "$lte": lambda a, b: a is not None and a <= b,
+        "$lt": lambda a, b: a is not None and a < b, "$gte": lambda a, b: a is not None and a >= b,
+        "$gt": lambda a, b: a is not None and a > b, "$in": lambda a, b: a in b}
+
+
+def matches(metadata: dict, where: dict[str, Any] | None) -> bool:
+    """The subset of Chroma's ``where`` filters dagrag uses: $and/$or and field operators."""
+    if not where:
+        return True
+    if "$and" in where:
+        return all(matches(metadata, w) for w in where["$and"])
+    if "$or" in where:
+        return any(matches(metadata, w) for w in where["$or"])
+    (field_name, cond), = where.items()
+    if not isinstance(cond, dict):
+        cond = {"$eq": cond}
+    return all(_OPS[op](metadata.get(field_name), value) for op, value in cond.items())
 
 
 class MemoryStore(VectorStore):
@@ -89,7 +108,8 @@ class MemoryStore(VectorStore):
 
     def query(self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         dot = lambda r: sum(a * b for a, b in zip(embedding, r.embedding))  # noqa: E731
-        best = sorted(self.records.values(), key=dot, reverse=True)[:k]
+        kept = [r for r in self.records.values() if matches(r.metadata, where)]
+        best = sorted(kept, key=dot, reverse=True)[:k]
         return [Hit(r.id, r.text, dot(r), dict(r.metadata)) for r in best]
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict]) -> None:

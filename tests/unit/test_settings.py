@@ -54,10 +54,12 @@ def test_precedence_overrides_beat_env_beat_file_beat_defaults(monkeypatch, tmp_
     assert (s.top_k, s.max_nodes, s.node_top_k) == (2, 3, 9)
 
 
-def test_dagrag_config_env_names_the_file(monkeypatch, tmp_path):
+def test_dagrag_config_env_names_the_file_instead_of_the_local_one(monkeypatch, tmp_path, clean_env):
+    write_toml(clean_env / "dagrag.toml", "top_k = 6\nseed = 6\n")
     config = write_toml(tmp_path / "from-env.toml", "top_k = 13\n")
     monkeypatch.setenv("DAGRAG_CONFIG", str(config))
-    assert load_settings().top_k == 13
+    s = load_settings()
+    assert s.top_k == 13 and s.seed == 0  # the local file is not merged in
 
 
 def test_explicit_config_file_beats_dagrag_config(monkeypatch, tmp_path):

@@ -1,0 +1,194 @@
+"""Cheap statement-level conflict signals between an old chunk and a new one.
+
+When a chunk arrives, similar chunks from other documents are compared sentence by
+sentence; the pairs are ranked by these signals and only the top few go to the LLM judge
+(``agent.judge``). Pure functions: no I/O, no model.
+
+A statement is reduced to *items*: content words (lower-cased, stop words removed),
+numbers ("1,200" -> "1200", "40%"), dates (normalised, so "March 5, 2021" == "5 March 2021"
+== "2021-03-05") and capitalised names ("Dana Kim" is one item). Numbers, dates and names
+are *values*; a pair whose only differences are values is the "value updated" pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from retrieval.chunking import split_sentences
+
+__all__ = ["Signals", "statements", "signals", "candidate_pairs", "rule_relation", "MIN_OVERLAP", "VALUE_FRAME"]
+
+MIN_OVERLAP = 0.2  # below this two statements are about different things: score 0
+VALUE_FRAME = 0.6  # shared / (shared + changed slots) needed for a value change
+
+Kind = Literal["word", "number", "date", "name"]
+
+STOP_WORDS = frozenset(
+    """a an the and or but if then than that this these those there here of in on at to for from by with within
+    without into onto over under about after before during until as is are was were be been being am do does did
+    has have had having will would shall should can could may might must it its it's they them their theirs he him
+    his she her hers we us our you your i me my mine who whom whose which what when where why how all any both each
+    few more most other some such only own same so too very just also again further once one two three four five
+    six seven eight nine ten several many much""".split()
+)
+NEGATIONS = frozenset("not no never nobody none nothing neither nor nowhere cannot n't without".split())
+_FUNCTION_WORDS = STOP_WORDS | NEGATIONS  # never a name, even when capitalised at a sentence start
+
+_MONTHS = {m[:3]: i for i, m in enumerate(
+    "january february march april may june july august september october november december".split(), 1)}
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_DATE = re.compile(
+    rf"\b(?P<iso>(?P<y>\d{{4}})[-/](?P<m>\d{{1,2}})[-/](?P<d>\d{{1,2}}))\b"
+    rf"|\b(?P<m1>{_MONTH})\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y1>\d{{4}})\b"
+    rf"|\b(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m2>{_MONTH}),?\s+(?P<y2>\d{{4}})\b"
+    rf"|\b(?P<my>(?P<m3>{_MONTH})\s+(?P<y3>\d{{4}}))\b"
+    r"|\b(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|(?<![\d.,])\b(?P<year>[12]\d{3})\b(?![.,]?\d)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")
+_NAME = re.compile(r"\b[A-Z][\w'\u2019-]*(?:\s+[A-Z][\w'\u2019-]*)*")
+_WORD = re.compile(r"[A-Za-z\u00c0-\u024f][\w'\u2019-]*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)[\"'\u201c\u2018(\[*_-]*\s*$")
+_HEADING = re.compile(r"^\s{0,3}(?:#{1,6}(?:\s|$).*|[=-]{3,}\s*)$", re.MULTILINE)
+_NEG_SUFFIX = re.compile(r"n[\u2019']t\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Why a pair of statements might conflict; ``score`` ranks pairs for the LLM judge."""
+
+    overlap: float  # Jaccard of the two item sets (content words, numbers, dates, names)
+    identical: bool  # same statement after whitespace/case normalisation
+    numbers_differ: bool  # both contain numbers and the sets differ
+    dates_differ: bool  # both contain dates/years/weekdays and the sets differ
+    names_differ: bool  # both contain names, the names differ, and some other item is shared
+    negation_differs: bool  # exactly one side is negated ("not", "no", "never", "n't", ...)
+    removed: tuple[str, ...]  # items of old missing from new (original case)
+    added: tuple[str, ...]  # items of new missing from old (original case)
+    value_change: bool  # only numbers/dates/names were replaced, the rest is (nearly) the same
+    score: float  # in [0, 1]; 0 for identical or unrelated (overlap < MIN_OVERLAP) pairs
+
+
+@dataclass(frozen=True)
+class _Item:
+    key: str  # what comparisons use
+    surface: str  # as written
+    kind: Kind
+
+
+def statements(text: str) -> list[str]:
+    """Sentences of ``text`` with whitespace collapsed; markdown headings and sentences under 3 words dropped."""
+    body = _HEADING.sub("", text)
+    out = [" ".join(body[s:e].split()) for s, e in split_sentences(body)]
+    return [s for s in out if len(s.split()) >= 3]
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".!?;: ")
+
+
+def _date_key(m: re.Match[str]) -> str:
+    g = m.groupdict()
+    if g["iso"]:
+        return f"{int(g['y']):04d}-{int(g['m']):02d}-{int(g['d']):02d}"
+    if g["wd"]:
+        return g["wd"].lower()
+    if g["year"]:
+        return g["year"]
+    month = g["m1"] or g["m2"] or g["m3"]
+    year = g["y1"] or g["y2"] or g["y3"]
+    day = g["d1"] or g["d2"]
+    key = f"{year}-{_MONTHS[month.lower().rstrip('.')[:3]]:02d}"
+    return f"{key}-{int(day):02d}" if day else key
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _items(text: str) -> list[_Item]:
+    """Dates first, then numbers, then names, then the remaining content words."""
+    items: list[_Item] = []
+    for m in _DATE.finditer(text):
+        items.append(_Item(_date_key(m), m.group(), "date"))
+        text = _blank(text, m.start(), m.end())
+    for m in _NUMBER.finditer(text):
+        items.append(_Item(m.group().replace(",", ""), m.group(), "number"))
+        text = _blank(text, m.start(), m.end())
+    for m in _NAME.finditer(text):
+        words = m.group().split()
+        if _SENTENCE_START.search(text, 0, m.start()) and words[0].lower() in _FUNCTION_WORDS:
+            words = words[1:]  # "The Payments team": "The" is not part of the name
+        while words and words[0].lower() in _FUNCTION_WORDS and len(words[0]) == 1:
+            words = words[1:]  # a stray capital "A"/"I"
+        if words:
+            name = re.sub(r"['\u2019]s$", "", " ".join(words))
+            items.append(_Item(name.lower(), name, "name"))
+        text = _blank(text, m.start(), m.end())
+    for m in _WORD.finditer(text):
+        word = re.sub(r"['\u2019]s$", "", m.group().lower()).rstrip("'\u2019-")
+        if word not in _FUNCTION_WORDS and not _NEG_SUFFIX.search(word):
+            items.append(_Item(word, m.group(), "word"))
+    return items
+
+
+def _negated(text: str) -> bool:
+    lowered = text.lower()
+    return bool(_NEG_SUFFIX.search(lowered)) or any(w in NEGATIONS for w in re.findall(r"[a-z]+", lowered))
+
+
+def _keys(items: list[_Item], kind: Kind | None = None) -> set[str]:
+    return {i.key for i in items if kind is None or i.kind == kind}
+
+
+def _differ(a: set[str], b: set[str], all_a: set[str], all_b: set[str]) -> bool:
+    """Both sides have values of a kind and one of them is missing from the other side
+    (checked against all its items, so "1,200" as a number still matches "1200" read as a year)."""
+    return bool(a) and bool(b) and bool(a - all_b or b - all_a)
+
+
+def signals(old: str, new: str) -> Signals:
+    """Compare two statements (``old`` is the one already in the knowledge base)."""
+    a, b = _items(old), _items(new)
+    ka, kb = _keys(a), _keys(b)
+    shared = ka & kb
+    overlap = len(shared) / len(ka | kb) if ka | kb else 0.0
+    identical = _normalise(old) == _normalise(new)
+    removed = tuple(dict.fromkeys(i.surface for i in a if i.key not in kb))
+    added = tuple(dict.fromkeys(i.surface for i in b if i.key not in ka))
+    changed = [i for i in a if i.key not in kb] + [i for i in b if i.key not in ka]
+    names_a, names_b = _keys(a, "name"), _keys(b, "name")
+    numbers_differ = _differ(_keys(a, "number"), _keys(b, "number"), ka, kb)
+    dates_differ = _differ(_keys(a, "date"), _keys(b, "date"), ka, kb)
+    names_differ = _differ(names_a, names_b, ka, kb) and bool(shared - names_a - names_b)
+    negation_differs = _negated(old) != _negated(new)
+    # A replaced value counts as one slot, so "Dana Kim works in Lisbon" -> "... in Oslo" qualifies
+    # while "Dana Kim works in Lisbon" -> "Omar Haddad works in Oslo" (two slots, one shared word) does not.
+    slots = max(len(removed), len(added))
+    frame = len(shared) / (len(shared) + slots) if shared else 0.0
+    value_change = (not identical and bool(removed) and bool(added) and frame >= VALUE_FRAME
+                    and all(i.kind != "word" for i in changed))
+    if identical or overlap < MIN_OVERLAP:
+        score = 0.0
+    else:
+        score = (0.4 * overlap + 0.2 * (numbers_differ or dates_differ or names_differ)
+                 + 0.3 * value_change + 0.3 * negation_differs)
+    return Signals(overlap, identical, numbers_differ, dates_differ, names_differ, negation_differs,
+                   removed, added, value_change, round(min(1.0, max(0.0, score)), 4))
+
+
+def candidate_pairs(old_text: str, new_text: str, limit: int = 3, min_overlap: float = MIN_OVERLAP) -> list[tuple[str, str, Signals]]:
+    """The ``limit`` statement pairs most worth judging: not identical, overlap >= ``min_overlap``,
+    by score, then overlap (both descending), then document order."""
+    pairs = [(o, n, signals(o, n)) for o in statements(old_text) for n in statements(new_text)]
+    kept = [p for p in pairs if not p[2].identical and p[2].overlap >= min_overlap]
+    kept.sort(key=lambda p: (-p[2].score, -p[2].overlap))
+    return kept[: max(0, limit)]
+
+
+def rule_relation(sig: Signals) -> str | None:
+    """A deterministic judge for the clearest case: ``"updates"`` when a value was replaced."""
+    return "updates" if sig.value_change else None
