@@ -72,7 +72,7 @@ def ingest(
     rag = _open(kb_path=kb)
     report = _ingest_with_progress(rag, paths, valid_from)
     for path, reason in report.failed:
-        err.print(f"[red]✗[/] {path}: {reason}", soft_wrap=True)
+        err.print(f"[red]✗[/] {reason if reason.startswith(path) else f'{path}: {reason}'}", soft_wrap=True, highlight=False)
     console.print(
         f"[green]✓[/] {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
         f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s) → {rag.settings.kb_path}",
@@ -367,7 +367,7 @@ def evaluate(
     docs = _read_eval(lambda: runner.corpus_documents(corpus), corpus)
     probe = _open(llm_model=model, top_k=top_k, max_rounds=max_rounds)
     kb = runner.corpus_cache_dir(kb_cache, corpus, probe)
-    rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds)
+    rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds, clarify_budget=0)  # nobody to ask during an eval
     s = rag.settings
     config = {"questions": Path(questions).name, "corpus": kb.name, "model": s.llm_model or "embedded", "top_k": s.top_k,
               "max_rounds": s.max_rounds, "node_top_k": s.node_top_k, "max_nodes": s.max_nodes}
@@ -430,35 +430,32 @@ class UsageError(Exception):
     """A mistake by the user, reported in one line."""
 
 
+# errors a user can fix: reported in one line (checked only in modules already loaded, to keep start-up fast)
+USER_ERRORS = [("agent.api", "QuestionError"), ("agent.evaluation.runner", "EvalError"), ("agent.llm", "LLMError"),
+               ("agent.settings", "ConfigError"), ("kb.ledger", "LedgerError"), ("kb.ledger", "ReviewError"), ("kb.loaders", "LoadError")]
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, (UsageError, FileNotFoundError, PermissionError)):
+        return True
+    return any(module in sys.modules and isinstance(exc, getattr(sys.modules[module], name)) for module, name in USER_ERRORS)
+
+
 def main() -> None:
     """Console entry point: one clear line per error, tracebacks only with --debug."""
-    from agent.api import QuestionError
-    from agent.llm import LLMError
-    from agent.settings import ConfigError
-    from kb.ledger import LedgerError
-    from kb.loaders import LoadError
-
-    from agent.evaluation.runner import EvalError
-
-    from kb.ledger import ReviewError
-
-    known = (UsageError, QuestionError, LLMError, ConfigError, LedgerError, LoadError, EvalError, ReviewError, FileNotFoundError, PermissionError)
     try:
         code = app(standalone_mode=False)  # without standalone mode click returns typer.Exit's code instead of raising it
-    except known as exc:
-        _fail(str(exc) or type(exc).__name__, exc)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):  # click turns Ctrl-C into Abort
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:
+        if _is_user_error(exc):
+            _fail(str(exc) or type(exc).__name__, exc)
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):  # a click usage error (typer may vendor click)
+            show()
             sys.exit(exc.exit_code)
         _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", exc)
     sys.exit(code if isinstance(code, int) else 0)

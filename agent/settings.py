@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     answer_max_tokens: int = Field(48, ge=8, le=1024)
     plan_max_tokens: int = Field(256, ge=32, le=2048)
     prompt_cache: bool = True
+    llm_url: str | None = Field(None, description="OpenAI-compatible llama.cpp server (llama-server or python -m llama_cpp.server), e.g. http://gpu-box:8080/v1; empty = in process")
+    llm_api_model: str = Field("local", description="model name sent to the llm_url server")
+    chroma_url: str | None = Field(None, description="Chroma server (chroma run), e.g. http://db-box:8000; empty = PersistentClient in kb_path")
 
     # time and conflicts (ARIA)
     detect_conflicts: bool = Field(True, description="compare new knowledge with similar knowledge of other documents at ingest")

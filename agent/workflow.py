@@ -1,8 +1,10 @@
 """The LogicRAG agent as a LangGraph StateGraph.
 
-warmup ─┬─> END (evidence already answers the question)
+warmup ─┬─> check (evidence already answers the question)
         └─> plan ─> solve ⟲ (one DAG rank per step) ─> reflect ─┬─> solve (new sub-questions)
-                                                                 └─> final ─> END
+                                                                 └─> final ─> check
+check ─┬─> END
+       └─> ask_person (interrupt: a conflict or low confidence, interactive runs only) ─> final
 
 Nodes are plain functions of the state; the LLM, the retriever and the settings come in
 through the run context, so tests can script every call.

@@ -186,7 +186,7 @@ def main() -> None:
     if not DATA.exists():
         sys.exit(f"benchmark data not found at {DATA}: it lives in ../shared/data next to the repository")
     OUT.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(kb_path=OUT / "kb" / "speed")
+    settings = load_settings(kb_path=OUT / "kb" / "speed", clarify_budget=0)
     started = datetime.now(timezone.utc)
     rag = DagRAG(settings)
     print("speed: ingest vs bare encode, Chroma latency …", flush=True)
