@@ -99,8 +99,21 @@ class DagRAG:
                 auto_confidence=s.auto_resolve_confidence,
             )
             judge = self._judge_conflict if s.detect_conflicts else None
-            self._kb = KnowledgeBase(s.kb_path, self.embedder, store=self._store, chunk_chars=s.chunk_chars,
-                                     chunk_overlap=s.chunk_overlap, judge=judge, time_policy=policy)
+            store, server = self._store, None
+            if store is None and s.chroma_url:  # a Chroma server: one collection per knowledge-base folder
+                from retrieval.store import ChromaStore
+
+                store = server = ChromaStore(s.chroma_url, collection=ChromaStore.collection_for(s.kb_path))
+            try:
+                kb = KnowledgeBase(s.kb_path, self.embedder, store=store, chunk_chars=s.chunk_chars,
+                                   chunk_overlap=s.chunk_overlap, judge=judge, time_policy=policy)
+            except BaseException:
+                if server is not None:
+                    server.close()
+                raise
+            if server is not None:
+                kb._owns_store = True  # the server client made here closes with the kb (not the server)
+            self._kb = kb
         return self._kb
 
     def _judge_conflict(self, old: str, new: str, old_from: datetime, new_from: datetime) -> Finding | None:
@@ -118,6 +131,11 @@ class DagRAG:
     def llm(self) -> LLM:
         if self._llm is None:
             s = self.settings
+            if s.llm_url:  # an OpenAI-compatible llama.cpp server already running
+                from agent.llm import OpenAIServerLLM
+
+                self._llm = OpenAIServerLLM(s.llm_url, model=s.llm_api_model, temperature=s.temperature, seed=s.seed)
+                return self._llm
             self._llm = LlamaCppLLM(llm_model_path(s), n_ctx=s.n_ctx, n_threads=s.n_threads, seed=s.seed,
                                     temperature=s.temperature, prompt_cache=s.prompt_cache)
         return self._llm

@@ -432,7 +432,8 @@ class UsageError(Exception):
 
 # errors a user can fix: reported in one line (checked only in modules already loaded, to keep start-up fast)
 USER_ERRORS = [("agent.api", "QuestionError"), ("agent.evaluation.runner", "EvalError"), ("agent.llm", "LLMError"),
-               ("agent.settings", "ConfigError"), ("kb.ledger", "LedgerError"), ("kb.ledger", "ReviewError"), ("kb.loaders", "LoadError")]
+               ("agent.settings", "ConfigError"), ("kb.ledger", "LedgerError"), ("kb.ledger", "ReviewError"), ("kb.loaders", "LoadError"),
+               ("retrieval.store", "StoreError")]
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -1,4 +1,9 @@
-"""The one interface every LLM call goes through, and its llama.cpp implementation."""
+"""The one interface every LLM call goes through, and its llama.cpp implementations.
+
+``LlamaCppLLM`` loads the GGUF in this process; ``OpenAIServerLLM`` talks to a llama.cpp
+server that is already running (``llama-server`` or ``python -m llama_cpp.server``) through
+its OpenAI-compatible ``/chat/completions`` endpoint.
+"""
 
 from __future__ import annotations
 
@@ -108,6 +113,117 @@ class LlamaCppLLM:
         import llama_cpp
 
         return int(llama_cpp.llama_perf_context(self._llama._ctx.ctx).n_p_eval)
+
+
+class OpenAIServerLLM:
+    """An OpenAI-compatible llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``).
+
+    ``url`` is the API base, e.g. ``http://gpu-box:8080/v1``; each call is one
+    ``POST {url}/chat/completions``. A JSON schema is sent as
+    ``response_format={"type": "json_object", "schema": schema}``: the one form both servers
+    turn into a grammar (llama_cpp.server rejects ``"type": "json_schema"`` and ignores a
+    top-level ``json_schema``; llama-server reads ``schema`` for ``json_object`` in every
+    version). Sampling is pinned to what ``LlamaCppLLM`` uses (``repeat_penalty`` 1.0: the
+    1.1 default of llama_cpp.server breaks its grammar-constrained output).
+
+    No retries: a timeout, a refused connection or an error status raises ``LLMError`` with
+    one line naming the URL. The client is thread-safe; the server decides how requests queue.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str = "local",
+        temperature: float = 0.0,
+        seed: int | None = 0,
+        timeout: float = 300.0,
+        connect_timeout: float = 5.0,
+        api_key: str | None = None,
+    ) -> None:
+        import httpx
+
+        self.url = url.strip().rstrip("/")
+        if not self.url.lower().startswith(("http://", "https://")):
+            raise LLMError(f"LLM server URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8080/v1 (DAGRAG_LLM_URL)")
+        self.model = model
+        self.temperature = temperature
+        self.seed = seed
+        self.timeout = timeout
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout), headers=headers)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}@{self.url}"
+
+    def request_body(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> dict[str, Any]:
+        """The JSON body of one chat completion request."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+            "repeat_penalty": 1.0,
+            "stream": False,
+        }
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if schema is not None:
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        return body
+
+    def chat(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> Completion:
+        import httpx
+
+        endpoint = f"{self.url}/chat/completions"
+        body = self.request_body(messages, max_tokens=max_tokens, schema=schema)
+        start = time.perf_counter()
+        try:
+            response = self._client.post(endpoint, json=body)
+        except httpx.TimeoutException as exc:
+            raise LLMError(f"LLM server at {self.url} did not answer within {self.timeout:g}s ({type(exc).__name__}): "
+                           "check that it is not overloaded, or unset DAGRAG_LLM_URL to run the model in process") from exc
+        except httpx.TransportError as exc:
+            raise LLMError(f"LLM server at {self.url} is not reachable ({type(exc).__name__}): start it "
+                           "(python -m llama_cpp.server --model FILE.gguf --port N, or llama-server -m FILE.gguf --port N) "
+                           "or unset DAGRAG_LLM_URL") from exc
+        seconds = time.perf_counter() - start
+        if response.status_code != 200:
+            raise LLMError(f"LLM server at {self.url} answered HTTP {response.status_code}: {_error_text(response)}")
+        try:
+            reply = response.json()
+            choice = reply["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMError(f"LLM server at {self.url} sent no chat completion: is DAGRAG_LLM_URL the OpenAI base URL (ending in /v1)?") from exc
+        usage = reply.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
+        cached = details.get("cached_tokens")
+        if cached is None:  # llama-server also reports its prompt-cache reuse in "timings"
+            cached = (reply.get("timings") or {}).get("cache_n", 0)
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            seconds=seconds,
+            cached_tokens=int(cached or 0),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_text(response: Any) -> str:
+    """The server's error message on one line (OpenAI-style ``{"error": {"message": ...}}`` or raw text)."""
+    try:
+        data = response.json()
+        message = data.get("error", data) if isinstance(data, dict) else data
+        message = message.get("message", message) if isinstance(message, dict) else message
+    except ValueError:
+        message = response.text
+    line = " ".join(str(message).split())
+    return line[:300] + ("…" if len(line) > 300 else "")
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_rounds: int = Field(1, ge=0, le=5, description="reflection rounds that may add sub-questions")
     share_rank_retrieval: bool = Field(False, description="one retrieval per DAG rank (LogicRAG pruning)")
     warmup_shortcut: bool = Field(True, description="answer directly when warm-up evidence suffices")
+    warmup_max_words: int = Field(8, ge=1, le=100, description="longest warm-up answer trusted as final (longer = copied text, not an answer)")
     memory_chars: int = Field(600, ge=100, le=8000)
     evidence_chars: int = Field(600, ge=100, le=8000, description="characters of each passage put in a prompt")
     answer_max_tokens: int = Field(48, ge=8, le=1024)

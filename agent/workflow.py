@@ -1,7 +1,8 @@
 """The LogicRAG agent as a LangGraph StateGraph.
 
 warmup ─┬─> check (evidence already answers the question)
-        └─> plan ─> solve ⟲ (one DAG rank per step) ─> reflect ─┬─> solve (new sub-questions)
+        └─> plan ─┬─> check (degenerate plan: the warm-up answer is plain RAG's)
+                  └─> solve ⟲ (one DAG rank per step) ─> reflect ─┬─> solve (new sub-questions)
                                                                  └─> final ─> check
 check ─┬─> END
        └─> ask_person (interrupt: a conflict or low confidence, interactive runs only) ─> final
@@ -212,8 +213,8 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     answer = value.answer.strip()
     citations, _ = supported_citations(answer, evidence, value.sources, {})
     update.update(warmup_answer=answer, warmup_citations=citations)
-    # A small model says "yes" too easily: only trust a short answer the passages contain.
-    if value.can_answer and not is_unknown(answer) and grounded(answer, evidence):
+    # A small model says "yes" too easily and copies whole sentences: only trust a short answer the passages contain.
+    if value.can_answer and not is_unknown(answer) and len(answer.split()) <= s.warmup_max_words and grounded(answer, evidence):
         update.update(answer=answer, plan_source="warmup", done=True, citations=citations)
     return update
 
@@ -244,7 +245,16 @@ def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
             fallbacks.append(f"degenerate plan ({reason}); using the question as a single node")
             dag, source = Plan.single(question), "fallback"
     _emit(runtime, "planned", f"planned {len(dag.nodes)} sub-question(s)", node_total=len(dag.nodes))
-    return {"plan": dag, "plan_source": source, "pending": [n.id for n in dag.nodes], "calls": calls, "fallbacks": fallbacks}
+    update = {"plan": dag, "plan_source": source, "pending": [n.id for n in dag.nodes], "calls": calls, "fallbacks": fallbacks}
+    if source == "fallback" and state.get("warmup_answer"):
+        # The single node is the question itself, which the warm-up call already answered from
+        # the same top-k evidence: that answer is plain RAG's, so the fallback is exactly plain RAG.
+        evidence = state.get("warmup_evidence", [])
+        node = NodeResult(id=1, question=question, resolved_question=question, answer=state["warmup_answer"],
+                          evidence_ids=[e.chunk_id for e in evidence])
+        update.update(pending=[], results={1: node}, answer=state["warmup_answer"], citations=state.get("warmup_citations", []), done=True)
+        update["fallbacks"] = [*fallbacks, "single-node plan answered by the warm-up call (plain RAG)"]
+    return update
 
 
 def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
@@ -522,6 +532,10 @@ def _after_ask(state: AgentState) -> str:
     return "final" if state.get("human_evidence") or state.get("dropped_ids") else END
 
 
+def _after_plan(state: AgentState) -> str:
+    return "check" if state.get("done") else "solve"
+
+
 def _after_solve(state: AgentState) -> str:
     return "solve" if state.get("pending") else "reflect"
 
@@ -542,7 +556,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_node("ask_person", ask_person)
     g.add_edge(START, "warmup")
     g.add_conditional_edges("warmup", _after_warmup, ["plan", "solve", "check"])
-    g.add_edge("plan", "solve")
+    g.add_conditional_edges("plan", _after_plan, ["solve", "check"])
     g.add_conditional_edges("solve", _after_solve, ["solve", "reflect"])
     g.add_conditional_edges("reflect", _after_reflect, ["solve", "final"])
     g.add_edge("final", "check")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,9 +16,24 @@ from pathlib import Path
 from pypdf import PdfReader
 from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["SUPPORTED_SUFFIXES", "SourceDocument", "LoadError", "iter_files", "load_file"]
+__all__ = ["SUPPORTED_SUFFIXES", "MAX_FILE_MB", "SourceDocument", "LoadError", "iter_files", "load_file"]
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".json"}
+MAX_FILE_MB = 50.0  # files larger than this are refused before reading (DAGRAG_MAX_FILE_MB overrides)
+MAX_FILE_MB_ENV = "DAGRAG_MAX_FILE_MB"
+# what binary files begin with: (signature, what it is, hint)
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "images have no text to index; remove it"),
+    (b"\xff\xd8\xff", "a JPEG image", "images have no text to index; remove it"),
+    (b"GIF8", "a GIF image", "images have no text to index; remove it"),
+    (b"%PDF-", "a PDF document", "rename it to .pdf"),
+    (b"PK\x03\x04", "a ZIP archive or Office document", "export it as .txt, .md or .pdf"),
+    (b"\x1f\x8b", "gzip-compressed data", "decompress it first"),
+    (b"\x7fELF", "an executable", "remove it"),
+    (b"SQLite format 3\x00", "an SQLite database", "remove it"),
+]
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_SNIFF_BYTES = 8192
 _SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_SUFFIXES))
 _DATE_KEYS = ("valid_from", "date", "effective", "effective_date")  # first present wins
 _JSON_SHAPE = 'expected a JSON list of objects like [{"title": "...", "text": "..."}]'
@@ -56,7 +73,7 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():  # a broken or looping link is reported by load_file
             raise LoadError(path, "path does not exist; check the spelling or create it")
         if path.is_dir():
             found: list[Path] = []
@@ -71,31 +88,59 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         else:
             candidates = [path]
         for candidate in candidates:
-            key = candidate.resolve()
+            key = _identity(candidate)
             if key not in seen:
                 seen.add(key)
                 yield candidate
 
 
-def load_file(path: Path) -> list[SourceDocument]:
-    """Load one file into documents (one per file; one per non-empty item for JSON lists)."""
+def _identity(path: Path) -> Path:
+    """The real path, for de-duplication; a symlink loop (which ``resolve`` refuses) stands for itself."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" (Python < 3.13)
+        return path.absolute()
+
+
+def load_file(path: Path, max_file_mb: float | None = None) -> list[SourceDocument]:
+    """Load one file into documents (one per file; one per non-empty item for JSON lists).
+
+    Files larger than ``max_file_mb`` (default: ``$DAGRAG_MAX_FILE_MB``, else ``MAX_FILE_MB``)
+    are refused from their size alone, before anything is read.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         shown = suffix or "(none)"
         raise LoadError(path, f"unsupported file type '{shown}' (supported: {_SUPPORTED_LIST})")
+    limit = _max_file_mb(path) if max_file_mb is None else max_file_mb
     try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if info.st_size > limit * 2**20:
+            raise LoadError(
+                path,
+                f"file is {_size(info.st_size)}; the limit is {_size(limit * 2**20)} "
+                f"(split the file, or set {MAX_FILE_MB_ENV} to raise the limit)",
+            )
         data = path.read_bytes()
     except IsADirectoryError:
         raise LoadError(path, "is a directory, not a file; pass the folder to load its files") from None
     except PermissionError:
         raise LoadError(path, "permission denied; check the file's read permissions") from None
     except FileNotFoundError:
+        if path.is_symlink():
+            raise LoadError(path, "broken symbolic link (its target does not exist); fix or remove the link") from None
         raise LoadError(path, "file not found; check the path") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoadError(path, "symbolic link loop (the link points back at itself); fix or remove the link") from None
         raise LoadError(path, f"cannot read file ({exc.strerror or exc}); check the file") from None
     if not data.strip():
         raise LoadError(path, "empty file; add some text or remove it")
+    if suffix != ".pdf":
+        _refuse_binary(path, data)
     source = path.resolve().as_posix()
     metadata: dict[str, str] = {}
     if suffix == ".json":
@@ -109,6 +154,41 @@ def load_file(path: Path) -> list[SourceDocument]:
     if not text.strip():
         raise LoadError(path, "empty file (no text content); add some text or remove it")
     return [SourceDocument(source, source, title or _fallback_title(text, path), text, metadata)]
+
+
+def _max_file_mb(path: Path) -> float:
+    raw = os.environ.get(MAX_FILE_MB_ENV, "").strip()
+    if not raw:
+        return MAX_FILE_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise LoadError(path, f"{MAX_FILE_MB_ENV}={raw!r} is not a positive number of megabytes; fix or unset it")
+    return value
+
+
+def _size(n: float) -> str:
+    """A byte count for people: "100 MB", "2.5 MB", "3 KB"."""
+    mb = n / 2**20
+    if mb >= 10:
+        return f"{mb:,.0f} MB"
+    if mb >= 1:
+        return f"{mb:.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(n / 1024)):,} KB"
+
+
+def _refuse_binary(path: Path, data: bytes) -> None:
+    """A text format holding binary data (an image renamed .txt, random bytes) is refused by name."""
+    for magic, what, hint in _MAGIC:
+        if data.startswith(magic):
+            raise LoadError(path, f"binary file ({what}), not text; {hint}")
+    head = data[:_SNIFF_BYTES]
+    if head.startswith(_UTF16_BOMS):
+        raise LoadError(path, "UTF-16 text, not UTF-8; re-save the file as UTF-8")
+    if b"\x00" in head:
+        raise LoadError(path, "binary file (contains NUL bytes), not text; remove it or convert it to text")
 
 
 def _fallback_title(text: str, path: Path) -> str:

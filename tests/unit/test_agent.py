@@ -61,14 +61,27 @@ def test_warmup_claim_not_in_evidence_is_not_trusted(company_retriever):
     assert answer.plan_source == "llm" and len(answer.nodes) == 2
 
 
-def test_unparseable_plan_falls_back_to_single_node_and_is_recorded(company_retriever):
-    llm = FakeLLM([NOT_ENOUGH, "{not json", '{"nodes": "nope"}', {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [1]}])
+UNSURE = {"can_answer": False, "answer": "Payments team", "sources": [1]}  # a warm-up answer not trusted as final
+
+
+def test_unparseable_plan_falls_back_to_plain_rag_and_is_recorded(company_retriever):
+    llm = FakeLLM([UNSURE, "{not json", '{"nodes": "nope"}'])
     answer, _ = run(llm, company_retriever)
     assert answer.plan_source == "fallback"
-    assert [n.question for n in answer.nodes] == [Q]
+    assert [(n.question, n.answer) for n in answer.nodes] == [(Q, "Payments team")]
+    assert answer.answer == "Payments team" and [c.title for c in answer.citations] == ["Teams"]
     assert any(f.startswith("plan unusable") for f in answer.fallbacks)
+    assert "single-node plan answered by the warm-up call (plain RAG)" in answer.fallbacks
+    assert [c.stage for c in answer.calls] == ["warmup", "plan", "plan"] and not llm.script
     # the repair attempt showed the model its error
     assert "not usable" in llm.calls[2][0][-1]["content"]
+
+
+def test_fallback_solves_the_single_node_when_the_warmup_reply_was_unusable(company_retriever):
+    llm = FakeLLM(["bad", "bad again", plan_reply((1, Q, [])), {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [1]}])
+    answer, _ = run(llm, company_retriever)
+    assert answer.plan_source == "fallback" and answer.answer == "Dana Kim" and not llm.script
+    assert [c.stage for c in answer.calls] == ["warmup", "warmup", "plan", "node", "reflect", "final"]
 
 
 def test_plan_fixed_on_repair_attempt_is_used_and_noted(company_retriever):
@@ -78,10 +91,15 @@ def test_plan_fixed_on_repair_attempt_is_used_and_noted(company_retriever):
     assert any("plan reply was invalid JSON" in f for f in answer.fallbacks)
 
 
-def test_degenerate_plan_repeating_the_question_is_replaced(company_retriever):
-    llm = FakeLLM([NOT_ENOUGH, plan_reply((1, Q, [])), {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [1]}])
+@pytest.mark.parametrize("degenerate", [
+    plan_reply((1, Q, [])),
+    plan_reply((1, "Which team owns the billing service?", [])),  # a single node does not decompose
+    plan_reply((1, Q, []), (2, "Who is the manager of the team that owns the billing service?", [])),  # restatements
+])
+def test_degenerate_plan_is_replaced_by_plain_rag(company_retriever, degenerate):
+    llm = FakeLLM([UNSURE, degenerate])
     answer, _ = run(llm, company_retriever)
-    assert answer.plan_source == "fallback"
+    assert answer.plan_source == "fallback" and answer.answer == "Payments team" and len(answer.calls) == 2
     assert any(f.startswith("degenerate plan") for f in answer.fallbacks)
 
 
@@ -223,3 +241,10 @@ def test_citation_missing_the_answer_is_replaced_by_one_containing_it(company_re
     answer, _ = run(llm, company_retriever)
     assert [c.title for c in answer.citations] == ["Managers"]
     assert "cited passages did not contain the answer; cited the ones that do" in answer.fallbacks
+
+
+def test_long_copied_warmup_answer_is_not_taken_as_final(company_retriever):
+    copied = {"can_answer": True, "answer": "The Payments team owns the billing service. The Discovery team owns", "sources": [1]}
+    llm = FakeLLM([copied, TWO_HOPS, {"answer": "Payments team"}, {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [2]}])
+    answer, _ = run(llm, company_retriever, warmup_max_words=8)
+    assert answer.plan_source == "llm" and answer.answer == "Dana Kim"
