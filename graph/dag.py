@@ -335,8 +335,11 @@ def degenerate_reason(plan: Plan, question: str) -> str | None:
         return "a single sub-question does not decompose the question"
     if all(_jaccard(n.question, question) >= _SAME for n in plan.nodes):
         return "every sub-question repeats the question"
-    if not any(n.depends_on for n in plan.nodes) and all(_containment(question, n.question) >= _RESTATES for n in plan.nodes):
-        return "every sub-question restates the question and none builds on another"
+    if not any(n.depends_on for n in plan.nodes):
+        if all(_containment(question, n.question) >= _RESTATES for n in plan.nodes):
+            return "every sub-question restates the question and none builds on another"
+        if any(_jaccard(n.question, question) >= _SAME for n in plan.nodes):
+            return "a sub-question repeats the question and none builds on another"
     if len({_norm(n.question) for n in plan.nodes}) == 1:
         return "all sub-questions are the same"
     return None

@@ -417,6 +417,7 @@ Q = "Who manages the team that owns the billing service?"
             mk((1, "Who is the CEO of the team that owns the billing service?", []), (2, "Who manages the team owning the billing service?", [])),
             "every sub-question restates the question and none builds on another",
         ),
+        (mk((1, Q, []), (2, "Which team owns the billing service?", [])), "a sub-question repeats the question and none builds on another"),
     ],
 )
 def test_degenerate_reason_detects(plan: Plan, reason: str) -> None:
@@ -428,7 +429,7 @@ def test_degenerate_reason_detects(plan: Plan, reason: str) -> None:
     [
         DIAMOND,
         mk((1, "Which team owns the billing service?", []), (2, Q.replace("the team that owns the billing service", "#1"), [1])),
-        mk((1, Q, []), (2, "Which team owns the billing service?", [])),  # only one node repeats it
+        mk((1, "Which team owns the billing service?", []), (2, Q, [1])),  # the question itself, built on a sub-answer
     ],
 )
 def test_degenerate_reason_accepts_useful_plans(plan: Plan) -> None:

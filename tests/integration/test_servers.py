@@ -1,0 +1,271 @@
+"""dagrag on servers people already operate: a real ``chroma run`` and a real ``python -m llama_cpp.server``.
+
+Both servers start here on loopback (free ports, temporary data folder), run with the network
+guard, and stop in teardown (terminate, then kill after a timeout). The model is tiny, so no
+test checks that an answer is right: only what must hold with any model (ids that exist on
+the server and in the ledger, constrained replies that parse, one-line errors).
+Budget: one demo ingest, one full DAG question, one schema call, two CLI runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from agent import DagRAG
+from agent.demo import demo_docs, demo_questions
+from agent.llm import Completion, OpenAIServerLLM, ask_structured
+from agent.settings import llm_model_path, load_settings
+from pydantic import BaseModel
+from retrieval.store import ChromaStore
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = [q["question"] for q in demo_questions()]
+BIN = Path(sys.executable).parent
+DAGRAG = BIN / "dagrag"
+CHROMA = BIN / "chroma"
+START_TIMEOUT_S = 120  # a server that is not ready by then fails the test
+STOP_TIMEOUT_S = 15
+CLI_TIMEOUT_S = 180
+DEAD_URL = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    proc: subprocess.Popen
+    log: Path
+    requests: list[dict] = field(default_factory=list)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def start(name: str, cmd: list[str], ready_url: str, url: str, log: Path, env: dict[str, str]) -> Server:
+    """Start ``cmd`` and wait (bounded by time) until ``ready_url`` answers 200."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    server = Server(name, url, proc, log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with code {proc.returncode} before it was ready:\n{server.log_tail()}")
+        try:
+            if httpx.get(ready_url, timeout=2.0).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    stop(server)
+    pytest.fail(f"{name} was not ready at {ready_url} after {START_TIMEOUT_S}s:\n{server.log_tail()}")
+
+
+def stop(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory, subprocess_env) -> Iterator[Server]:
+    if not CHROMA.is_file():
+        pytest.skip(f"the `chroma` command is not installed next to {sys.executable}: it comes with chromadb (pip install -e .)")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    cmd = [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    server = start("chroma run", cmd, f"{url}/api/v2/heartbeat", url, folder / "chroma.log", subprocess_env)
+    yield server
+    stop(server)
+
+
+@pytest.fixture(scope="module")
+def llm_server(tmp_path_factory, subprocess_env) -> Iterator[Server]:
+    missing = [m for m in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "yaml") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"python -m llama_cpp.server cannot start without {', '.join(missing)}: pip install -e '.[test]'")
+    folder = tmp_path_factory.mktemp("llm-server")
+    port = free_port()
+    model = llm_model_path(load_settings())
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+           "--n_ctx", "2048", "--model_alias", "local"]
+    url = f"http://127.0.0.1:{port}/v1"
+    server = start("llama_cpp.server", cmd, f"{url}/models", url, folder / "llm.log", subprocess_env)
+    yield server
+    stop(server)
+
+
+@dataclass
+class ServerKB:
+    rag: DagRAG
+    path: Path
+    report: object
+    chroma: Server
+    llm: Server
+    calls: list[tuple[dict | None, Completion]]  # (schema, reply) of every LLM call DagRAG made
+
+
+@pytest.fixture(scope="module")
+def server_kb(tmp_path_factory, chroma_server, llm_server) -> Iterator[ServerKB]:
+    """A DagRAG whose vectors live on the Chroma server and whose LLM is the llama.cpp server; demo ingested."""
+    path = tmp_path_factory.mktemp("server-kb") / "kb"
+    rag = DagRAG(load_settings(kb_path=path, chroma_url=chroma_server.url, llm_url=llm_server.url))
+    assert isinstance(rag.llm, OpenAIServerLLM), "DagRAG.llm must use the server when llm_url is set"
+    calls: list[tuple[dict | None, Completion]] = []
+    chat = rag.llm.chat
+
+    def recording_chat(messages, *, max_tokens, schema=None):
+        reply = chat(messages, max_tokens=max_tokens, schema=schema)
+        calls.append((schema, reply))
+        return reply
+
+    rag.llm.chat = recording_chat  # type: ignore[method-assign]
+    report = rag.ingest([demo_docs()])
+    yield ServerKB(rag, path, report, chroma_server, llm_server, calls)
+    rag.close()
+    rag.llm.close()  # type: ignore[attr-defined]
+
+
+def server_ids(chroma: Server, kb_path: Path) -> set[str]:
+    """The ids in the kb's collection, read straight from the Chroma server by a client of our own."""
+    store = ChromaStore(chroma.url, collection=ChromaStore.collection_for(kb_path))
+    try:
+        return store.ids()
+    finally:
+        store.close()
+
+
+# ingest and ask ------------------------------------------------------------------------
+def test_demo_ingest_lands_on_the_chroma_server(server_kb):
+    rag, report = server_kb.rag, server_kb.report
+    assert report.failed == [] and len(report.added) == 6 and report.chunks > 0
+    on_server, in_ledger = server_ids(server_kb.chroma, server_kb.path), rag.kb.ledger.item_ids()
+    assert on_server == in_ledger and len(on_server) == report.chunks
+    assert rag.kb.store.url == server_kb.chroma.url  # type: ignore[attr-defined]
+    assert not (server_kb.path / "chroma").exists(), "with chroma_url nothing may be written to a local Chroma folder"
+    assert (server_kb.path / "ledger.sqlite3").is_file()
+
+
+def test_dag_answer_over_both_servers_is_complete(server_kb):
+    rag = server_kb.rag
+    before = len(server_kb.calls)
+    answer = rag.ask(QUESTIONS[0])
+    made = server_kb.calls[before:]
+    assert answer.answer.strip() and answer.citations, "ask() must answer and cite at least one retrieved chunk"
+    on_server, in_ledger = server_ids(server_kb.chroma, server_kb.path), rag.kb.ledger.item_ids()
+    for c in answer.citations:
+        assert c.chunk_id in on_server and c.chunk_id in in_ledger
+        assert c.chunk_id in answer.retrieved_ids
+    # every LLM call of the answer went to the server, schema-constrained, and is accounted for
+    assert made and len(answer.calls) == len(made)
+    assert all(schema is not None for schema, _ in made), "every agent call asks for JSON matching a schema"
+    assert all(r.prompt_tokens > 0 and r.completion_tokens > 0 and r.seconds > 0 for _, r in made)
+    assert answer.usage.prompt_tokens == sum(r.prompt_tokens for _, r in made)
+    parsed = 0
+    for _, reply in made:
+        try:
+            json.loads(reply.text, strict=False)
+            parsed += 1
+        except json.JSONDecodeError:
+            assert reply.completion_tokens > 0  # only a reply cut at max_tokens may be incomplete JSON
+    assert parsed > 0, f"no constrained reply parsed: {[r.text for _, r in made]}"
+
+
+class Color(BaseModel):
+    name: str
+    warm: bool
+
+
+COLOR_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20}, "warm": {"type": "boolean"}},
+    "required": ["name", "warm"],
+    "additionalProperties": False,
+}
+
+
+def test_schema_constrained_chat_returns_matching_json(llm_server):
+    llm = OpenAIServerLLM(llm_server.url, model="local")
+    try:
+        messages = [{"role": "user", "content": "Name one colour and say whether it is warm. Answer in JSON."}]
+        reply = llm.chat(messages, max_tokens=64, schema=COLOR_SCHEMA)
+        value = json.loads(reply.text)
+        assert set(value) == {"name", "warm"} and isinstance(value["name"], str) and isinstance(value["warm"], bool)
+        assert reply.prompt_tokens > 0 and 0 < reply.completion_tokens <= 64 and reply.seconds > 0
+        structured = ask_structured(llm, messages, Color, COLOR_SCHEMA, 64)
+        assert structured.value is not None and not structured.repaired, structured.error
+        plain = llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=8)  # no schema: free text
+        assert plain.completion_tokens <= 8
+    finally:
+        llm.close()
+
+
+# one-line errors through the real CLI -------------------------------------------------------
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    assert DAGRAG.is_file(), f"console command {DAGRAG} not installed: pip install -e ."
+    net_log = Path(env["DAGRAG_TEST_NET_LOG"])
+    proc = subprocess.run([str(DAGRAG), *args], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    attempts = net_log.read_text() if net_log.exists() else ""
+    assert not attempts, f"`dagrag {args[0]}` tried the network:\n{attempts}"
+    return proc
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
+    assert len(lines) == 1, f"expected one error line, got:\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_unreachable_chroma_server_is_one_line(subprocess_env, tmp_path):
+    env = {**subprocess_env, "DAGRAG_KB_PATH": str(tmp_path / "kb"), "DAGRAG_CHROMA_URL": DEAD_URL}
+    env.pop("DAGRAG_LLM_URL", None)
+    line = error_line(run_cli(env, "ask", "Who owns billing?"))
+    assert f"Chroma server at {DEAD_URL} is not reachable" in line
+    assert "chroma run --path DIR --port 9" in line and "DAGRAG_CHROMA_URL" in line
+
+
+def test_unreachable_llm_server_is_one_line(server_kb, subprocess_env):
+    dead = f"{DEAD_URL}/v1"
+    env = {**subprocess_env, "DAGRAG_KB_PATH": str(server_kb.path), "DAGRAG_CHROMA_URL": server_kb.chroma.url,
+           "DAGRAG_LLM_URL": dead}
+    line = error_line(run_cli(env, "ask", QUESTIONS[1]))
+    assert f"LLM server at {dead} is not reachable" in line and "DAGRAG_LLM_URL" in line
+
+
+def test_stop_ends_a_server_and_frees_its_port(tmp_path, subprocess_env):
+    """What the fixtures' teardown does, checked on a throwaway Chroma server."""
+    if not CHROMA.is_file():
+        pytest.skip(f"the `chroma` command is not installed next to {sys.executable}: it comes with chromadb (pip install -e .)")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [str(CHROMA), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    server = start("chroma run", cmd, f"{url}/api/v2/heartbeat", url, tmp_path / "chroma.log", subprocess_env)
+    stop(server)
+    assert server.proc.poll() is not None
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/api/v2/heartbeat", timeout=2.0)
