@@ -22,7 +22,8 @@ from agent.llm import LLM, LlamaCppLLM, ask_structured
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
 from agent.types import Answer, StepEvent
 from agent.judge import CONFLICT_RELATIONS, judge
-from agent.workflow import Budget, Context, build_graph, supported_citations, llm_calls, messages_for, run_agent, to_answer, warmup_call
+from agent.evidence import supported_citations
+from agent.workflow import Budget, Context, build_graph, llm_calls, messages_for, run_agent, to_answer, warmup_call
 from graph import Plan
 from kb.conflicts import rule_relation, signals
 from kb.knowledge_base import Finding, IngestReport, KnowledgeBase, Progress, TimePolicy

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from agent import evidence
 from agent.types import Answer
 
 
@@ -66,8 +67,8 @@ def dag_tree(answer: Answer) -> RenderableType:
 
 
 def clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """One line of at most ``n`` characters."""
+    return evidence.clip(" ".join(text.split()), n)
 
 
 def caveats(answer: Answer) -> RenderableType:

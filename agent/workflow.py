@@ -29,13 +29,11 @@ from langgraph.types import Command, interrupt
 from agent import outputs, prompts
 from agent.llm import LLM, Structured, ask_structured
 from agent.settings import Settings
+from agent.evidence import cite, clip, format_evidence, grounded, infer_citations, is_unknown, supported_citations
 from agent.types import Answer, Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent, Usage
 from graph import Plan, PlanNode, degenerate_reason, referenced_ids, repair_plan, substitute_answers
 from kb.knowledge_base import Retrieval
 from kb.ledger import Review
-
-UNKNOWN = {"unknown", "not known", "none", "n/a", "no answer", "not mentioned", "not stated", ""}
-
 
 class Retriever(Protocol):
     def search(self, query: str, k: int, *, as_of: datetime | None = None) -> Retrieval: ...
@@ -149,40 +147,6 @@ def retried(stage: str, result: Structured) -> list[str]:
 def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[str, float]]:
     got = ctx.retriever.search(query, k, as_of=ctx.as_of)
     return got.evidence, {"embed": got.embed_seconds, "retrieval": got.search_seconds}
-
-
-def format_evidence(evidence: list[Evidence], max_chars: int) -> str:
-    """Passages numbered from 1, quoted as data; quotes inside titles are neutralised."""
-    if not evidence:
-        return prompts.NO_PASSAGES
-    return "\n".join(
-        prompts.PASSAGE.format(n=i, title=e.title.replace('"', "'"), text=_clip(e.text, max_chars).replace("</passage>", "</ passage>"))
-        for i, e in enumerate(evidence, 1)
-    )
-
-
-def _clip(text: str, max_chars: int) -> str:
-    return text if len(text) <= max_chars else text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
-
-
-def is_unknown(answer: str) -> bool:
-    return re.sub(r"[^a-z/ ]", "", answer.lower()).strip() in UNKNOWN
-
-
-def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:
-    chosen: list[Citation] = []
-    for n in dict.fromkeys(numbers):
-        if 1 <= n <= len(evidence):
-            e = evidence[n - 1]
-            chosen.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=_clip(e.text, 200)))
-    return chosen
-
-
-def grounded(answer: str, evidence: list[Evidence]) -> bool:
-    """True when every content word of ``answer`` occurs in the evidence text."""
-    words = [w for w in re.findall(r"\w+", answer.lower()) if len(w) > 2 or w.isdigit()]
-    text = " ".join(e.text.lower() for e in evidence)
-    return bool(words) and all(w in text for w in words)
 
 
 def _emit(runtime: Runtime[Context], kind: str, message: str, **extra: Any) -> None:
@@ -399,29 +363,6 @@ def final_evidence(state: AgentState, limit: int) -> list[Evidence]:
     return human + [chosen[c] for c in ordered][: max(limit, len(node_first))]
 
 
-def supported_citations(answer: str, evidence: list[Evidence], numbers: list[int], results: dict[int, NodeResult]) -> tuple[list[Citation], str | None]:
-    """The passages the model cited, checked: when they are invalid, or miss an answer that
-    other passages contain, cite those instead and say so."""
-    cited = cite(evidence, numbers)
-    if not evidence:
-        return cited, None
-    if not cited:
-        return infer_citations(answer, evidence, results), "no valid citation in the reply; cited the evidence that supports the answer"
-    cited_text = [e for e in evidence if e.chunk_id in {c.chunk_id for c in cited}]
-    if grounded(answer, evidence) and not grounded(answer, cited_text):
-        return infer_citations(answer, evidence, results), "cited passages did not contain the answer; cited the ones that do"
-    return cited, None
-
-
-def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, NodeResult]) -> list[Citation]:
-    """Chunks that contain the answer, else the first chunk of each solved node, else the top chunk."""
-    numbers = [i for i, e in enumerate(evidence, 1) if not is_unknown(answer) and grounded(answer, [e])]
-    if not numbers:
-        wanted = [r.evidence_ids[0] for r in results.values() if r.evidence_ids and not is_unknown(r.answer)]
-        numbers = [i for i, e in enumerate(evidence, 1) if e.chunk_id in wanted]
-    return cite(evidence, numbers[:3] or [1])
-
-
 # time, conflicts and the person in the loop (ARIA) --------------------------------
 SELF_CHECK_QUESTIONS = (
     "Is every claim supported by the cited evidence?",
@@ -451,7 +392,7 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
         caveats.append(f'Relies on knowledge under review (#{r.review_id}, {r.relation}): "{r.old_statement}" versus "{r.new_statement}".')
         for e in desk.evidence_for([r.old_item, r.new_item]) if desk else []:
             if e.chunk_id not in {c.chunk_id for c in citations}:
-                citations.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=_clip(e.text, 200)))
+                citations.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=clip(e.text, 200)))
     if desk is not None and conflicts:
         desk.record_hits([r.review_id for r in conflicts], state["question"])
     supported = not is_unknown(answer) and grounded(answer, cited)

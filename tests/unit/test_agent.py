@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.settings import Settings
-from agent.workflow import Context, build_graph, format_evidence, run_agent
+from agent.evidence import format_evidence
+from agent.workflow import Context, build_graph, run_agent
 from conftest import FakeLLM, LexicalRetriever, plan_reply
 from graph import Plan
 from kb.items import Evidence

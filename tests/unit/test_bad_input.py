@@ -339,8 +339,7 @@ def test_cli_reports_bad_settings_and_questions_in_one_line(cli_ingest, tmp_path
         "wrong type in env": start(tmp_path / "env", "config", DAGRAG_N_CTX="lots"),
         "missing model": start(tmp_path / "missing", *ask, DAGRAG_LLM_MODEL=str(tmp_path / "nope" / "model.gguf")),
         "garbage gguf": start(tmp_path / "garbage", *ask, DAGRAG_LLM_MODEL=str(garbage)),
-        "huge question": start(tmp_path / "huge", "ask", "why " * 25_000, "--kb", str(kb)),
-        "control question": start(tmp_path / "control", "ask", "\x07\x1b \t\x7f", "--kb", str(kb)),  # argv cannot hold NUL
+        "huge question": start(tmp_path / "huge", "ask", "x" * 100_000, "--kb", str(kb)),
     }
     debug = finish(start(tmp_path / "debug", "--debug", *ask, DAGRAG_LLM_MODEL=str(garbage)))
     line = {name: finish(p).one_error_line() for name, p in running.items()}
@@ -350,7 +349,6 @@ def test_cli_reports_bad_settings_and_questions_in_one_line(cli_ingest, tmp_path
     assert "nope/model.gguf" in line["missing model"] and "DAGRAG_LLM_MODEL" in line["missing model"]
     assert str(garbage) in line["garbage gguf"] and "valid" in line["garbage gguf"]
     assert "100,000 characters" in line["huge question"] and f"{MAX_QUESTION_CHARS:,}" in line["huge question"]
-    assert "question is empty" in line["control question"]
     # --debug: the traceback, then the same one-line error
     assert debug.code == 2 and "Traceback" in debug.err, debug
     assert debug.err.strip().splitlines()[-1] == line["garbage gguf"]
@@ -361,7 +359,7 @@ def test_cli_reports_bad_settings_and_questions_in_one_line(cli_ingest, tmp_path
 MULTILINGUAL = [
     ("Billing (zh)", "计费服务由支付团队负责。", "谁负责计费服务？", "支付团队"),
     ("Billing (ar)", "فريق المدفوعات مسؤول عن خدمة الفواتير.", "من المسؤول عن خدمة الفواتير؟", "فريق المدفوعات"),
-    ("Billing (emoji)", "The 💳 billing service is owned by the Payments team 🚀.", "Who owns the 💳 billing service? 🤔", "Payments team"),
+    ("Billing (emoji)", "The 💳 card service is owned by the Ledger crew 🚀.", "Who owns the 💳 card service? 🤔", "Ledger crew"),
 ]
 
 

@@ -1,0 +1,67 @@
+"""Evidence and citations: formatting passages for prompts, checking answers against them. Pure functions."""
+
+from __future__ import annotations
+
+import re
+
+from agent import prompts
+from agent.types import Citation, Evidence, NodeResult
+
+UNKNOWN = {"unknown", "not known", "none", "n/a", "no answer", "not mentioned", "not stated", ""}
+
+
+def format_evidence(evidence: list[Evidence], max_chars: int) -> str:
+    """Passages numbered from 1, quoted as data; quotes inside titles are neutralised."""
+    if not evidence:
+        return prompts.NO_PASSAGES
+    return "\n".join(
+        prompts.PASSAGE.format(n=i, title=e.title.replace('"', "'"), text=clip(e.text, max_chars).replace("</passage>", "</ passage>"))
+        for i, e in enumerate(evidence, 1)
+    )
+
+
+def clip(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+
+
+def is_unknown(answer: str) -> bool:
+    return re.sub(r"[^a-z/ ]", "", answer.lower()).strip() in UNKNOWN
+
+
+def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:
+    chosen: list[Citation] = []
+    for n in dict.fromkeys(numbers):
+        if 1 <= n <= len(evidence):
+            e = evidence[n - 1]
+            chosen.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=clip(e.text, 200)))
+    return chosen
+
+
+def grounded(answer: str, evidence: list[Evidence]) -> bool:
+    """True when every content word of ``answer`` occurs in the evidence text."""
+    words = [w for w in re.findall(r"\w+", answer.lower()) if len(w) > 2 or w.isdigit()]
+    text = " ".join(e.text.lower() for e in evidence)
+    return bool(words) and all(w in text for w in words)
+
+
+def supported_citations(answer: str, evidence: list[Evidence], numbers: list[int], results: dict[int, NodeResult]) -> tuple[list[Citation], str | None]:
+    """The passages the model cited, checked: when they are invalid, or miss an answer that
+    other passages contain, cite those instead and say so."""
+    cited = cite(evidence, numbers)
+    if not evidence:
+        return cited, None
+    if not cited:
+        return infer_citations(answer, evidence, results), "no valid citation in the reply; cited the evidence that supports the answer"
+    cited_text = [e for e in evidence if e.chunk_id in {c.chunk_id for c in cited}]
+    if grounded(answer, evidence) and not grounded(answer, cited_text):
+        return infer_citations(answer, evidence, results), "cited passages did not contain the answer; cited the ones that do"
+    return cited, None
+
+
+def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, NodeResult]) -> list[Citation]:
+    """Chunks that contain the answer, else the first chunk of each solved node, else the top chunk."""
+    numbers = [i for i, e in enumerate(evidence, 1) if not is_unknown(answer) and grounded(answer, [e])]
+    if not numbers:
+        wanted = [r.evidence_ids[0] for r in results.values() if r.evidence_ids and not is_unknown(r.answer)]
+        numbers = [i for i, e in enumerate(evidence, 1) if e.chunk_id in wanted]
+    return cite(evidence, numbers[:3] or [1])
