@@ -123,9 +123,12 @@ class DagRAG:
         if verdict is not None and verdict.relation in CONFLICT_RELATIONS and verdict.confidence >= self.settings.judge_min_confidence:
             return Finding(verdict.relation, verdict.confidence, verdict.reason, "judge")
         sig = signals(old, new)
-        if rule_relation(sig):
+        relation = rule_relation(sig)
+        if relation == "updates":
             change = f"{', '.join(sig.removed) or '…'} → {', '.join(sig.added) or '…'}"
-            return Finding("updates", 0.6, f"same statement with a changed value ({change})", "rule")
+            return Finding(relation, 0.6, f"same statement with a changed value ({change})", "rule")
+        if relation == "contradicts":
+            return Finding(relation, 0.6, "the same statement, negated", "rule")
         return None
 
     @property

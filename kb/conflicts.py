@@ -5,7 +5,7 @@ sentence; the pairs are ranked by these signals and only the top few go to the L
 (``agent.judge``). Pure functions: no I/O, no model.
 
 A statement is reduced to *items*: content words (lower-cased, stop words removed),
-numbers ("1,200" -> "1200", "40%"), dates (normalised, so "March 5, 2021" == "5 March 2021"
+numbers ("1,200" -> "1200", "40%", "two" -> "2"), dates (normalised, so "March 5, 2021" == "5 March 2021"
 == "2021-03-05") and capitalised names ("Dana Kim" is one item). Numbers, dates and names
 are *values*; a pair whose only differences are values is the "value updated" pattern.
 """
@@ -30,8 +30,7 @@ STOP_WORDS = frozenset(
     without into onto over under about after before during until as is are was were be been being am do does did
     has have had having will would shall should can could may might must it its it's they them their theirs he him
     his she her hers we us our you your i me my mine who whom whose which what when where why how all any both each
-    few more most other some such only own same so too very just also again further once one two three four five
-    six seven eight nine ten several many much""".split()
+    few more most other some such only own same so too very just also again further once several many much""".split()
 )
 NEGATIONS = frozenset("not no never nobody none nothing neither nor nowhere cannot n't without".split())
 _FUNCTION_WORDS = STOP_WORDS | NEGATIONS  # never a name, even when capitalised at a sentence start
@@ -46,9 +45,10 @@ _DATE = re.compile(
     rf"|\b(?P<my>(?P<m3>{_MONTH})\s+(?P<y3>\d{{4}}))\b"
     r"|\b(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
     r"|(?<![\d.,])\b(?P<year>[12]\d{3})\b(?![.,]?\d)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # ASCII: no Unicode case folding (\u017f matching 's')
 )
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][\w'\u2019-]*(?:\s+[A-Z][\w'\u2019-]*)*")
 _WORD = re.compile(r"[A-Za-z\u00c0-\u024f][\w'\u2019-]*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)[\"'\u201c\u2018(\[*_-]*\s*$")
@@ -116,7 +116,8 @@ def _items(text: str) -> list[_Item]:
         items.append(_Item(_date_key(m), m.group(), "date"))
         text = _blank(text, m.start(), m.end())
     for m in _NUMBER.finditer(text):
-        items.append(_Item(m.group().replace(",", ""), m.group(), "number"))
+        key = _NUMBER_WORDS.get(m.group().lower(), m.group().replace(",", ""))
+        items.append(_Item(key, m.group(), "number"))
         text = _blank(text, m.start(), m.end())
     for m in _NAME.finditer(text):
         words = m.group().split()
@@ -189,6 +190,14 @@ def candidate_pairs(old_text: str, new_text: str, limit: int = 3, min_overlap: f
     return kept[: max(0, limit)]
 
 
+NEGATION_OVERLAP = 0.5  # a statement and its negation share most of their words
+
+
 def rule_relation(sig: Signals) -> str | None:
-    """A deterministic judge for the clearest case: ``"updates"`` when a value was replaced."""
-    return "updates" if sig.value_change else None
+    """A deterministic judge for the clearest cases: ``"updates"`` when a value was replaced,
+    ``"contradicts"`` when one side negates an otherwise similar statement."""
+    if sig.value_change:
+        return "updates"
+    if sig.negation_differs and sig.overlap >= NEGATION_OVERLAP:
+        return "contradicts"
+    return None

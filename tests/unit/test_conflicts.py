@@ -24,6 +24,8 @@ def test_number_formats_are_normalised():
     sig = signals("The warehouse holds 1,200 pallets at 40% capacity.", "The warehouse holds 1200 pallets at 40% capacity.")
     assert not sig.numbers_differ and sig.removed == () and sig.added == ()
     assert signals("Shipping costs 3.5 euros per parcel.", "Shipping costs 4.5 euros per parcel.").numbers_differ
+    assert signals("Refunds take two weeks.", "Refunds take three weeks.").value_change
+    assert not signals("Two dogs are running.", "2 dogs are running.").numbers_differ
 
 
 def test_manager_change_is_a_names_value_change():
@@ -130,3 +132,10 @@ def test_score_is_bounded_and_overlap_symmetric(a, b):
     assert ab.removed == ba.added and ab.added == ba.removed
     if ab.overlap < 0.2:
         assert ab.score == 0.0
+
+
+def test_rule_relation_flags_a_negated_statement_but_not_a_loose_one():
+    from kb.conflicts import rule_relation, signals
+
+    assert rule_relation(signals("Refunds are allowed for gift cards.", "Refunds are not allowed for gift cards.")) == "contradicts"
+    assert rule_relation(signals("The cafe opens early.", "Nobody likes the new parking rules near the station.")) is None
