@@ -94,7 +94,8 @@ def review_table(reviews) -> RenderableType:
     for col, kw in (("#", {"style": "cyan", "width": 4}), ("kind", {}), ("state", {}), ("created (UTC)", {}), ("question", {"ratio": 3})):
         table.add_column(col, overflow="fold", **kw)
     for r in reviews:
-        table.add_row(str(r.review_id), r.kind, r.state, f"{r.created_at:%Y-%m-%d %H:%M}", clip(r.question, 200))
+        state = r.state if r.state == "open" else f"{r.state} by {r.resolved_by}: keep {r.resolution}"
+        table.add_row(str(r.review_id), r.kind, state, f"{r.created_at:%Y-%m-%d %H:%M}", clip(r.question, 200))
     return table
 
 

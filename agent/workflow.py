@@ -339,9 +339,12 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         citations = []
         fallbacks.append(f"final answer unusable ({reply.error}); using the last sub-answer")
     plain = state.get("warmup_answer", "")
-    if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, state.get("warmup_evidence", [])):
+    dropped = set(state.get("dropped_ids", []))  # superseded by a person during this run: never fall back on them
+    plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
+    if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, plain_evidence):
         fallbacks.append(f"final answer {answer!r} is not supported by the evidence; kept the plain-RAG answer")
-        return {"answer": plain, "citations": state.get("warmup_citations", []), "calls": calls, "fallbacks": fallbacks, "done": True}
+        plain_citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(plain, plain_evidence, {})
+        return {"answer": plain, "citations": plain_citations, "calls": calls, "fallbacks": fallbacks, "done": True}
     if not citations and evidence:
         citations = infer_citations(answer, evidence, results)
         fallbacks.append("no valid citation in the reply; cited the evidence that supports the answer")

@@ -84,8 +84,8 @@ def run(limit: int | None = None, out: Path = OUT) -> dict | None:
             "completion_tokens": sum(c.completion_tokens for c in completions), "seconds": round(seconds, 3),
             "rule": rule_relation(sig), "score": sig.score, "value_change": sig.value_change, "negation_differs": sig.negation_differs,
         })
-        print(f"\r{i}/{len(pairs)} pairs judged", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+        if i % 10 == 0 or i == len(pairs):
+            print(f"{i}/{len(pairs)} pairs judged", file=sys.stderr, flush=True)
     for r in rows:
         r["predictions"] = {name: predict(r) for name, predict in VARIANTS.items()}
 

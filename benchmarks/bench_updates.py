@@ -336,7 +336,7 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
         if c["relation"] in ("contradicts", "supersedes", "updates"):
             return "judge confidence below judge_min_confidence, rule silent", f"{c['relation']} {c['confidence']:.2f}; {why_rule}"
         return f"judge said {c['relation']}, rule silent", f"confidence {c['confidence']:.2f}; {why_rule}"
-    others = ", ".join(f"{b['doc']}({b['score']:.2f})" for b in d["budget"])
+    others = ", ".join(f"{b['doc']}({b['score']:.2f})" for b in d["budget"]) or "nothing"
     elsewhere = f"; flagged instead against {', '.join(links_elsewhere)}" if links_elsewhere else ""
     if not any(p["in_chunk_top2"] for p in ch):
         judged_o = "; ".join(f"{c['relation']}" for c in d["judged_orig"]) or "none judged"
@@ -529,6 +529,8 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
             "judge_verdicts": dict(Counter(c["relation"] or "unusable" for c in judge_calls if c["doc"] != "originals")),
             "judge_seconds_mean": statistics.fmean(judge_seconds) if judge_seconds else 0.0,
             "stream_seconds": t_stream, "seconds_per_paragraph": t_stream / n_stream if n_stream else 0.0,
+            "seconds_per_edit": statistics.fmean(a["seconds"] for a in arrivals if a["doc"].startswith("edit/")) if n_edit else 0.0,
+            "seconds_per_copy": statistics.fmean(a["seconds"] for a in arrivals if a["doc"].startswith("copy/")) if n_copy else 0.0,
             "originals_seconds": orig_report.seconds, "originals_per_paragraph": orig_report.seconds / max(1, len(edits) + len(copies)),
             "originals_judged_pairs": orig_report.judged_pairs,
         },
@@ -598,7 +600,8 @@ def markdown(r: dict) -> str:
         f"| judge calls (`IngestReport.judged_pairs`) / LLM completions incl. repairs | {d['judged_pairs']} / {d['judge_completions']} |",
         f"| judge verdicts | " + ", ".join(f"{k} {v}" for k, v in sorted(d["judge_verdicts"].items())) + " |",
         f"| mean seconds per judge call | {d['judge_seconds_mean']:.2f} |",
-        f"| stream ingest: seconds per paragraph (embed + detect + judge) | {d['seconds_per_paragraph']:.2f} ({d['stream_seconds']:.0f} s total) |",
+        f"| stream ingest: seconds per paragraph (embed + detect + judge) | {d['seconds_per_paragraph']:.2f} ({d['stream_seconds']:.0f} s total; "
+        f"edits {d['seconds_per_edit']:.2f}, copies {d['seconds_per_copy']:.2f}) |",
         f"| originals ingest: seconds per paragraph (no detection) | {d['originals_per_paragraph']:.3f} |",
         "",
         "Reviews by detector / relation and by what they link:",

@@ -10,6 +10,7 @@ Per-question results go to benchmarks/out/ (not committed: they quote the datase
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -182,6 +183,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=20, help="questions per dataset (max 50)")
     ap.add_argument("--skip-quality", action="store_true", help="speed and memory only")
+    ap.add_argument("--reuse-speed", action="store_true", help="take speed figures from the last run (benchmarks/out/speed.json)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"benchmark data not found at {DATA}: it lives in ../shared/data next to the repository")
@@ -189,8 +191,13 @@ def main() -> None:
     settings = load_settings(kb_path=OUT / "kb" / "speed", clarify_budget=0)
     started = datetime.now(timezone.utc)
     rag = DagRAG(settings)
-    print("speed: ingest vs bare encode, Chroma latency …", flush=True)
-    sp = speed(rag, DATA / "musique_dev_corpus.json")
+    speed_file = OUT / "speed.json"
+    if args.reuse_speed and speed_file.exists():
+        sp = json.loads(speed_file.read_text())
+    else:
+        print("speed: ingest vs bare encode, Chroma latency …", flush=True)
+        sp = speed(rag, DATA / "musique_dev_corpus.json")
+        speed_file.write_text(json.dumps(sp, indent=1))
     print(sp, flush=True)
     sections = []
     overheads, cached_shares, answer_peaks = [], [], []

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import math
+import os
+import threading
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 from kb.conflicts import candidate_pairs
 from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, parse_time, utc_now
-from kb.ledger import Ledger, Review
+from kb.ledger import KBBusyError, Ledger, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
@@ -20,6 +26,8 @@ from retrieval.store import ChromaStore, Record, VectorStore
 Progress = Callable[[int, int], None]  # (passages just embedded, total passages)
 
 OPEN_END = 253402300799.0  # 9999-12-31, Chroma metadata cannot hold None
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,8 +105,87 @@ class _Pending:
     replaced: bool
 
 
+class _FolderLock:
+    """Who may use the knowledge base's vector store now: an advisory lock on ``<kb>/write.lock``.
+
+    Chroma's PersistentClient is not process-safe: two processes writing one folder at once
+    lose vectors or leave an index that crashes the next open, and a client opened before
+    another process wrote neither finds the new vectors nor keeps them when it writes next.
+    So writers hold the lock exclusively and readers shared (``fcntl.flock``, waiting at most
+    ``timeout`` seconds, then ``KBBusyError``), the threads of a process take turns, and the
+    file holds a token that every writer changes first: a process finding a token it did not
+    see last reopens its Chroma client.
+    """
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path, self.timeout = path, timeout
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._mutex = threading.RLock()
+        self._depth = 0
+        self._exclusive = False
+
+    @contextmanager
+    def hold(self, exclusive: bool) -> Iterator[bool]:
+        """Hold the lock (re-entrant); yields True where this call took it, False where it was held already."""
+        if not self._mutex.acquire(timeout=self.timeout):
+            raise KBBusyError(self.path.parent)
+        try:
+            if self._depth:
+                if exclusive and not self._exclusive:
+                    raise RuntimeError("cannot write to the knowledge base while reading it")
+                self._depth += 1
+                try:
+                    yield False
+                finally:
+                    self._depth -= 1
+            else:
+                self._flock(fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                self._depth, self._exclusive = 1, exclusive
+                try:
+                    yield True
+                finally:
+                    self._depth, self._exclusive = 0, False
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+    def _flock(self, mode: int) -> None:
+        start, pause, told = time.monotonic(), 0.005, False
+        while True:
+            try:
+                fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                waited = time.monotonic() - start
+                if waited >= self.timeout:
+                    raise KBBusyError(self.path.parent) from None
+                if waited >= 2.0 and not told:
+                    log.warning("knowledge base %s: waiting for another dagrag process to finish writing", self.path.parent)
+                    told = True
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+
+    def token(self) -> bytes:
+        return os.pread(self._fd, 32, 0)
+
+    def new_token(self) -> bytes:
+        token = uuid.uuid4().hex.encode()
+        os.pwrite(self._fd, token, 0)
+        return token
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class KnowledgeBase:
-    """A folder holding a Chroma collection and a SQLite ledger that agree with each other."""
+    """A folder holding a Chroma collection and a SQLite ledger that agree with each other.
+
+    Several processes may use one folder: writes to the vector store take turns (see
+    ``_FolderLock``); a process that cannot get its turn within ``lock_timeout`` seconds
+    raises ``KBBusyError``.
+    """
 
     def __init__(
         self,
@@ -111,44 +198,95 @@ class KnowledgeBase:
         batch_passages: int = 256,
         judge: ConflictJudge | None = None,
         time_policy: TimePolicy = TimePolicy(),
+        lock_timeout: float = 30.0,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.embedder = embedder
         self.ledger = Ledger(self.path / "ledger.sqlite3")
-        self.store = store if store is not None else ChromaStore(self.path / "chroma")
+        self._lock = _FolderLock(self.path / "write.lock", lock_timeout)
+        self.store: VectorStore = store  # type: ignore[assignment]  # a local Chroma store opens under the lock (below)
+        self._own_chroma = store is None  # ours to reopen when another process has written
         self._owns_store = store is None  # a store passed in is the caller's to close
+        self._seen: bytes | None = None  # the lock file's token when this process last used the store
+        self._wrote = False
         self.chunk_chars = chunk_chars
         self.chunk_overlap = chunk_overlap
         self.batch_passages = batch_passages
         self.judge = judge
         self.time_policy = time_policy
-        self.recover()
+        try:
+            if self._own_chroma and not (self.path / "chroma").exists():
+                with self._using_store(write=True):
+                    pass  # a new Chroma folder and collection, created by one process at a time
+            self.recover()
+        except BaseException:
+            self.close()
+            raise
+
+    # the vector store, shared with other processes -------------------------------------
+    @contextmanager
+    def _using_store(self, write: bool) -> Iterator[None]:
+        """Use the vector store under the folder lock (exclusive to write); reopen a local Chroma client another process outdated."""
+        with self._lock.hold(write) as outermost:
+            if outermost:
+                self._wrote = False
+                token = self._lock.token()
+                if token != self._seen:
+                    if self._own_chroma:
+                        if self.store is not None:
+                            self.store.close()  # type: ignore[attr-defined]
+                            self.store = None  # type: ignore[assignment]
+                        self.store = ChromaStore(self.path / "chroma")
+                    self._seen = token
+            yield
+
+    def _changing_store(self) -> None:
+        """Called before a write to the store: other processes' clients are outdated from now on."""
+        if not self._wrote:
+            self._seen = self._lock.new_token()
+            self._wrote = True
 
     # consistency ---------------------------------------------------------------
     def recover(self) -> None:
         """Undo half-finished ingests and drop vectors the ledger does not know."""
-        for doc_id in self.ledger.pending_documents():
-            self.store.delete(self.ledger.remove_document(doc_id))
-        orphans = self.store.ids() - self.ledger.item_ids()
-        if orphans:
-            self.store.delete(sorted(orphans))
-        self.sync()
+        with self._using_store(write=False):  # looking needs only the shared lock: opening does not queue behind others
+            clean = not self.ledger.pending_documents() and not self.ledger.unsynced() and self.store.ids() == self.ledger.item_ids()
+        if clean:
+            return
+        with self._using_store(write=True):  # no other process is between begin and commit of a batch now
+            for doc_id in self.ledger.pending_documents():
+                self._changing_store()
+                self.store.delete(self.ledger.remove_document(doc_id))
+            stored, known = self.store.ids(), self.ledger.item_ids()
+            if stored - known:
+                self._changing_store()
+                self.store.delete(sorted(stored - known))
+            lost = self.ledger.items(sorted(known - stored))  # ready in the ledger, vectors gone: embed them again
+            if lost:
+                self._changing_store()
+                vectors = self.embedder.embed([_embed_text(i) for i in lost])
+                self.store.upsert([Record(i.item_id, i.text, v, _chroma_metadata(i)) for i, v in zip(lost, vectors)])
+            self.sync()
 
     def sync(self) -> None:
         """Bring Chroma's mirror of statuses and times up to date with the ledger (and embed human items)."""
-        pending = self.ledger.unsynced()
-        if not pending:
+        if not self.ledger.unsynced():
             return
-        items = self.ledger.items(pending)
-        present = self.store.ids()
-        have = [i for i in items if i.item_id in present]
-        missing = [i for i in items if i.item_id not in present]
-        self.store.update_metadata([i.item_id for i in have], [_chroma_metadata(i) for i in have])
-        if missing:
-            vectors = self.embedder.embed([_embed_text(i) for i in missing])
-            self.store.upsert([Record(i.item_id, i.text, v, _chroma_metadata(i)) for i, v in zip(missing, vectors)])
-        self.ledger.mark_synced(pending)
+        with self._using_store(write=True):
+            pending = self.ledger.unsynced()
+            if not pending:
+                return
+            items = self.ledger.items(pending)
+            present = self.store.ids()
+            have = [i for i in items if i.item_id in present]
+            missing = [i for i in items if i.item_id not in present]
+            self._changing_store()
+            self.store.update_metadata([i.item_id for i in have], [_chroma_metadata(i) for i in have])
+            if missing:
+                vectors = self.embedder.embed([_embed_text(i) for i in missing])
+                self.store.upsert([Record(i.item_id, i.text, v, _chroma_metadata(i)) for i, v in zip(missing, vectors)])
+            self.ledger.mark_synced(pending)
 
     # ingest --------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | Path], *, valid_from: datetime | None = None, progress: Progress | None = None) -> IngestReport:
@@ -226,12 +364,14 @@ class KnowledgeBase:
         report.embed_seconds += time.perf_counter() - t0
         by_id = dict(zip((i.item_id for i in items), vectors))
         # pending in the ledger -> vectors in Chroma -> ready: a crash in between is undone by recover()
-        replaced_ids = self.ledger.begin_documents([(p.record, p.items) for p in batch])
-        stale = sorted(set(replaced_ids) - set(by_id))
-        if stale:
-            self.store.delete(stale)
-        self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in items])
-        self.ledger.commit_documents([p.record.doc_id for p in batch])
+        with self._using_store(write=True):
+            self._changing_store()
+            replaced_ids = self.ledger.begin_documents([(p.record, p.items) for p in batch])
+            stale = sorted(set(replaced_ids) - set(by_id))
+            if stale:
+                self.store.delete(stale)
+            self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in items])
+            self.ledger.commit_documents([p.record.doc_id for p in batch])
         for p in batch:
             (report.updated if p.replaced else report.added).append(p.record.doc_id)
             report.chunks += len(p.items)
@@ -247,9 +387,12 @@ class KnowledgeBase:
         tp, judge = self.time_policy, self.judge
         assert judge is not None
         pairs = []
-        for item in items:
-            where = {"$and": [{"doc_id": {"$ne": item.doc_id}}, {"status": {"$ne": Status.SUPERSEDED.value}}]}
-            for hit in self.store.query(vectors[item.item_id], tp.conflict_candidates, where):
+        with self._using_store(write=False):
+            hits = [(item, self.store.query(vectors[item.item_id], tp.conflict_candidates,
+                                            {"$and": [{"doc_id": {"$ne": item.doc_id}}, {"status": {"$ne": Status.SUPERSEDED.value}}]}))
+                    for item in items]
+        for item, found in hits:
+            for hit in found:
                 if hit.score < tp.conflict_similarity:
                     continue
                 for old_s, new_s, sig in candidate_pairs(hit.text, item.text, limit=2):
@@ -285,8 +428,9 @@ class KnowledgeBase:
     def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edit: str | None = None) -> Review:
         """Resolve a review (see ``Ledger.resolve``); ``edit`` is the text of a human item replacing both sides."""
         edited = self._human_item(edit, by) if edit else None
-        review = self.ledger.resolve(review_id, "edit" if edit else keep, by=by, note=note, edited=edited)
-        self.sync()
+        with self._using_store(write=True):  # busy: nothing was decided; otherwise ledger and Chroma both change
+            review = self.ledger.resolve(review_id, "edit" if edit else keep, by=by, note=note, edited=edited)
+            self.sync()
         return review
 
     # the review desk the agent uses ----------------------------------------------
@@ -323,9 +467,10 @@ class KnowledgeBase:
     def add_statement(self, text: str, *, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
         """Knowledge from a person (for instance an answer to the agent's question), used from now on."""
         item = self._human_item(text, by, valid_from)
-        with self.ledger.transaction() as db:
-            self.ledger.insert_human_item(db, item, by)
-        self.sync()
+        with self._using_store(write=True):
+            with self.ledger.transaction() as db:
+                self.ledger.insert_human_item(db, item, by)
+            self.sync()
         return item
 
     def _human_item(self, text: str, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
@@ -345,15 +490,19 @@ class KnowledgeBase:
             d.doc_id for d in self.ledger.documents()
             if d.doc_id in wanted or d.source in wanted
         ]
-        for doc_id in removed:
-            self.store.delete(self.ledger.remove_document(doc_id))
+        with self._using_store(write=True):
+            for doc_id in removed:
+                self._changing_store()
+                self.store.delete(self.ledger.remove_document(doc_id))
         return removed
 
     def stats(self) -> KBStats:
         counts = self.ledger.counts()
+        with self._using_store(write=False):
+            vectors = self.store.count()
         return KBStats(
             path=self.path, documents=counts.pop("documents"), chunks=counts.pop("items"),
-            vectors=self.store.count(), by_status=counts, embedder=getattr(self.embedder, "name", "?"),
+            vectors=vectors, by_status=counts, embedder=getattr(self.embedder, "name", "?"),
         )
 
     def documents(self) -> list[DocumentRecord]:
@@ -375,7 +524,8 @@ class KnowledgeBase:
         else:
             at = as_of.timestamp()
             where = {"$and": [{"valid_from": {"$lte": at}}, {"valid_to": {"$gt": at}}]}
-        hits = self.store.query(vector, k * self.time_policy.candidate_factor, where)
+        with self._using_store(write=False):
+            hits = self.store.query(vector, k * self.time_policy.candidate_factor, where)
         t2 = time.perf_counter()
         now = time.time()
         scored = [((aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score), h) for h in hits]
@@ -390,8 +540,9 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.ledger.close()
-        if self._owns_store:
+        if self._owns_store and self.store is not None:
             self.store.close()  # type: ignore[attr-defined]
+        self._lock.close()
 
 
 def _evidence(item: KnowledgeItem) -> Evidence:

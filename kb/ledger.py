@@ -8,7 +8,9 @@ crash never leaves half a document behind (see ``KnowledgeBase.recover``).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,11 +90,51 @@ class LedgerError(RuntimeError):
     pass
 
 
+class KBBusyError(LedgerError):
+    """Another process is writing to the knowledge base and did not finish within the wait allowed."""
+
+    def __init__(self, kb_path: Path | str) -> None:
+        super().__init__(f"knowledge base {kb_path} is busy: another dagrag process is writing; try again")
+
+
 class ReviewError(ValueError):
     """A review cannot be resolved as asked (unknown, or already resolved)."""
 
 
 KEEP_CHOICES = ("new", "old", "both", "edit")
+
+_DOCUMENT_COLUMNS = "doc_id, source, title, content_hash, n_chunks, ingested_at, valid_from, state"
+_ITEM_COLUMNS = "item_id, doc_id, position, kind, title, source, text, added_at, validated_at, status, superseded_by, valid_from, valid_to"
+_ITEM_VALUES = ",".join("?" * 13)
+
+# Columns an older layout of documents/items may lack: (definition for ALTER TABLE, column whose value it starts with).
+_ADDED_COLUMNS = {
+    "documents": {"valid_from": ("TEXT NOT NULL DEFAULT ''", "ingested_at"), "state": ("TEXT NOT NULL DEFAULT 'ready'", None)},
+    "items": {"kind": ("TEXT NOT NULL DEFAULT 'chunk'", None), "validated_at": ("TEXT NOT NULL DEFAULT ''", "added_at"),
+              "status": ("TEXT NOT NULL DEFAULT 'valid'", None), "superseded_by": ("TEXT", None),
+              "valid_from": ("TEXT NOT NULL DEFAULT ''", "added_at"), "valid_to": ("TEXT", None)},
+}
+_OBJECTS = set(re.findall(r"CREATE (?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)", _SCHEMA))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (executescript would commit the open transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+
+
+class _Rows(list):
+    """Rows fetched under the ledger's lock, read like a cursor."""
+
+    def fetchone(self) -> sqlite3.Row | None:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[sqlite3.Row]:
+        return list(self)
 
 
 @dataclass(frozen=True)
@@ -136,6 +178,9 @@ class _Reviews:
 
     _db: sqlite3.Connection
 
+    def _query(self, sql: str, params: tuple | list = ()) -> _Rows:
+        raise NotImplementedError
+
     def audit(self, db: sqlite3.Connection, actor: str, action: str, *, review_id: int | None = None,
               item_id: str | None = None, **detail: object) -> None:
         db.execute("INSERT INTO audit(at, actor, action, review_id, item_id, detail) VALUES (?,?,?,?,?,?)",
@@ -162,7 +207,7 @@ class _Reviews:
         db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('chroma_unsynced', ?)", (json.dumps(sorted(pending | set(item_ids))),))
 
     def unsynced(self) -> list[str]:
-        row = self._db.execute("SELECT value FROM meta WHERE key='chroma_unsynced'").fetchone()
+        row = self._query("SELECT value FROM meta WHERE key='chroma_unsynced'").fetchone()
         return json.loads(row["value"]) if row else []
 
     def mark_synced(self, item_ids: list[str]) -> None:
@@ -202,10 +247,10 @@ class _Reviews:
 
     def reviews(self, state: str | None = "open") -> list[Review]:
         sql = "SELECT * FROM reviews" + (" WHERE state=?" if state else "") + " ORDER BY created_at, review_id"
-        return [_review(r) for r in self._db.execute(sql, (state,) if state else ())]
+        return [_review(r) for r in self._query(sql, (state,) if state else ())]
 
     def review(self, review_id: int) -> Review:
-        row = self._db.execute("SELECT * FROM reviews WHERE review_id=?", (review_id,)).fetchone()
+        row = self._query("SELECT * FROM reviews WHERE review_id=?", (review_id,)).fetchone()
         if row is None:
             raise ReviewError(f"no review {review_id}: `dagrag review` lists the open ones")
         return _review(row)
@@ -214,7 +259,7 @@ class _Reviews:
         if not item_ids:
             return []
         marks = ",".join("?" * len(item_ids))
-        rows = self._db.execute(
+        rows = self._query(
             f"SELECT * FROM reviews WHERE state='open' AND kind='conflict' AND (old_item IN ({marks}) OR new_item IN ({marks})) ORDER BY review_id",
             [*item_ids, *item_ids],
         )
@@ -226,7 +271,7 @@ class _Reviews:
                 db.executemany("INSERT INTO review_hits VALUES (?,?,?)", [(r, question, utc_now().isoformat()) for r in review_ids])
 
     def hits(self, review_id: int) -> list[tuple[str, datetime]]:
-        rows = self._db.execute("SELECT question, at FROM review_hits WHERE review_id=? ORDER BY at", (review_id,))
+        rows = self._query("SELECT question, at FROM review_hits WHERE review_id=? ORDER BY at", (review_id,))
         return [(r["question"], parse_time(r["at"])) for r in rows]
 
     def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edited: KnowledgeItem | None = None,
@@ -276,80 +321,146 @@ class _Reviews:
             )
             if cur.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE already serializes writers
                 raise ReviewError(f"review {review_id} was resolved concurrently")
-            self.audit(db, by, action, review_id=review_id, item_id=new, keep=keep, note=note,
+            self.audit(db, by, action, review_id=review_id, item_id=new, old=old, keep=keep, note=note,
                        edited=edited.item_id if edited else None)
         return self.review(review_id)
 
     def insert_human_item(self, db: sqlite3.Connection, item: KnowledgeItem, by: str) -> None:
         """A statement from a person: its own one-item document, valid from now."""
         db.execute(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?, 'ready')",
+            f"INSERT INTO documents({_DOCUMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?, 'ready')",
             (item.doc_id, item.source, item.title, item.item_id, 1, item.added_at.isoformat(), item.valid_from.isoformat()),
         )
-        db.execute("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", _item_row(item))
+        db.execute(f"INSERT INTO items({_ITEM_COLUMNS}) VALUES ({_ITEM_VALUES})", _item_row(item))
         self.audit(db, by, "added", item_id=item.item_id, text=item.text)
         self._mark_unsynced(db, [item.item_id])
 
     def history(self, item_id: str) -> list[AuditEntry]:
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT * FROM audit WHERE item_id=? OR json_extract(detail, '$.old')=? OR json_extract(detail, '$.edited')=? ORDER BY seq",
             (item_id, item_id, item_id),
         )
         return [AuditEntry(r["seq"], parse_time(r["at"]), r["actor"], r["action"], r["review_id"], r["item_id"], json.loads(r["detail"])) for r in rows]
 
     def audit_log(self) -> list[AuditEntry]:
-        rows = self._db.execute("SELECT * FROM audit ORDER BY seq")
+        rows = self._query("SELECT * FROM audit ORDER BY seq")
         return [AuditEntry(r["seq"], parse_time(r["at"]), r["actor"], r["action"], r["review_id"], r["item_id"], json.loads(r["detail"])) for r in rows]
 
 
 class Ledger(_Reviews):
-    """Documents, items, reviews and the audit log in one SQLite file, shared safely between processes (WAL)."""
+    """Documents, items, reviews and the audit log in one SQLite file, shared safely between processes (WAL)
+    and between the threads of one process (one connection, used under a lock)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise KBBusyError(self.path.parent) from exc
+                raise
+            raise LedgerError(f"{self.path} is not a dagrag ledger or is damaged ({exc}); it was left as it is") from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        """Check the schema version before anything writes to the file, then migrate an older layout in one transaction."""
+        version = self._stored_version()
+        if version is not None and version > SCHEMA_VERSION:
+            raise LedgerError(f"knowledge base {self.path.parent} was written by a newer dagrag (ledger schema {version}, "
+                              f"this dagrag reads up to {SCHEMA_VERSION}); upgrade dagrag to open it; the ledger was left as it is")
+        missing = self._missing()  # refuses a layout it cannot migrate, still before any write
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        if version == SCHEMA_VERSION and not any(missing.values()):
+            return
+        with self.transaction() as db:  # all or nothing: a crash mid-migration leaves the old ledger as it was
+            version = self._stored_version()  # another process may have migrated it meanwhile
+            missing = self._missing()
+            for statement in _statements(_SCHEMA):
+                db.execute(statement)
+            for table, column in missing["columns"]:
+                definition, start = _ADDED_COLUMNS[table][column]
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                if start:
+                    db.execute(f"UPDATE {table} SET {column}={start}")
+            if version is not None and (missing["columns"] or missing["objects"]):
+                # Chroma's mirror was written by the older dagrag: refresh every item's fields on the next sync
+                self._mark_unsynced(db, [r["item_id"] for r in db.execute("SELECT item_id FROM items")])
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
-    def _migrate(self) -> None:
-        found = self._db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if found:
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row["value"]) if row else None
-            if version is not None and version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"knowledge base {self.path.parent} was written by a newer dagrag (schema {version}); upgrade dagrag to open it"
-                )
-        self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    def _stored_version(self) -> int | None:
+        """The schema version of the ledger in the file; None for a new, empty file."""
+        tables = {r["name"] for r in self._query("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return None
+        if "meta" in tables:
+            row = self._query("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is not None:
+                try:
+                    return int(row["value"])
+                except ValueError:
+                    raise LedgerError(f"{self.path} has an unreadable schema version {row['value']!r}; it was left as it is") from None
+        if not tables & {"meta", "documents", "items"}:
+            raise LedgerError(f"{self.path} is not a dagrag ledger (tables: {', '.join(sorted(tables))}); it was left as it is")
+        return 1  # the first layout, before the version was recorded
+
+    def _missing(self) -> dict[str, list]:
+        """Tables, indexes and triggers the ledger lacks, and (table, column) pairs an older layout lacks."""
+        present = {r["name"] for r in self._query("SELECT name FROM sqlite_master")}
+        columns = []
+        for table, added in _ADDED_COLUMNS.items():
+            have = {r["name"] for r in self._query(f"PRAGMA table_info({table})")}
+            if have:
+                lacking = sorted(c for c in re.findall(r"\n    (\w+) ", _table_sql(table)) if c not in have)
+                unknown = [c for c in lacking if c not in added]
+                if unknown:
+                    raise LedgerError(f"{self.path} cannot be migrated: {table} lacks {', '.join(unknown)}; it was left as it is")
+                columns += [(table, c) for c in lacking]
+        return {"objects": sorted(_OBJECTS - present), "columns": columns}
+
+    def _query(self, sql: str, params: tuple | list = ()) -> _Rows:
+        with self._lock:
+            return _Rows(self._db.execute(sql, params).fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+        """One write transaction; threads of this process take turns, other processes wait up to 30 s."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise KBBusyError(self.path.parent) from exc
+                raise
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self._db.close()
 
     # documents -----------------------------------------------------------------
     def document(self, doc_id: str) -> DocumentRecord | None:
-        row = self._db.execute("SELECT * FROM documents WHERE doc_id=? AND state='ready'", (doc_id,)).fetchone()
+        row = self._query("SELECT * FROM documents WHERE doc_id=? AND state='ready'", (doc_id,)).fetchone()
         return _document(row) if row else None
 
     def documents(self) -> list[DocumentRecord]:
-        rows = self._db.execute("SELECT * FROM documents WHERE state='ready' ORDER BY source, doc_id").fetchall()
+        rows = self._query("SELECT * FROM documents WHERE state='ready' ORDER BY source, doc_id").fetchall()
         return [_document(r) for r in rows]
 
     def pending_documents(self) -> list[str]:
-        return [r["doc_id"] for r in self._db.execute("SELECT doc_id FROM documents WHERE state='pending'")]
+        return [r["doc_id"] for r in self._query("SELECT doc_id FROM documents WHERE state='pending'")]
 
     def begin_documents(self, docs: list[tuple[DocumentRecord, list[KnowledgeItem]]]) -> list[str]:
         """Record documents and their items as pending, in one transaction; return the item ids they replace."""
@@ -359,10 +470,10 @@ class Ledger(_Reviews):
                 old += [r["item_id"] for r in db.execute("SELECT item_id FROM items WHERE doc_id=?", (doc.doc_id,))]
                 db.execute("DELETE FROM items WHERE doc_id=?", (doc.doc_id,))
                 db.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?, 'pending')",
+                    f"INSERT OR REPLACE INTO documents({_DOCUMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?, 'pending')",
                     (doc.doc_id, doc.source, doc.title, doc.content_hash, doc.n_chunks, doc.ingested_at.isoformat(), doc.valid_from.isoformat()),
                 )
-                db.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [_item_row(i) for i in items])
+                db.executemany(f"INSERT OR REPLACE INTO items({_ITEM_COLUMNS}) VALUES ({_ITEM_VALUES})", [_item_row(i) for i in items])
         return old
 
     def begin_document(self, doc: DocumentRecord, items: list[KnowledgeItem]) -> list[str]:
@@ -384,20 +495,25 @@ class Ledger(_Reviews):
     # items ---------------------------------------------------------------------
     def items(self, ids: list[str] | None = None) -> list[KnowledgeItem]:
         if ids is None:
-            rows = self._db.execute("SELECT * FROM items ORDER BY doc_id, position").fetchall()
+            rows = self._query("SELECT * FROM items ORDER BY doc_id, position").fetchall()
         else:
             marks = ",".join("?" * len(ids))
-            rows = self._db.execute(f"SELECT * FROM items WHERE item_id IN ({marks})", ids).fetchall() if ids else []
+            rows = self._query(f"SELECT * FROM items WHERE item_id IN ({marks})", ids).fetchall() if ids else []
         return [_item(r) for r in rows]
 
     def item_ids(self, ready_only: bool = True) -> set[str]:
         sql = "SELECT i.item_id FROM items i JOIN documents d USING (doc_id)" + (" WHERE d.state='ready'" if ready_only else "")
-        return {r["item_id"] for r in self._db.execute(sql)}
+        return {r["item_id"] for r in self._query(sql)}
 
     def counts(self) -> dict[str, int]:
-        docs = self._db.execute("SELECT COUNT(*) FROM documents WHERE state='ready'").fetchone()[0]
-        by_status = dict(self._db.execute("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
+        docs = self._query("SELECT COUNT(*) FROM documents WHERE state='ready'").fetchone()[0]
+        by_status = dict(self._query("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
         return {"documents": docs, "items": sum(by_status.values()), **{s.value: by_status.get(s.value, 0) for s in Status}}
+
+
+def _table_sql(table: str) -> str:
+    """The CREATE TABLE statement of ``table`` in the current schema."""
+    return next(s for s in _statements(_SCHEMA) if s.startswith(f"CREATE TABLE IF NOT EXISTS {table} ("))
 
 
 def _review(row: sqlite3.Row) -> Review:

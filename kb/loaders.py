@@ -68,7 +68,8 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Yield files given directly (any suffix) and supported files found under folders.
 
     Folder contents are yielded sorted; hidden names (starting with ".") are skipped and
-    symlinked directories are not followed. Each file is yielded once.
+    symlinked directories are not followed. Each file is yielded once. Broken or looping
+    symlinks are yielded too, for ``load_file`` to report by name.
     """
     seen: set[Path] = set()
     for raw in paths:
@@ -135,7 +136,7 @@ def load_file(path: Path, max_file_mb: float | None = None) -> list[SourceDocume
         raise LoadError(path, "file not found; check the path") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LoadError(path, "symbolic link loop (the link points back at itself); fix or remove the link") from None
+            raise LoadError(path, "symbolic link loop (following the link leads back to it); fix or remove the link") from None
         raise LoadError(path, f"cannot read file ({exc.strerror or exc}); check the file") from None
     if not data.strip():
         raise LoadError(path, "empty file; add some text or remove it")

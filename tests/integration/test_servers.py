@@ -4,7 +4,7 @@ Both servers start here on loopback (free ports, temporary data folder), run wit
 guard, and stop in teardown (terminate, then kill after a timeout). The model is tiny, so no
 test checks that an answer is right: only what must hold with any model (ids that exist on
 the server and in the ledger, constrained replies that parse, one-line errors).
-Budget: one demo ingest, one full DAG question, one schema call, two CLI runs.
+Budget: one demo ingest (no judge), one small DAG question, two direct calls, one CLI run.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ import pytest
 
 from agent import DagRAG
 from agent.demo import demo_docs, demo_questions
-from agent.llm import Completion, OpenAIServerLLM, ask_structured
+from agent.llm import Completion, LLMError, OpenAIServerLLM
 from agent.settings import llm_model_path, load_settings
-from pydantic import BaseModel
-from retrieval.store import ChromaStore
+from retrieval.store import ChromaStore, StoreError
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +131,10 @@ class ServerKB:
 def server_kb(tmp_path_factory, chroma_server, llm_server) -> Iterator[ServerKB]:
     """A DagRAG whose vectors live on the Chroma server and whose LLM is the llama.cpp server; demo ingested."""
     path = tmp_path_factory.mktemp("server-kb") / "kb"
-    rag = DagRAG(load_settings(kb_path=path, chroma_url=chroma_server.url, llm_url=llm_server.url))
+    # lean on LLM work (2 shared cores): no judge at ingest, a small DAG, short evidence
+    settings = load_settings(kb_path=path, chroma_url=chroma_server.url, llm_url=llm_server.url, detect_conflicts=False,
+                             max_nodes=2, max_rounds=0, top_k=3, node_top_k=2, evidence_chars=300)
+    rag = DagRAG(settings)
     assert isinstance(rag.llm, OpenAIServerLLM), "DagRAG.llm must use the server when llm_url is set"
     calls: list[tuple[dict | None, Completion]] = []
     chat = rag.llm.chat
@@ -194,11 +196,6 @@ def test_dag_answer_over_both_servers_is_complete(server_kb):
     assert parsed > 0, f"no constrained reply parsed: {[r.text for _, r in made]}"
 
 
-class Color(BaseModel):
-    name: str
-    warm: bool
-
-
 COLOR_SCHEMA = {
     "type": "object",
     "properties": {"name": {"type": "string", "maxLength": 20}, "warm": {"type": "boolean"}},
@@ -215,8 +212,6 @@ def test_schema_constrained_chat_returns_matching_json(llm_server):
         value = json.loads(reply.text)
         assert set(value) == {"name", "warm"} and isinstance(value["name"], str) and isinstance(value["warm"], bool)
         assert reply.prompt_tokens > 0 and 0 < reply.completion_tokens <= 64 and reply.seconds > 0
-        structured = ask_structured(llm, messages, Color, COLOR_SCHEMA, 64)
-        assert structured.value is not None and not structured.repaired, structured.error
         plain = llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=8)  # no schema: free text
         assert plain.completion_tokens <= 8
     finally:
@@ -249,12 +244,17 @@ def test_unreachable_chroma_server_is_one_line(subprocess_env, tmp_path):
     assert "chroma run --path DIR --port 9" in line and "DAGRAG_CHROMA_URL" in line
 
 
-def test_unreachable_llm_server_is_one_line(server_kb, subprocess_env):
+def test_unreachable_llm_server_is_one_line():
+    """In process (the CLI reports LLMError in one line, exit 2, like the Chroma error above)."""
     dead = f"{DEAD_URL}/v1"
-    env = {**subprocess_env, "DAGRAG_KB_PATH": str(server_kb.path), "DAGRAG_CHROMA_URL": server_kb.chroma.url,
-           "DAGRAG_LLM_URL": dead}
-    line = error_line(run_cli(env, "ask", QUESTIONS[1]))
-    assert f"LLM server at {dead} is not reachable" in line and "DAGRAG_LLM_URL" in line
+    llm = OpenAIServerLLM(dead)
+    try:
+        with pytest.raises(LLMError) as info:
+            llm.chat([{"role": "user", "content": "hi"}], max_tokens=4)
+    finally:
+        llm.close()
+    message = str(info.value)
+    assert "\n" not in message and f"LLM server at {dead} is not reachable" in message and "DAGRAG_LLM_URL" in message
 
 
 def test_stop_ends_a_server_and_frees_its_port(tmp_path, subprocess_env):
@@ -265,7 +265,63 @@ def test_stop_ends_a_server_and_frees_its_port(tmp_path, subprocess_env):
     url = f"http://127.0.0.1:{port}"
     cmd = [str(CHROMA), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
     server = start("chroma run", cmd, f"{url}/api/v2/heartbeat", url, tmp_path / "chroma.log", subprocess_env)
-    stop(server)
-    assert server.proc.poll() is not None
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"{url}/api/v2/heartbeat", timeout=2.0)
+    store = ChromaStore(url, collection="dagrag_stop_check")
+    try:
+        stop(server)
+        assert server.proc.poll() is not None
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{url}/api/v2/heartbeat", timeout=2.0)
+        with pytest.raises(StoreError, match=f"^Chroma server at {url} is not reachable"):  # lost mid-session: one line too
+            store.count()
+    finally:
+        store.close()
+
+
+# no server needed ----------------------------------------------------------------------------
+def test_llm_timeout_is_one_line():
+    """A server that accepts the connection but never answers: LLMError naming the URL, no retry."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        llm = OpenAIServerLLM(url, timeout=0.5)
+        start = time.monotonic()
+        try:
+            with pytest.raises(LLMError, match=f"^LLM server at {url} did not answer within 0.5s"):
+                llm.chat([{"role": "user", "content": "hi"}], max_tokens=4)
+        finally:
+            llm.close()
+        assert time.monotonic() - start < 5, "one attempt only"
+
+
+def test_request_body_is_understood_by_both_llama_cpp_servers():
+    """``response_format`` json_object + schema: llama_cpp.server and llama-server both build a grammar from it."""
+    llm = OpenAIServerLLM("http://127.0.0.1:8080/v1/", model="m", temperature=0.0, seed=3)
+    try:
+        body = llm.request_body([{"role": "user", "content": "q"}], max_tokens=7, schema=COLOR_SCHEMA)
+        assert body["response_format"] == {"type": "json_object", "schema": COLOR_SCHEMA}
+        assert "json_schema" not in body and "grammar" not in body  # llama-server refuses json_schema together with grammar
+        assert (body["model"], body["max_tokens"], body["temperature"], body["seed"], body["repeat_penalty"]) == ("m", 7, 0.0, 3, 1.0)
+        assert "response_format" not in llm.request_body([{"role": "user", "content": "q"}], max_tokens=7)
+        assert llm.url == "http://127.0.0.1:8080/v1"
+        from llama_cpp.server.types import CreateChatCompletionRequest
+
+        parsed = CreateChatCompletionRequest.model_validate(body).model_dump()  # what llama_cpp.server hands to llama.cpp
+        assert parsed["response_format"]["schema"] == COLOR_SCHEMA and parsed["repeat_penalty"] == 1.0
+    finally:
+        llm.close()
+    with pytest.raises(LLMError, match="must start with http"):
+        OpenAIServerLLM("127.0.0.1:8080/v1")
+
+
+def test_collection_names_and_server_urls():
+    a, b = ChromaStore.collection_for("/srv/kb-a"), ChromaStore.collection_for("/srv/kb-b")
+    assert a != b and a == ChromaStore.collection_for("/srv/kb-a/../kb-a") and a.startswith("dagrag_") and len(a) == 23
+    from retrieval.store import _server_address
+
+    assert _server_address("http://db-box:8000") == ("db-box", 8000, False)
+    assert _server_address("https://db-box") == ("db-box", 443, True)
+    assert _server_address("http://127.0.0.1") == ("127.0.0.1", 8000, False)
+    for bad in ("http://:8000", "http://db-box:8000/chroma", "http://db-box:99999"):
+        with pytest.raises(StoreError):
+            _server_address(bad)

@@ -13,11 +13,13 @@ Fakes everywhere except the few runs of the real console command (started togeth
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -31,9 +33,28 @@ from agent import outputs, prompts
 from agent.api import MAX_QUESTION_CHARS, DagRAG, QuestionError, clean_question
 from agent.settings import Settings
 from agent.types import Answer
-from conftest import COMPANY, ROOT, FakeLLM, HashEmbedder, MemoryStore
 from kb.ledger import Ledger
-from kb.loaders import MAX_FILE_MB, LoadError, iter_files, load_file
+from kb.loaders import MAX_FILE_MB, LoadError, load_file
+
+
+def _shared_helpers():
+    """tests/conftest.py, imported by path: when tests/integration is part of the same run, the
+    module named ``conftest`` is that folder's (pytest imports both under one name)."""
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    for name in ("conftest", "_dagrag_tests_conftest"):
+        module = sys.modules.get(name)
+        if module is not None and Path(module.__file__).resolve() == path:
+            return module
+    spec = importlib.util.spec_from_file_location("_dagrag_tests_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_helpers = _shared_helpers()
+COMPANY, ROOT, FakeLLM, HashEmbedder, MemoryStore = (_helpers.COMPANY, _helpers.ROOT, _helpers.FakeLLM, _helpers.HashEmbedder,
+                                                     _helpers.MemoryStore)
 
 DAGRAG = ROOT / ".venv" / "bin" / "dagrag"
 if not DAGRAG.exists():  # another virtual environment: the script next to this interpreter
@@ -322,7 +343,7 @@ def test_cli_ingest_of_a_bad_folder_names_each_file_exits_1_and_keeps_the_rest(c
 
 
 @needs_cli
-def test_cli_reports_bad_settings_and_questions_in_one_line(cli_ingest, tmp_path):
+def test_cli_reports_bad_settings_in_one_line(cli_ingest, tmp_path):
     result, kb, _ = cli_ingest
     if result.code != 1:
         pytest.fail(f"the ingest fixture failed, so there is no kb to ask: {result}")
@@ -332,23 +353,23 @@ def test_cli_reports_bad_settings_and_questions_in_one_line(cli_ingest, tmp_path
     (tmp_path / "type" / "dagrag.toml").write_text('top_k = "many"\n', encoding="utf-8")
     garbage = tmp_path / "garbage.gguf"
     garbage.write_bytes(random.Random(3).randbytes(4096))
-    ask = ("ask", "What is in the documents?", "--kb", str(kb))
+
+    def ask(name: str) -> tuple[str, ...]:  # each process its own copy of the kb: no waiting on its lock
+        shutil.copytree(kb, tmp_path / name / "kb")
+        return ("ask", "What is in the documents?", "--kb", str(tmp_path / name / "kb"))
+
     running = {
         "unknown key": start(tmp_path / "unknown", "config"),
-        "wrong type in TOML": start(tmp_path / "type", "config"),
-        "wrong type in env": start(tmp_path / "env", "config", DAGRAG_N_CTX="lots"),
-        "missing model": start(tmp_path / "missing", *ask, DAGRAG_LLM_MODEL=str(tmp_path / "nope" / "model.gguf")),
-        "garbage gguf": start(tmp_path / "garbage", *ask, DAGRAG_LLM_MODEL=str(garbage)),
-        "huge question": start(tmp_path / "huge", "ask", "x" * 100_000, "--kb", str(kb)),
+        "wrong type": start(tmp_path / "type", "config"),
+        "missing model": start(tmp_path / "missing", *ask("missing"), DAGRAG_LLM_MODEL=str(tmp_path / "nope" / "model.gguf")),
+        "garbage gguf": start(tmp_path / "garbage", *ask("garbage"), DAGRAG_LLM_MODEL=str(garbage)),
     }
-    debug = finish(start(tmp_path / "debug", "--debug", *ask, DAGRAG_LLM_MODEL=str(garbage)))
+    debug = finish(start(tmp_path / "debug", "--debug", *ask("debug"), DAGRAG_LLM_MODEL=str(garbage)))
     line = {name: finish(p).one_error_line() for name, p in running.items()}
     assert "chunk_size" in line["unknown key"] and "unknown setting" in line["unknown key"]
-    assert "top_k" in line["wrong type in TOML"] and "'many'" in line["wrong type in TOML"]
-    assert "n_ctx" in line["wrong type in env"] and "'lots'" in line["wrong type in env"]
+    assert "top_k" in line["wrong type"] and "'many'" in line["wrong type"]
     assert "nope/model.gguf" in line["missing model"] and "DAGRAG_LLM_MODEL" in line["missing model"]
     assert str(garbage) in line["garbage gguf"] and "valid" in line["garbage gguf"]
-    assert "100,000 characters" in line["huge question"] and f"{MAX_QUESTION_CHARS:,}" in line["huge question"]
     # --debug: the traceback, then the same one-line error
     assert debug.code == 2 and "Traceback" in debug.err, debug
     assert debug.err.strip().splitlines()[-1] == line["garbage gguf"]

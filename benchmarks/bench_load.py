@@ -1,0 +1,339 @@
+"""Load on the server setup: N concurrent clients asking demo questions through a Chroma server and a llama.cpp server.
+
+    .venv/bin/python benchmarks/bench_load.py [--seconds 60] [--levels 1,2,4,8] [--method vanilla|dag]
+                                              [--chroma-url URL --llm-url URL]
+
+Without URLs it starts ``chroma run`` and ``python -m llama_cpp.server`` (embedded GGUF) on
+loopback ports of its own, ingests the demo collection into a temporary knowledge base, and
+stops both servers at the end. Each client is a thread with its own DagRAG (its own
+knowledge-base object, ledger connection and LLM client; chromadb pools the HTTP connections
+to one server per process). They share one embedding model behind a lock, since a Hugging
+Face fast tokenizer must not be used by two threads at once.
+
+A level runs closed-loop for ``--seconds``: every client asks, waits for the answer, asks
+again, and starts no question after the deadline; questions in flight at the deadline
+finish and count. Throughput is completed questions over the level's wall time (start to
+last answer). Prints a markdown section and writes benchmarks/out/load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from agent.api import DagRAG  # noqa: E402
+from agent.demo import demo_docs, demo_questions  # noqa: E402
+from agent.settings import Settings, embed_model_path, llm_model_path, load_settings  # noqa: E402
+from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 180
+STOP_TIMEOUT_S = 15
+MAX_QUESTIONS_PER_CLIENT = 10_000  # a count bound on every client loop, besides the deadline
+REQUEST_TIMEOUT_S = 600  # no single question may take longer (the LLM client's read timeout is 300 s)
+
+
+# servers --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """A server this script started (and stops)."""
+
+    name: str
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, name: str, cmd: list[str], url: str, ready_url: str, log: Path) -> "ServerProcess":
+        with log.open("wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        server = cls(name, url, proc, log)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited with code {proc.returncode} before it was ready; log: {log}\n{server.tail()}")
+            try:
+                if httpx.get(ready_url, timeout=2.0).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        server.stop()
+        raise SystemExit(f"{name} was not ready at {ready_url} after {START_TIMEOUT_S}s; log: {log}\n{server.tail()}")
+
+    def tail(self, chars: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+def start_chroma(folder: Path) -> ServerProcess:
+    chroma = BIN / "chroma"
+    if not chroma.is_file():
+        raise SystemExit(f"`chroma` not found next to {sys.executable}: it comes with chromadb (pip install -e .)")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [str(chroma), "run", "--path", str(folder / "chroma-data"), "--host", "127.0.0.1", "--port", str(port)]
+    return ServerProcess.start("chroma run", cmd, url, f"{url}/api/v2/heartbeat", folder / "chroma.log")
+
+
+def start_llm(folder: Path, settings: Settings, n_ctx: int, n_threads: int | None) -> ServerProcess:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(llm_model_path(settings)), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "local"]
+    if n_threads:
+        cmd += ["--n_threads", str(n_threads)]
+    return ServerProcess.start("llama_cpp.server", cmd, url, f"{url}/models", folder / "llm.log")
+
+
+# clients --------------------------------------------------------------------------------
+class LockedEmbedder:
+    """One embedding model for all client threads, one call at a time."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner, self.name, self._lock = inner, inner.name, threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        with self._lock:
+            return self.inner.embed(texts)
+
+
+@dataclass
+class Result:
+    client: int
+    question: str
+    start: float  # seconds since the level started
+    seconds: float
+    ok: bool
+    error: str = ""
+    retrieval_seconds: float = 0.0
+    llm_seconds: float = 0.0
+    llm_calls: int = 0
+    usable: bool = True  # the model's reply parsed (not an error: a tiny model's miss)
+
+
+@dataclass
+class Level:
+    clients: int
+    wall_seconds: float
+    completed: int
+    errors: int
+    throughput_qpm: float
+    p50_s: float
+    p95_s: float
+    mean_s: float
+    max_s: float
+    retrieval_p50_ms: float
+    llm_calls_per_question: float
+    unusable: int
+    error_samples: list[str] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def ask_once(rag: DagRAG, method: str, question: str) -> tuple[float, float, int, bool]:
+    answer = rag.ask(question) if method == "dag" else rag.ask_vanilla(question)
+    usable = not any(f.startswith("answer unusable") for f in answer.fallbacks)
+    return answer.timings.get("retrieval", 0.0), answer.timings.get("llm", 0.0), len(answer.calls), usable
+
+
+def run_level(n: int, seconds: float, method: str, settings: Settings, embedder: LockedEmbedder,
+              questions: list[str]) -> Level:
+    rags = [DagRAG(settings, embedder=embedder) for _ in range(n)]
+    for rag in rags:
+        rag.kb  # noqa: B018 - open the kb (ledger + Chroma client) before the clock starts
+    results: list[Result] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+    deadline = start + seconds
+
+    def client(i: int) -> None:
+        rag = rags[i]
+        for k in range(MAX_QUESTIONS_PER_CLIENT):
+            t0 = time.monotonic()
+            if t0 >= deadline:
+                return
+            question = questions[(i + k * n) % len(questions)]
+            try:
+                retrieval, llm, calls, usable = ask_once(rag, method, question)
+                r = Result(i, question, t0 - start, time.monotonic() - t0, True, retrieval_seconds=retrieval,
+                           llm_seconds=llm, llm_calls=calls, usable=usable)
+            except Exception as exc:  # an error is a result to report, not a crash of the benchmark
+                r = Result(i, question, t0 - start, time.monotonic() - t0, False, error=f"{type(exc).__name__}: {exc}"[:300])
+            with lock:
+                results.append(r)
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True, name=f"client-{i}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:  # bounded: the last question may start just before the deadline
+        t.join(timeout=max(0.0, deadline + REQUEST_TIMEOUT_S - time.monotonic()))
+    hung = sum(t.is_alive() for t in threads)
+    wall = time.monotonic() - start
+    if not hung:
+        for rag in rags:
+            rag.close()
+            getattr(rag.llm, "close", lambda: None)()
+    done = [r for r in results if r.ok]
+    latencies = [r.seconds for r in done]
+    errors = [r.error for r in results if not r.ok] + [f"client thread still running after {REQUEST_TIMEOUT_S}s"] * hung
+    return Level(
+        clients=n, wall_seconds=wall, completed=len(done), errors=len(errors),
+        throughput_qpm=60.0 * len(done) / wall if wall > 0 else 0.0,
+        p50_s=percentile(latencies, 50), p95_s=percentile(latencies, 95),
+        mean_s=statistics.fmean(latencies) if latencies else float("nan"), max_s=max(latencies, default=float("nan")),
+        retrieval_p50_ms=1000 * percentile([r.retrieval_seconds for r in done], 50),
+        llm_calls_per_question=statistics.fmean([r.llm_calls for r in done]) if done else 0.0,
+        unusable=sum(not r.usable for r in done), error_samples=sorted(set(errors))[:5], results=[asdict(r) for r in results],
+    )
+
+
+# report ---------------------------------------------------------------------------------
+def markdown(levels: list[Level], config: dict) -> str:
+    base = levels[0].p50_s if levels and levels[0].completed else float("nan")
+    lines = [
+        f"## Load: concurrent clients on a Chroma server + llama.cpp server ({config['method']})",
+        "",
+        f"{config['seconds']:g} s per level, closed loop (each client asks, waits, asks again); demo questions; "
+        f"Chroma `{config['chroma']}`, LLM `{config['llm']}` ({config['model']}, n_ctx {config['n_ctx']}); "
+        f"{config['cpus']} CPUs, load average {config['load_before']} before the run.",
+        "",
+        "| clients | completed | errors | questions/min | p50 latency (s) | p95 latency (s) | p50 vs 1 client | retrieval p50 (ms) | LLM calls/question |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for lv in levels:
+        growth = lv.p50_s / base if base == base and base > 0 and lv.completed else float("nan")
+        lines.append(f"| {lv.clients} | {lv.completed} | {lv.errors} | {lv.throughput_qpm:.1f} | {lv.p50_s:.1f} | {lv.p95_s:.1f} | "
+                     f"{growth:.1f}× | {lv.retrieval_p50_ms:.0f} | {lv.llm_calls_per_question:.1f} |")
+    first, last = levels[0], levels[-1]
+    total_errors = sum(lv.errors for lv in levels)
+    lines += [
+        "",
+        f"- Errors: {total_errors} in {sum(lv.completed for lv in levels)} questions"
+        + ("" if not total_errors else f" (e.g. {next(s for lv in levels for s in lv.error_samples)})") + ".",
+    ]
+    if first.completed and last.completed:
+        lines.append(
+            f"- From {first.clients} to {last.clients} clients: throughput {first.throughput_qpm:.1f} → {last.throughput_qpm:.1f} "
+            f"questions/min, p50 latency {first.p50_s:.1f} → {last.p50_s:.1f} s ({last.p50_s / first.p50_s:.1f}×). "
+            "`python -m llama_cpp.server` runs one request at a time per model, so extra clients queue at the LLM: "
+            "latency grows roughly with the number of clients while throughput stays flat; "
+            "retrieval on the Chroma server stays in milliseconds.")
+    unusable = sum(lv.unusable for lv in levels)
+    if unusable:
+        lines.append(f"- {unusable} answers had an unusable model reply (the tiny model, not the servers; counted as completed).")
+    lines.append("- Short levels count few questions, so p95 is close to the maximum; use --seconds 60 or more for steadier figures.")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="time per level (default 60)")
+    ap.add_argument("--levels", default="1,2,4,8", help="concurrent clients per level (default 1,2,4,8)")
+    ap.add_argument("--method", choices=["vanilla", "dag"], default="vanilla", help="plain RAG (default) or the DAG agent (slower)")
+    ap.add_argument("--chroma-url", help="use this running Chroma server instead of starting one")
+    ap.add_argument("--llm-url", help="use this running OpenAI-compatible llama.cpp server (…/v1) instead of starting one")
+    ap.add_argument("--n-ctx", type=int, default=2048, help="context of the llama.cpp server this script starts")
+    ap.add_argument("--server-threads", type=int, default=None, help="--n_threads of that server (default: its own)")
+    ap.add_argument("--out", type=Path, default=OUT / "load.json")
+    args = ap.parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    if not levels or min(levels) < 1 or args.seconds <= 0:
+        raise SystemExit("--levels must list client counts >= 1 and --seconds must be > 0")
+
+    tmp = Path(tempfile.mkdtemp(prefix="dagrag-load-"))
+    servers: list[ServerProcess] = []
+    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    try:
+        base = load_settings()
+        if args.chroma_url:
+            chroma_url = args.chroma_url
+        else:
+            servers.append(start_chroma(tmp))
+            chroma_url = servers[-1].url
+        if args.llm_url:
+            llm_url = args.llm_url
+        else:
+            servers.append(start_llm(tmp, base, args.n_ctx, args.server_threads))
+            llm_url = servers[-1].url
+        print(f"servers: chroma {chroma_url}, llm {llm_url}", file=sys.stderr, flush=True)
+        settings = base.with_overrides(kb_path=tmp / "kb", chroma_url=chroma_url, llm_url=llm_url)
+        embedder = LockedEmbedder(SentenceTransformerEmbedder(embed_model_path(settings), name="all-MiniLM-L6-v2 (embedded)"))
+        with DagRAG(settings.with_overrides(detect_conflicts=False), embedder=embedder) as rag:
+            t0 = time.monotonic()
+            report = rag.ingest([demo_docs()])
+            print(f"ingested {report.chunks} chunks in {time.monotonic() - t0:.1f} s; warming up", file=sys.stderr, flush=True)
+            ask_once(rag, args.method, "Who owns the billing service?")  # first request: model pages, grammar code paths
+        questions = [q["question"] for q in demo_questions()]
+        results: list[Level] = []
+        for n in levels:
+            print(f"level {n} client(s) for {args.seconds:g} s…", file=sys.stderr, flush=True)
+            lv = run_level(n, args.seconds, args.method, settings, embedder, questions)
+            print(f"  {lv.completed} done, {lv.errors} errors, {lv.throughput_qpm:.1f} q/min, p50 {lv.p50_s:.1f} s, "
+                  f"p95 {lv.p95_s:.1f} s, wall {lv.wall_seconds:.0f} s", file=sys.stderr, flush=True)
+            results.append(lv)
+        config = {"method": args.method, "seconds": args.seconds, "levels": levels, "chroma": chroma_url, "llm": llm_url,
+                  "model": "local" if args.llm_url else llm_model_path(base).name, "n_ctx": args.n_ctx, "cpus": os.cpu_count(),
+                  "load_before": load_before, "top_k": settings.top_k, "evidence_chars": settings.evidence_chars}
+        text = markdown(results, config)
+        print(text)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
+            "machine": platform.machine(), "config": config, "levels": [asdict(lv) for lv in results], "markdown": text,
+        }, indent=2, default=str))
+        print(f"\nwrote {args.out}", file=sys.stderr)
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
