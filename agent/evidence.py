@@ -15,9 +15,17 @@ def format_evidence(evidence: list[Evidence], max_chars: int) -> str:
     if not evidence:
         return prompts.NO_PASSAGES
     return "\n".join(
-        prompts.PASSAGE.format(n=i, title=e.title.replace('"', "'"), text=clip(e.text, max_chars).replace("</passage>", "</ passage>"))
+        prompts.PASSAGE.format(n=i, title=e.title.replace('"', "'"), text=_defuse(clip(e.text, max_chars)))
         for i, e in enumerate(evidence, 1)
     )
+
+
+_TAG = re.compile(r"<(\s*/?\s*passage)", re.IGNORECASE)
+
+
+def _defuse(text: str) -> str:
+    """A document cannot open or close a <passage> tag of its own."""
+    return _TAG.sub(r"&lt;\1", text)
 
 
 def clip(text: str, max_chars: int) -> str:
@@ -25,7 +33,8 @@ def clip(text: str, max_chars: int) -> str:
 
 
 def is_unknown(answer: str) -> bool:
-    return re.sub(r"[^a-z/ ]", "", answer.lower()).strip() in UNKNOWN
+    """An empty or "don't know" answer; any script and bare numbers count as answers."""
+    return " ".join(re.sub(r"[^\w/ ]", " ", answer.lower()).split()) in UNKNOWN
 
 
 def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:

@@ -261,10 +261,11 @@ def markdown(levels: list[Level], config: dict) -> str:
     if first.completed and last.completed:
         lines.append(
             f"- From {first.clients} to {last.clients} clients: throughput {first.throughput_qpm:.1f} → {last.throughput_qpm:.1f} "
-            f"questions/min, p50 latency {first.p50_s:.1f} → {last.p50_s:.1f} s ({last.p50_s / first.p50_s:.1f}×). "
-            "`python -m llama_cpp.server` runs one request at a time per model, so extra clients queue at the LLM: "
-            "latency grows roughly with the number of clients while throughput stays flat; "
-            "retrieval on the Chroma server stays in milliseconds.")
+            f"questions/min ({last.throughput_qpm / first.throughput_qpm:.1f}×), p50 latency {first.p50_s:.1f} → {last.p50_s:.1f} s "
+            f"({last.p50_s / first.p50_s:.1f}×); retrieval p50 on the Chroma server {first.retrieval_p50_ms:.0f} → "
+            f"{last.retrieval_p50_ms:.0f} ms. `python -m llama_cpp.server` evaluates one request at a time per model, "
+            "so added clients queue at the LLM: latency grows with the client count and throughput cannot grow "
+            "beyond one model's speed (llama-server with --parallel N slots, or more servers behind a balancer, is the way to scale).")
     unusable = sum(lv.unusable for lv in levels)
     if unusable:
         lines.append(f"- {unusable} answers had an unusable model reply (the tiny model, not the servers; counted as completed).")

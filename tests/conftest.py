@@ -1,14 +1,8 @@
-"""Shared test helpers: a scripted fake LLM, a lexical in-memory retriever and store, env setup."""
+"""Fixtures for every test; the helpers themselves are in tests/helpers.py (import them from there)."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import zlib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
 
 import pytest
 
@@ -16,153 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from agent.llm import Completion  # noqa: E402
-from kb.items import Evidence  # noqa: E402
-from kb.knowledge_base import Retrieval  # noqa: E402
-from retrieval.store import Hit, Record, VectorStore  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-Reply = str | dict | Callable[[list[dict], dict | None], str]
-
-
-@dataclass
-class FakeLLM:
-    """Replies from a script, in order; records every call.
-
-    A reply is a JSON string, a dict (dumped to JSON), or a function of (messages, schema).
-    Running past the end of the script fails the test.
-    """
-
-    script: list[Reply]
-    calls: list[tuple[list[dict], dict | None]] = field(default_factory=list)
-
-    def chat(self, messages: list[dict], *, max_tokens: int, schema: dict | None = None) -> Completion:
-        self.calls.append((messages, schema))
-        if not self.script:
-            raise AssertionError(f"FakeLLM ran out of replies at call {len(self.calls)}: {messages[-1]['content'][:200]}")
-        reply = self.script.pop(0)
-        text = reply(messages, schema) if callable(reply) else json.dumps(reply) if isinstance(reply, dict) else reply
-        prompt = sum(len(m["content"].split()) for m in messages)
-        return Completion(text=text, prompt_tokens=prompt, completion_tokens=len(text.split()), seconds=0.001)
-
-    def prompt(self, i: int) -> str:
-        return self.calls[i][0][-1]["content"]
-
-
-def _words(text: str) -> set[str]:
-    stop = {"the", "a", "an", "of", "who", "what", "which", "is", "does", "do", "in", "that", "to", "and", "for", "its", "on", "by", "team"}
-    return {w for w in re.findall(r"\w+", text.lower()) if w not in stop}
-
-
-@dataclass
-class LexicalRetriever:
-    """Ranks passages by word overlap with the query: predictable retrieval for unit tests."""
-
-    passages: list[tuple[str, str]]  # (title, text)
-    queries: list[str] = field(default_factory=list)
-
-    def search(self, query: str, k: int, *, as_of: Any = None) -> Retrieval:
-        self.queries.append(query)
-        q = _words(query)
-        scored = sorted(((len(q & _words(t + " " + x)), i) for i, (t, x) in enumerate(self.passages)), key=lambda p: (-p[0], p[1]))
-        evidence = [
-            Evidence(chunk_id=f"c{i}", doc_id=f"d{i}", title=self.passages[i][0], source=f"/docs/{i}.md", text=self.passages[i][1], score=float(s))
-            for s, i in scored[:k] if s > 0
-        ]
-        return Retrieval(evidence, 0.0, 0.0)
-
-
-_OPS = {"$eq": lambda a, b: a == b, "$ne": lambda a, b: a != b, "$lte": lambda a, b: a is not None and a <= b,
-        "$lt": lambda a, b: a is not None and a < b, "$gte": lambda a, b: a is not None and a >= b,
-        "$gt": lambda a, b: a is not None and a > b, "$in": lambda a, b: a in b}
-
-
-def matches(metadata: dict, where: dict[str, Any] | None) -> bool:
-    """The subset of Chroma's ``where`` filters dagrag uses: $and/$or and field operators."""
-    if not where:
-        return True
-    if "$and" in where:
-        return all(matches(metadata, w) for w in where["$and"])
-    if "$or" in where:
-        return any(matches(metadata, w) for w in where["$or"])
-    (field_name, cond), = where.items()
-    if not isinstance(cond, dict):
-        cond = {"$eq": cond}
-    return all(_OPS[op](metadata.get(field_name), value) for op, value in cond.items())
-
-
-class MemoryStore(VectorStore):
-    """A dict-backed VectorStore with brute-force cosine search."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, Record] = {}
-
-    def upsert(self, records: Sequence[Record]) -> None:
-        self.records.update({r.id: r for r in records})
-
-    def delete(self, ids: Sequence[str]) -> None:
-        for i in ids:
-            self.records.pop(i, None)
-
-    def query(self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        dot = lambda r: sum(a * b for a, b in zip(embedding, r.embedding))  # noqa: E731
-        kept = [r for r in self.records.values() if matches(r.metadata, where)]
-        best = sorted(kept, key=dot, reverse=True)[:k]
-        return [Hit(r.id, r.text, dot(r), dict(r.metadata)) for r in best]
-
-    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict]) -> None:
-        for i, m in zip(ids, metadatas):
-            r = self.records[i]
-            self.records[i] = Record(r.id, r.text, r.embedding, {**r.metadata, **m})
-
-    def ids(self) -> set[str]:
-        return set(self.records)
-
-    def count(self) -> int:
-        return len(self.records)
-
-
-class HashEmbedder:
-    """Deterministic bag-of-words vectors (unit length): no model needed."""
-
-    name = "hash-embedder"
-
-    def __init__(self, dim: int = 64) -> None:
-        self.dim = dim
-        self.texts: list[str] = []
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        self.texts.extend(texts)
-        out = []
-        for t in texts:
-            v = [0.0] * self.dim
-            for w in _words(t):
-                v[zlib.crc32(w.encode()) % self.dim] += 1.0
-            n = sum(x * x for x in v) ** 0.5 or 1.0
-            out.append([x / n for x in v])
-        return out
-
-
-COMPANY = [
-    ("Teams", "The Payments team owns the billing service. The Discovery team owns the search service."),
-    ("Managers", "Dana Kim manages the Payments team. Omar Haddad manages the Discovery team."),
-    ("Offices", "Dana Kim works in Lisbon. Omar Haddad works in Oslo."),
-]
+from helpers import COMPANY, LexicalRetriever  # noqa: E402
 
 
 @pytest.fixture
 def company_retriever() -> LexicalRetriever:
     return LexicalRetriever(list(COMPANY))
-
-
-def plan_reply(*nodes: tuple[int, str, list[int]]) -> dict:
-    return {"nodes": [{"id": i, "question": q, "depends_on": d} for i, q, d in nodes]}
-
-
-def real_data(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} not found: the benchmark data lives in ../shared/data next to the repository")
-    return path

@@ -6,7 +6,7 @@ knowledge base: every vector has its ledger row and the reverse, no document is 
 present, no resolution is lost or applied twice, and the work finishes when run again.
 The processes are forked from one worker that imported everything once (a plain start
 costs seconds on a busy machine; a fork, milliseconds); the embedder is the HashEmbedder
-of tests/conftest.py, since the point is the store and the ledger, not the model.
+of tests/helpers.py, since the point is the store and the ledger, not the model.
 
 Also here: ledgers written by another dagrag version are migrated, or refused untouched.
 """
@@ -14,7 +14,6 @@ Also here: ledgers written by another dagrag version are migrated, or refused un
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import HashEmbedder, MemoryStore
 from kb.items import Status
 from kb.knowledge_base import KnowledgeBase, _embed_text
 from kb.ledger import SCHEMA_VERSION, Ledger, LedgerError
@@ -40,31 +40,23 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _fakes():
-    """tests/conftest.py under a name of its own (``conftest`` here is this folder's)."""
-    name = "dagrag_test_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-HashEmbedder = _fakes().HashEmbedder
-MemoryStore = _fakes().MemoryStore
-
 CHUNK_CHARS = 200
+EMBED_DIM = 256  # HashEmbedder buckets: few collisions between the made-up words of these tests
 
 # The worker: imports once, then forks one process per job; a job writes progress markers, one per line, to its log.
-WORKER = r'''
+# Other test files add jobs (functions named job_*) between the two parts.
+WORKER_JOBS = r'''
 import json, os, sys, time, traceback
 from pathlib import Path
 
 ROOT = sys.argv[1]
 sys.path[:0] = [os.path.join(ROOT, "tests"), ROOT]
 import chromadb  # noqa: F401  imported here once, so that a forked job starts at once
-from conftest import FakeLLM, HashEmbedder
+from helpers import FakeLLM, HashEmbedder as _HashEmbedder
+
+
+def HashEmbedder():
+    return _HashEmbedder(int(sys.argv[2]))  # the test's EMBED_DIM
 from agent.api import DagRAG
 from agent.settings import Settings
 from kb.knowledge_base import KnowledgeBase
@@ -114,13 +106,14 @@ def job_conflicts(log, kb, old, new):
     rag.close()
 
 
-def job_resolve(log, kb, plan):
+def job_resolve(log, kb, plan, pause=0.0):
     """Resolve every open review of the plan {review_id: keep} (keep "edit": a person's statement replaces both)."""
     rag = rag_for(kb, FakeLLM([]))
     still_open = {r.review_id for r in rag.reviews()}
     log("open", len(still_open))
     for rid, keep in sorted(plan.items(), key=lambda p: int(p[0])):
         if int(rid) in still_open:
+            time.sleep(pause)
             edit = f"Statement {rid} edited by the resolver replaces both sides." if keep == "edit" else None
             rag.resolve(int(rid), "new" if edit else keep, by="resolver", note=f"plan {keep}", edit=edit)
             log("resolved", rid)
@@ -157,8 +150,9 @@ def job_resume(log, kb, review_id, delay):
             a = event.answer
             log("answer", json.dumps({"answer": a.answer, "titles": [c.title for c in a.citations], "fallbacks": a.fallbacks}))
     rag.close()
+'''
 
-
+WORKER_MAIN = r'''
 JOBS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("job_")}
 
 
@@ -256,13 +250,13 @@ class Job:
 class Workers:
     """A Python process that imported dagrag once and forks a process per job."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, env: dict[str, str], jobs: str = "") -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.n = folder, 0
         script = folder / "worker.py"
-        script.write_text(WORKER, encoding="utf-8")
+        script.write_text(WORKER_JOBS + jobs + WORKER_MAIN, encoding="utf-8")
         env = {**env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, str(script), str(ROOT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, str(script), str(ROOT), str(EMBED_DIM)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env, cwd=ROOT)
 
     def ask(self, cmd: dict) -> dict:
@@ -299,7 +293,7 @@ def workers(tmp_path_factory, subprocess_env):
 
 # checks ----------------------------------------------------------------------------
 def open_kb(path: Path, **kwargs) -> KnowledgeBase:
-    return KnowledgeBase(path, HashEmbedder(), chunk_chars=CHUNK_CHARS, chunk_overlap=0, **kwargs)
+    return KnowledgeBase(path, HashEmbedder(EMBED_DIM), chunk_chars=CHUNK_CHARS, chunk_overlap=0, **kwargs)
 
 
 def assert_consistent(kb: KnowledgeBase, rng: random.Random, sample: int = 6) -> None:

@@ -10,7 +10,7 @@ from agent import prompts
 from agent.api import MAX_QUESTION_CHARS, DagRAG, QuestionError, clean_question
 from agent.settings import Settings
 from agent.types import Answer, StepEvent
-from conftest import COMPANY, FakeLLM, HashEmbedder, MemoryStore, plan_reply
+from helpers import COMPANY, FakeLLM, HashEmbedder, MemoryStore, plan_reply
 from graph import Plan
 
 Q = "Who manages the team that owns the billing service?"

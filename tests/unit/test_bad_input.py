@@ -13,7 +13,6 @@ Fakes everywhere except the few runs of the real console command (started togeth
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -37,24 +36,7 @@ from kb.ledger import Ledger
 from kb.loaders import MAX_FILE_MB, LoadError, load_file
 
 
-def _shared_helpers():
-    """tests/conftest.py, imported by path: when tests/integration is part of the same run, the
-    module named ``conftest`` is that folder's (pytest imports both under one name)."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    for name in ("conftest", "_dagrag_tests_conftest"):
-        module = sys.modules.get(name)
-        if module is not None and Path(module.__file__).resolve() == path:
-            return module
-    spec = importlib.util.spec_from_file_location("_dagrag_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_helpers = _shared_helpers()
-COMPANY, ROOT, FakeLLM, HashEmbedder, MemoryStore = (_helpers.COMPANY, _helpers.ROOT, _helpers.FakeLLM, _helpers.HashEmbedder,
-                                                     _helpers.MemoryStore)
+from helpers import COMPANY, ROOT, FakeLLM, HashEmbedder, MemoryStore  # noqa: E402
 
 DAGRAG = ROOT / ".venv" / "bin" / "dagrag"
 if not DAGRAG.exists():  # another virtual environment: the script next to this interpreter
@@ -450,9 +432,6 @@ def test_questions_in_other_scripts_are_answered(tmp_path, company, title, text,
     rag.close()
 
 
-@pytest.mark.xfail(strict=True, reason="agent.workflow.is_unknown keeps only a-z: an answer in Chinese or Arabic "
-                   "(or a bare number such as '42') counts as 'unknown', so the warm-up shortcut is refused and the "
-                   "self-check reports low confidence")
 @pytest.mark.parametrize(("title", "text", "question", "answer"), MULTILINGUAL[:2], ids=["chinese", "arabic"])
 def test_a_grounded_answer_in_another_script_is_trusted(tmp_path, company, title, text, question, answer):
     rag, llm = fake_rag(tmp_path, [answering(answer)] * 20, top_k=6, max_rounds=0)

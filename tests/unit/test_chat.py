@@ -16,7 +16,7 @@ from rich.console import Console
 from agent.api import DagRAG
 from agent.chat import run_chat
 from agent.settings import Settings
-from conftest import COMPANY, FakeLLM, HashEmbedder, MemoryStore, plan_reply
+from helpers import COMPANY, FakeLLM, HashEmbedder, MemoryStore, plan_reply
 
 Q = "Who manages the team that owns the billing service?"
 SCRIPT = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 DAGRAG = ROOT / ".venv" / "bin" / "dagrag"
 if not DAGRAG.exists():  # another virtual environment: the script next to this interpreter

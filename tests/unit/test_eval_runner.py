@@ -12,7 +12,7 @@ from agent.evaluation import runner
 from agent.evaluation.datasets import load_questions
 from agent.settings import Settings
 from agent.types import Answer, NodeResult
-from conftest import FakeLLM, HashEmbedder, MemoryStore
+from helpers import FakeLLM, HashEmbedder, MemoryStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

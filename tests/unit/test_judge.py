@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.judge import CONFLICT_RELATIONS, JUDGE_SCHEMA, Judgement, judge, judge_messages
-from conftest import FakeLLM
+from helpers import FakeLLM
 
 OLD, NEW = "Refunds are processed within 14 days.", "Refunds are processed within 30 days."
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HashEmbedder, MemoryStore
+from helpers import HashEmbedder, MemoryStore
 from kb.items import Status
 from kb.knowledge_base import KnowledgeBase
 from retrieval.store import Record

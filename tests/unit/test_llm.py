@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from agent.llm import LLMError, LlamaCppLLM, ask_structured
-from conftest import FakeLLM
+from helpers import FakeLLM
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}, "n": {"type": "integer"}}, "required": ["answer", "n"]}
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "How many?"}]

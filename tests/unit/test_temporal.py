@@ -12,7 +12,7 @@ import pytest
 
 from agent.api import DagRAG
 from agent.settings import Settings
-from conftest import FakeLLM, HashEmbedder, MemoryStore
+from helpers import FakeLLM, HashEmbedder, MemoryStore
 from kb.items import Status
 from kb.ledger import Ledger, ReviewError
 
