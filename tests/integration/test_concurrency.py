@@ -187,8 +187,8 @@ def test_many_threads_asking_through_one_dagrag_each_get_their_own_complete_answ
     try:
         assert len(rag.ingest([tmp_path / "docs"]).added) == 48
         items = {i.text: i for i in rag.kb.ledger.items()}
-        reviews = {}  # an open conflict on four managers: those answers record a hit in the ledger, from many threads
-        for svc, team, person in world[:4]:
+        reviews = {}  # an open conflict on every other answer: those record a hit in the ledger, from many threads at once
+        for svc, team, person in world[::2]:
             old, new = items[f"{person} manages the {team} team."], items[f"The {team} team owns the {svc} service."]
             reviews[svc] = rag.kb.ledger.open_conflict(old, new, old_statement=old.text, new_statement=new.text, relation="contradicts",
                                                        confidence=0.9, reason="test", detector="rule", question="Which holds?")
