@@ -210,11 +210,11 @@ class DagRAG:
         """Resolve a conflict: keep new, old or both, or replace both by an edited statement."""
         return self.kb.resolve(review_id, keep, by=by or self.settings.reviewer, note=note, edit=edit)
 
-    def ask_vanilla(self, question: str) -> Answer:
-        """Plain RAG: retrieve top-k for the question and answer once."""
+    def ask_vanilla(self, question: str, *, as_of: datetime | None = None) -> Answer:
+        """Plain RAG: retrieve top-k for the question (as of a date, if given) and answer once."""
         question = clean_question(question)
         s, start = self.settings, time.perf_counter()
-        got = self.kb.search(question, s.top_k)
+        got = self.kb.search(question, s.top_k, as_of=as_of)
         ev = got.evidence
         result, _ = warmup_call(Context(llm=self.llm, retriever=self.kb, settings=s), question, ev)
         calls = llm_calls("vanilla", result)
@@ -226,7 +226,7 @@ class DagRAG:
         state = {"question": question, "answer": answer, "citations": citations, "plan_source": "vanilla", "calls": calls,
                  "fallbacks": fallbacks, "retrieved_ids": [e.chunk_id for e in ev],
                  "timings": {"embed": got.embed_seconds, "retrieval": got.search_seconds}}
-        return to_answer(state, time.perf_counter() - start)
+        return to_answer(state, time.perf_counter() - start, as_of=as_of)
 
     def ask_without_retrieval(self, question: str) -> Answer:
         """The model alone, no retrieval (the "none" baseline)."""

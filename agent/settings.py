@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # time and conflicts (ARIA)
     detect_conflicts: bool = Field(True, description="compare new knowledge with similar knowledge of other documents at ingest")
     conflict_policy: Literal["escalate", "auto"] = Field("escalate", description="escalate every conflict to a person, or auto-resolve newer-supersedes-older")
-    auto_resolve_confidence: float = Field(0.9, ge=0.0, le=1.0)
+    auto_resolve_confidence: float = Field(0.95, ge=0.0, le=1.0, description="'auto' policy: resolve at or above this judge confidence (the embedded judge says 0.9 for nearly everything)")
     judge_min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="judge confidence needed to flag a conflict")
     conflict_similarity: float = Field(0.55, ge=0.0, le=1.0)
     judge_max_pairs: int = Field(3, ge=0, le=50, description="LLM judge calls per new document")

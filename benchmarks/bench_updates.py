@@ -318,7 +318,8 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
     if best["similarity"] < s.conflict_similarity:
         return "similarity below conflict_similarity", f"best cosine {best['similarity']:.3f} < {s.conflict_similarity}"
     if not hit_orig:
-        return "original not among the most similar chunks", (f"rank {best['rank']} (only {3} compared), cosine {best['similarity']:.3f}; "
+        compared = max(len(e["hits"]) for e in d["items"])
+        return "original not among the most similar chunks", (f"rank {best['rank']} (only the top {compared} compared), cosine {best['similarity']:.3f}; "
                                                                f"compared: {', '.join(h['doc'] for e in d['items'] for h in e['hits'])}")
     orig_pairs = [p for p in d["pairs"] if p["orig"]]
     if not orig_pairs:

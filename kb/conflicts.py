@@ -184,10 +184,19 @@ def signals(old: str, new: str) -> Signals:
 def candidate_pairs(old_text: str, new_text: str, limit: int = 3, min_overlap: float = MIN_OVERLAP) -> list[tuple[str, str, Signals]]:
     """The ``limit`` statement pairs most worth judging: not identical, overlap >= ``min_overlap``,
     by score, then overlap (both descending), then document order."""
-    pairs = [(o, n, signals(o, n)) for o in statements(old_text) for n in statements(new_text)]
+    olds, news = statements(old_text), statements(new_text)
+    said_old, said_new = {_plain(o) for o in olds}, {_plain(n) for n in news}
+    # a statement both documents make is no conflict, nor is pairing it with the other's other sentences
+    olds = [o for o in olds if _plain(o) not in said_new]
+    news = [n for n in news if _plain(n) not in said_old]
+    pairs = [(o, n, signals(o, n)) for o in olds for n in news]
     kept = [p for p in pairs if not p[2].identical and p[2].overlap >= min_overlap]
     kept.sort(key=lambda p: (-p[2].score, -p[2].overlap))
     return kept[: max(0, limit)]
+
+
+def _plain(statement: str) -> str:
+    return " ".join(statement.lower().split())
 
 
 NEGATION_OVERLAP = 0.5  # a statement and its negation share most of their words

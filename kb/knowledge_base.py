@@ -94,7 +94,7 @@ class TimePolicy:
     conflict_candidates: int = 3  # similar chunks compared per new chunk
     judge_max_pairs: int = 3  # LLM judge calls per new document
     policy: Literal["escalate", "auto"] = "escalate"
-    auto_confidence: float = 0.9  # "auto": newer supersedes older at or above this confidence
+    auto_confidence: float = 0.95  # "auto": newer supersedes older at or above this confidence
 
 
 @dataclass

@@ -27,6 +27,7 @@ import pytest
 from agent.api import DagRAG
 from agent.llm import Completion
 from agent.settings import Settings
+from kb.knowledge_base import _embed_text
 from kb.ledger import KBBusyError, LedgerError
 from test_crash import (  # the crash tests' worker and checks (same folder)
     EMBED_DIM,
@@ -285,17 +286,11 @@ def test_a_process_opened_before_another_ingest_finds_and_keeps_its_vectors(work
             by_folder[Path(item.source).parent.name].append(item)
         for name, items in by_folder.items():
             for item in rng.sample(items, 60):
-                hits = kb.store.query(kb.embedder.embed([kb_text(item)])[0], 1)
+                hits = kb.store.query(kb.embedder.embed([_embed_text(item)])[0], 1)
                 assert hits and hits[0].id == item.item_id, f"a vector written by process {name!r} is gone from the index"
         assert_consistent(kb, rng, sample=0)
     finally:
         kb.close()
-
-
-def kb_text(item) -> str:
-    from kb.knowledge_base import _embed_text
-
-    return _embed_text(item)
 
 
 def test_a_second_writer_waits_its_turn_or_is_refused_with_a_clear_error(workers, tmp_path, caplog):

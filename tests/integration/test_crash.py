@@ -495,7 +495,7 @@ def test_a_paused_answer_resumes_after_kill_9_of_the_process_resuming_it(workers
         resolved = kills["after the decision"] > 0
         # before the decision is recorded: kill at the start, or in the middle of recording it; after: anywhere up to the answer
         phase = "open" if round_ == 0 else rng.choice(["open", "llm"] if resolved else ["resolving", "resolved", "open"])
-        job = workers.start("resume", kb=str(kb_path), review_id=review_id, delay=0.3)
+        job = workers.start("resume", kb=str(kb_path), review_id=review_id, delay=0.6)
         job.wait_for(phase)
         time.sleep(0.0 if round_ == 0 else rng.uniform(0.0, 0.25 if phase in ("open", "llm") else 0.02))
         assert job.kill(), "the run ended before it was killed:\n" + "\n".join(job.lines())

@@ -139,3 +139,13 @@ def test_rule_relation_flags_a_negated_statement_but_not_a_loose_one():
 
     assert rule_relation(signals("Refunds are allowed for gift cards.", "Refunds are not allowed for gift cards.")) == "contradicts"
     assert rule_relation(signals("The cafe opens early.", "Nobody likes the new parking rules near the station.")) is None
+
+
+def test_sentences_both_documents_state_are_never_paired():
+    from kb.conflicts import candidate_pairs
+
+    old = "The river Tam flows north. It is 40 km long."
+    same_text = candidate_pairs(old, old)
+    assert same_text == []  # an identical copy: nothing to judge, not even across its sentences
+    edited = candidate_pairs(old, "The river Tam flows north. It is 55 km long.")
+    assert [(o, n) for o, n, _ in edited] == [("It is 40 km long.", "It is 55 km long.")]
