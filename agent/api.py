@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -74,6 +75,7 @@ class DagRAG:
         self._kb: KnowledgeBase | None = None
         self._graph = build_graph()
         self._interactive_graph = None
+        self._graph_lock = threading.Lock()
         self._budget = Budget(self.settings.clarify_budget)
 
     @classmethod
@@ -190,7 +192,11 @@ class DagRAG:
                        interactive=interactive, budget=self._budget)
 
     def _checkpointed_graph(self):
-        """The agent graph with a SQLite checkpointer in the knowledge-base folder."""
+        """The agent graph with a SQLite checkpointer in the knowledge-base folder (built once)."""
+        with self._graph_lock:
+            return self._build_checkpointed_graph()
+
+    def _build_checkpointed_graph(self):
         if self._interactive_graph is None:
             from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
             from langgraph.checkpoint.sqlite import SqliteSaver

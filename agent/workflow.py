@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import operator
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,15 +55,17 @@ class ReviewDesk(Protocol):
 
 @dataclass
 class Budget:
-    """Questions the agent may still raise for a person in this session."""
+    """Questions the agent may still raise for a person in this session (shared by threads)."""
 
     left: int
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self) -> bool:
-        if self.left <= 0:
-            return False
-        self.left -= 1
-        return True
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
 
 
 @dataclass(frozen=True)
