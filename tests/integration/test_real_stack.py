@@ -104,7 +104,12 @@ def test_answer_dag_and_fallbacks_are_well_formed(rag, answer):
         assert answer.nodes == [] and answer.dag_tree() == ""
         return
     assert answer.nodes, f"plan_source {answer.plan_source!r} means a plan was executed"
-    assert any(c.stage == "final" for c in answer.calls)
+    if "single-node plan answered by the warm-up call (plain RAG)" in answer.fallbacks:
+        # a degenerate plan falls back to plain RAG: the warm-up answer is the final one, no final call
+        assert answer.plan_source == "fallback" and len(answer.nodes) == 1
+        assert answer.nodes[0].answer == answer.answer and not any(c.stage == "final" for c in answer.calls)
+    else:
+        assert any(c.stage == "final" for c in answer.calls)
     chroma_ids = rag.kb.store.ids()
     ids = [n.id for n in answer.nodes]
     assert len(set(ids)) == len(ids)
