@@ -144,6 +144,11 @@ def quality(name: str, questions: Path, corpus: Path, variants: list[str], limit
     with PeakRSS() as mem:
         runner.run(rag, qs, variants, results, tick)
     rag.close()
+    peak_file = OUT / f"{name}_rss.json"
+    if done[0]:  # answered something in this run: its peak memory is a measurement
+        peak_file.write_text(json.dumps({"peak_rss_mib": mem.peak}))
+    elif peak_file.exists():  # everything resumed from earlier records: report that run's peak
+        mem.peak = json.loads(peak_file.read_text())["peak_rss_mib"]
     return runner.summarize(results.records), mem.peak, results.records
 
 
