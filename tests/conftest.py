@@ -16,3 +16,11 @@ from helpers import COMPANY, LexicalRetriever  # noqa: E402
 @pytest.fixture
 def company_retriever() -> LexicalRetriever:
     return LexicalRetriever(list(COMPANY))
+
+
+@pytest.fixture
+def no_dagrag_env(monkeypatch):
+    """No DAGRAG_* variable from the caller's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("DAGRAG_"):
+            monkeypatch.delenv(name)

@@ -155,6 +155,14 @@ COMPANY = [
 
 
 
+def write_company_docs(folder: Path) -> Path:
+    """The COMPANY passages as one markdown file each in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for title, text in COMPANY:
+        (folder / f"{title.lower()}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    return folder
+
+
 def plan_reply(*nodes: tuple[int, str, list[int]]) -> dict:
     return {"nodes": [{"id": i, "question": q, "depends_on": d} for i, q, d in nodes]}
 

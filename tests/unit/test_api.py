@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -10,7 +9,7 @@ from agent import prompts
 from agent.api import MAX_QUESTION_CHARS, DagRAG, QuestionError, clean_question
 from agent.settings import Settings
 from agent.types import Answer, StepEvent
-from helpers import COMPANY, FakeLLM, HashEmbedder, MemoryStore, plan_reply
+from helpers import FakeLLM, HashEmbedder, MemoryStore, plan_reply, write_company_docs
 from graph import Plan
 
 Q = "Who manages the team that owns the billing service?"
@@ -23,20 +22,12 @@ def full_script() -> list:
     return [NOT_ENOUGH, TWO_HOPS, {"answer": "Payments team"}, {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [1]}]
 
 
-@pytest.fixture(autouse=True)
-def no_dagrag_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("DAGRAG_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_dagrag_env")
 
 
 @pytest.fixture
 def docs(tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for title, text in COMPANY:
-        (folder / f"{title.lower()}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
-    return folder
+    return write_company_docs(tmp_path / "docs")
 
 
 def make_rag(tmp_path, docs, script, **settings) -> tuple[DagRAG, FakeLLM, HashEmbedder]:

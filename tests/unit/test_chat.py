@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 
 import pytest
@@ -16,7 +15,7 @@ from rich.console import Console
 from agent.api import DagRAG
 from agent.chat import run_chat
 from agent.settings import Settings
-from helpers import COMPANY, FakeLLM, HashEmbedder, MemoryStore, plan_reply
+from helpers import FakeLLM, HashEmbedder, MemoryStore, plan_reply, write_company_docs
 
 Q = "Who manages the team that owns the billing service?"
 SCRIPT = [
@@ -29,19 +28,12 @@ SCRIPT = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def no_dagrag_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("DAGRAG_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_dagrag_env")
 
 
 @pytest.fixture
 def rag_and_llm(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for title, text in COMPANY:
-        (docs / f"{title.lower()}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    docs = write_company_docs(tmp_path / "docs")
     llm = FakeLLM(list(SCRIPT))
     rag = DagRAG(Settings(kb_path=tmp_path / "kb"), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
     assert len(rag.ingest([docs]).added) == 3
