@@ -30,7 +30,7 @@ from langgraph.types import Command, interrupt
 from agent import outputs, prompts
 from agent.llm import LLM, Structured, ask_structured
 from agent.settings import Settings
-from agent.evidence import cite, clip, format_evidence, grounded, infer_citations, is_unknown, supported_citations
+from agent.evidence import clip, format_evidence, grounded, infer_citations, is_unknown, supported_citations
 from agent.types import Answer, Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent, Usage
 from graph import Plan, PlanNode, degenerate_reason, referenced_ids, repair_plan, substitute_answers
 from kb.knowledge_base import Retrieval

@@ -251,7 +251,7 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
     from kb.items import Status
     from kb.knowledge_base import _embed_text
 
-    kb, tp, s = rag.kb, rag.kb.time_policy, rag.settings
+    kb, tp = rag.kb, rag.kb.time_policy
     new_items = sorted(doc_items(kb, case.new_doc), key=lambda i: i.position)
     old_items = sorted(doc_items(kb, case.orig_doc), key=lambda i: i.position)
     vecs = rag.embedder.embed([_embed_text(i) for i in new_items + old_items])
@@ -595,11 +595,11 @@ def markdown(r: dict) -> str:
         "| measure | value |",
         "|---|---:|",
         f"| recall: edited paragraphs with a review linking them to their original | {d['detected']}/{d['edits']} = {d['recall']:.0%} |",
-        f"| … of which found by (judge / rule) | " + ", ".join(f"{k} {v}" for k, v in sorted(d["recall_by_detector"].items())) + " |",
+        "| … of which found by (judge / rule) | " + ", ".join(f"{k} {v}" for k, v in sorted(d["recall_by_detector"].items())) + " |",
         f"| false-flag rate: unedited copies in any review | {d['flagged_copies']}/{d['copies']} = {d['false_flag_rate']:.0%} |",
         f"| reviews opened by the stream | {d['reviews']} |",
         f"| judge calls (`IngestReport.judged_pairs`) / LLM completions incl. repairs | {d['judged_pairs']} / {d['judge_completions']} |",
-        f"| judge verdicts | " + ", ".join(f"{k} {v}" for k, v in sorted(d["judge_verdicts"].items())) + " |",
+        "| judge verdicts | " + ", ".join(f"{k} {v}" for k, v in sorted(d["judge_verdicts"].items())) + " |",
         f"| mean seconds per judge call | {d['judge_seconds_mean']:.2f} |",
         f"| stream ingest: seconds per paragraph (embed + detect + judge) | {d['seconds_per_paragraph']:.2f} ({d['stream_seconds']:.0f} s total; "
         f"edits {d['seconds_per_edit']:.2f}, copies {d['seconds_per_copy']:.2f}) |",
