@@ -342,7 +342,8 @@ def test_kill_9_at_random_points_of_an_ingest_never_leaves_half_a_document(worke
     for round_ in range(16):
         if round_ == 8:  # finish, then replace a third of the files: kills now land between a document's old and new chunks
             workers.start("ingest", kb=str(kb_path), docs=str(docs), batch=8, chunk_chars=CHUNK_CHARS).succeed()
-            write_docs(docs, 60, version=2, only=range(0, 60, 3))
+        if round_ >= 8:  # every later round has replacements to do, however fast the machine
+            write_docs(docs, 60, version=round_, only=range(round_ % 2, 60, 2))
             versions.append(expected_hashes(docs))
         job = workers.start("ingest", kb=str(kb_path), docs=str(docs), batch=8, chunk_chars=CHUNK_CHARS)
         if rng.random() < 0.2:
@@ -359,7 +360,7 @@ def test_kill_9_at_random_points_of_an_ingest_never_leaves_half_a_document(worke
                 assert doc.content_hash in {v.get(doc.doc_id) for v in versions}, f"{doc.source}: a content never written"
         finally:
             kb.close()
-    assert interrupted >= 12, f"only {interrupted} of 16 kills landed while the ingest ran"
+    assert interrupted >= 10, f"only {interrupted} of 16 kills landed while the ingest ran"
 
     lines = workers.start("ingest", kb=str(kb_path), docs=str(docs), batch=8, chunk_chars=CHUNK_CHARS).succeed()
     # (a document killed while being replaced is dropped whole by recovery: this run adds it again)
