@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,3 +174,46 @@ def real_data(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found: the benchmark data lives in ../shared/data next to the repository")
     return path
+
+
+# the real console command -------------------------------------------------------
+DAGRAG = ROOT / ".venv" / "bin" / "dagrag"
+if not DAGRAG.exists():  # another virtual environment: the script next to this interpreter
+    DAGRAG = Path(sys.executable).with_name("dagrag")
+
+
+@dataclass
+class CliResult:
+    args: tuple[str, ...]
+    code: int
+    out: str
+    err: str
+
+    def one_error_line(self) -> str:
+        """The single stderr line of a user error (exit 2, no traceback)."""
+        assert self.code == 2, self
+        lines = self.err.strip("\n").splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), self
+        assert "Traceback" not in self.err + self.out, self
+        return lines[0]
+
+
+def start_dagrag(cwd: Path, *args: str, **env: str) -> tuple[tuple[str, ...], subprocess.Popen]:
+    """Start ``dagrag ARGS`` in ``cwd`` with a kb in ``cwd/kb``, offline, no DAGRAG_* from the caller."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
+    environ.update(DAGRAG_KB_PATH=str(cwd / "kb"), NO_COLOR="1", COLUMNS="250", HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", **env)
+    proc = subprocess.Popen([str(DAGRAG), *args], cwd=cwd, env=environ, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return args, proc
+
+
+def finish_dagrag(started: tuple[tuple[str, ...], subprocess.Popen], timeout: float) -> CliResult:
+    args, proc = started
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"dagrag {' '.join(a[:40] for a in args)} did not finish in {timeout}s")
+    return CliResult(args, proc.returncode, out, err)

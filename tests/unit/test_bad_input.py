@@ -20,9 +20,7 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,11 +34,8 @@ from kb.ledger import Ledger
 from kb.loaders import MAX_FILE_MB, LoadError, load_file
 
 
-from helpers import COMPANY, ROOT, FakeLLM, HashEmbedder, MemoryStore  # noqa: E402
+from helpers import COMPANY, DAGRAG, CliResult, FakeLLM, HashEmbedder, MemoryStore, finish_dagrag, start_dagrag  # noqa: E402
 
-DAGRAG = ROOT / ".venv" / "bin" / "dagrag"
-if not DAGRAG.exists():  # another virtual environment: the script next to this interpreter
-    DAGRAG = Path(sys.executable).with_name("dagrag")
 TIMEOUT = 180
 HUGE_MB = 100
 
@@ -254,40 +249,15 @@ def test_a_folder_of_10000_small_files_is_ingested(tmp_path):
 # --- the real console command ------------------------------------------------------
 
 
-@dataclass
-class Result:
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def one_error_line(self) -> str:
-        """The single stderr line of a user error (exit 2, no traceback)."""
-        assert self.code == 2, self
-        lines = self.err.strip("\n").splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error:"), self
-        assert "Traceback" not in self.err + self.out, self
-        return lines[0]
+Result = CliResult
 
 
 def start(cwd: Path, *args: str, **env: str) -> tuple[tuple[str, ...], subprocess.Popen]:
-    cwd.mkdir(parents=True, exist_ok=True)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
-    environ.update(DAGRAG_KB_PATH=str(cwd / "kb"), NO_COLOR="1", COLUMNS="250", HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", **env)
-    proc = subprocess.Popen([str(DAGRAG), *args], cwd=cwd, env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return args, proc
+    return start_dagrag(cwd, *args, **env)
 
 
 def finish(started: tuple[tuple[str, ...], subprocess.Popen]) -> Result:
-    args, proc = started
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail(f"dagrag {' '.join(a[:40] for a in args)} did not finish in {TIMEOUT}s")
-    return Result(args, proc.returncode, out, err)
+    return finish_dagrag(started, TIMEOUT)
 
 
 needs_cli = pytest.mark.skipif(not DAGRAG.exists(), reason="the dagrag console script is not installed")

@@ -5,66 +5,29 @@ Independent invocations are started together and then awaited, to keep the wall 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
-
-DAGRAG = ROOT / ".venv" / "bin" / "dagrag"
-if not DAGRAG.exists():  # another virtual environment: the script next to this interpreter
-    DAGRAG = Path(sys.executable).with_name("dagrag")
+from helpers import DAGRAG, CliResult, finish_dagrag, start_dagrag
 
 pytestmark = pytest.mark.skipif(not DAGRAG.exists(), reason="the dagrag console script is not installed")
 
 TIMEOUT = 120
 
 
-@dataclass
-class Result:
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def one_error_line(self) -> str:
-        """The single stderr line of a user error (exit 2, no traceback)."""
-        assert self.code == 2, self
-        lines = self.err.strip("\n").splitlines()
-        assert len(lines) == 1, self
-        assert lines[0].startswith("error:"), self
-        assert "Traceback" not in self.err + self.out, self
-        return lines[0]
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
-    env.update(DAGRAG_KB_PATH=str(tmp_path / "kb"), NO_COLOR="1", COLUMNS="200", **extra)  # wide: long tmp paths stay whole
-    return env
+Result = CliResult
 
 
 def start(cwd: Path, *args: str, **env: str) -> tuple[tuple[str, ...], subprocess.Popen]:
-    cwd.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([str(DAGRAG), *args], cwd=cwd, env=_env(cwd, **env), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return args, proc
+    return start_dagrag(cwd, *args, **env)
 
 
 def finish(started: tuple[tuple[str, ...], subprocess.Popen]) -> Result:
-    args, proc = started
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail(f"dagrag {' '.join(args)} did not finish in {TIMEOUT}s")
-    return Result(args, proc.returncode, out, err)
+    return finish_dagrag(started, TIMEOUT)
 
 
 def dagrag(cwd: Path, *args: str, **env: str) -> Result:
