@@ -67,14 +67,15 @@ def ingest(
     kb: Optional[Path] = KbOption,
     valid_from: Optional[datetime] = typer.Option(None, "--valid-from", help="world time the documents are valid from (default: their date, else now)"),
 ) -> None:
-    """Add documents to the knowledge base (unchanged files are skipped, changed ones replaced)."""
+    """Add documents to the knowledge base (unchanged files are skipped; a changed file's earlier version is kept as history)."""
     rag = _open(kb_path=kb)
     report = _ingest_with_progress(rag, paths, valid_from)
     for path, reason in report.failed:
         err.print(f"[red]✗[/] {reason if reason.startswith(path) else f'{path}: {reason}'}", soft_wrap=True, highlight=False)
     console.print(
         f"[green]✓[/] {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
-        f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s) → {rag.settings.kb_path}",
+        f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s)"
+        + (f" · {report.expired} passages of earlier versions kept as history" if report.expired else "") + f" → {rag.settings.kb_path}",
         soft_wrap=True,
     )
     rag.close()
@@ -180,7 +181,7 @@ def kb_stats(kb: Optional[Path] = KbOption) -> None:
     from rich.table import Table
 
     table = Table(title=f"Knowledge base {s.path}", title_justify="left", show_header=False)
-    for k, v in [("documents", s.documents), ("chunks", s.chunks), ("vectors in Chroma", s.vectors), *s.by_status.items(), ("embedder", s.embedder)]:
+    for k, v in [("documents", s.documents), ("chunks", s.chunks), ("… of earlier document versions", s.expired), ("vectors in Chroma", s.vectors), *s.by_status.items(), ("embedder", s.embedder)]:
         table.add_row(k, str(v))
     console.print(table)
     rag.close()
@@ -203,7 +204,7 @@ def kb_list(kb: Optional[Path] = KbOption) -> None:
 
 @kb_app.command("rm")
 def kb_rm(doc: str = typer.Argument(..., help="document id or file path (every passage from that file)"), kb: Optional[Path] = KbOption) -> None:
-    """Remove a document from Chroma and the ledger."""
+    """Forget a document: every version of it leaves Chroma and the ledger (the audit log keeps what happened)."""
     rag = _open(kb_path=kb)
     removed = rag.kb.remove(doc)
     rag.close()

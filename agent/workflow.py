@@ -32,7 +32,7 @@ from agent.llm import LLM, Structured, ask_structured
 from agent.settings import Settings
 from agent.evidence import clip, format_evidence, grounded, infer_citations, is_unknown, supported_citations
 from agent.types import Answer, Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent, Usage
-from graph import Plan, PlanNode, degenerate_reason, referenced_ids, repair_plan, substitute_answers
+from graph import Plan, PlanNode, degenerate_reason, example_names, is_followup_question, referenced_ids, repair_plan, substitute_answers
 from kb.knowledge_base import Retrieval
 from kb.ledger import Review
 
@@ -132,6 +132,10 @@ def plan_messages(question: str) -> list[dict[str, str]]:
     return [*messages, {"role": "user", "content": prompts.PLAN.format(question=question)}]
 
 
+# names in the planner's few-shot examples: a sub-question using them copies an example
+EXAMPLE_NAMES = example_names([text for example, nodes in prompts.PLAN_EXAMPLES for text in [example, *(q for _, q, _ in nodes)]])
+
+
 def _ask(ctx: Context, stage: Stage, user: str, model: type, schema: dict, max_tokens: int) -> tuple[Structured, list[LLMCall]]:
     result = ask_structured(ctx.llm, messages_for(user), model, schema, max_tokens)
     return result, llm_calls(stage, result)
@@ -207,7 +211,7 @@ def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
         fixed = repair_plan(reply.value, max_nodes=s.max_nodes, fallback_question=question)
         dag, source = fixed.plan, ("repaired" if fixed.repairs else "llm")
         fallbacks += [f"plan repaired: {r}" for r in fixed.repairs]
-        reason = degenerate_reason(dag, question)
+        reason = degenerate_reason(dag, question, EXAMPLE_NAMES)
         if reason:
             fallbacks.append(f"degenerate plan ({reason}); using the question as a single node")
             dag, source = Plan.single(question), "fallback"
@@ -306,13 +310,19 @@ def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
     known = {_norm(n.question) for n in dag.nodes} | {_norm(state["question"])}
     new_nodes: list[PlanNode] = []
     next_id = max(n.id for n in dag.nodes) + 1
+    skipped = []
     for q in reply.value.new_questions:
-        if _norm(q) in known or len(_norm(q)) < 3:
+        if _norm(q) in known:
+            continue
+        if not is_followup_question(q, state["question"], EXAMPLE_NAMES):
+            skipped.append(q.strip())
             continue
         known.add(_norm(q))
         deps = sorted(d for d in referenced_ids(q) if d < next_id)
         new_nodes.append(PlanNode(id=next_id, question=q.strip(), depends_on=deps))
         next_id += 1
+    if skipped:
+        update["fallbacks"] = [*update["fallbacks"], *(f"reflection's follow-up {q!r} skipped: not a question of its own about this one" for q in skipped)]
     if new_nodes:
         update.update(plan=Plan(nodes=[*dag.nodes, *new_nodes]), pending=[n.id for n in new_nodes])
         _emit(runtime, "planned", f"added {len(new_nodes)} sub-question(s)", node_total=len(dag.nodes) + len(new_nodes))

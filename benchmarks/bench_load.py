@@ -23,9 +23,7 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,88 +38,27 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/local_servers.py starts the servers
 
 from agent.api import DagRAG  # noqa: E402
 from agent.demo import demo_docs, demo_questions  # noqa: E402
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings  # noqa: E402
+from local_servers import CHROMA, LocalServer, ServerStartError, start_chroma, start_llama_server  # noqa: E402
 from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
-BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 180
-STOP_TIMEOUT_S = 15
 MAX_QUESTIONS_PER_CLIENT = 10_000  # a count bound on every client loop, besides the deadline
 REQUEST_TIMEOUT_S = 600  # no single question may take longer (the LLM client's read timeout is 300 s)
 
 
 # servers --------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class ServerProcess:
-    """A server this script started (and stops)."""
-
-    name: str
-    url: str
-    proc: subprocess.Popen
-    log: Path
-
-    @classmethod
-    def start(cls, name: str, cmd: list[str], url: str, ready_url: str, log: Path) -> "ServerProcess":
-        with log.open("wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        server = cls(name, url, proc, log)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited with code {proc.returncode} before it was ready; log: {log}\n{server.tail()}")
-            try:
-                if httpx.get(ready_url, timeout=2.0).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        server.stop()
-        raise SystemExit(f"{name} was not ready at {ready_url} after {START_TIMEOUT_S}s; log: {log}\n{server.tail()}")
-
-    def tail(self, chars: int = 2000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-
-
-def start_chroma(folder: Path) -> ServerProcess:
-    chroma = BIN / "chroma"
-    if not chroma.is_file():
-        raise SystemExit(f"`chroma` not found next to {sys.executable}: it comes with chromadb (pip install -e .)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [str(chroma), "run", "--path", str(folder / "chroma-data"), "--host", "127.0.0.1", "--port", str(port)]
-    return ServerProcess.start("chroma run", cmd, url, f"{url}/api/v2/heartbeat", folder / "chroma.log")
-
-
-def start_llm(folder: Path, settings: Settings, n_ctx: int, n_threads: int | None) -> ServerProcess:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(llm_model_path(settings)), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "local"]
-    if n_threads:
-        cmd += ["--n_threads", str(n_threads)]
-    return ServerProcess.start("llama_cpp.server", cmd, url, f"{url}/models", folder / "llm.log")
+def start(launch, *args, **kwargs) -> LocalServer:
+    """``launch(...)`` from tests/local_servers.py, with a failed start ending the script in a message."""
+    try:
+        return launch(*args, timeout_s=START_TIMEOUT_S, **kwargs)
+    except ServerStartError as e:
+        raise SystemExit(str(e)) from None
 
 
 # clients --------------------------------------------------------------------------------
@@ -289,19 +226,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("--levels must list client counts >= 1 and --seconds must be > 0")
 
     tmp = Path(tempfile.mkdtemp(prefix="dagrag-load-"))
-    servers: list[ServerProcess] = []
+    servers: list[LocalServer] = []
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     try:
         base = load_settings()
         if args.chroma_url:
             chroma_url = args.chroma_url
+        elif not CHROMA.is_file():
+            raise SystemExit(f"`chroma` not found next to {sys.executable}: it comes with chromadb (pip install -e .)")
         else:
-            servers.append(start_chroma(tmp))
+            servers.append(start(start_chroma, tmp))
             chroma_url = servers[-1].url
         if args.llm_url:
             llm_url = args.llm_url
         else:
-            servers.append(start_llm(tmp, base, args.n_ctx, args.server_threads))
+            servers.append(start(start_llama_server, tmp, llm_model_path(base), n_ctx=args.n_ctx, n_threads=args.server_threads))
             llm_url = servers[-1].url
         print(f"servers: chroma {chroma_url}, llm {llm_url}", file=sys.stderr, flush=True)
         settings = base.with_overrides(kb_path=tmp / "kb", chroma_url=chroma_url, llm_url=llm_url)

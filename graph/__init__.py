@@ -2,7 +2,10 @@
 
 from graph.dag import (
     RepairReport,
+    borrowed_names,
     degenerate_reason,
+    example_names,
+    is_followup_question,
     referenced_ids,
     render_mermaid,
     render_tree,
@@ -18,7 +21,10 @@ __all__ = [
     "Plan",
     "PlanNode",
     "RepairReport",
+    "borrowed_names",
     "degenerate_reason",
+    "example_names",
+    "is_followup_question",
     "plan_json_schema",
     "referenced_ids",
     "render_mermaid",

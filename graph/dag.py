@@ -322,13 +322,40 @@ def _renumber(nodes: list[PlanNode], notes: list[str]) -> list[PlanNode]:
 # --- degenerate plans -----------------------------------------------------------------------
 
 
-def degenerate_reason(plan: Plan, question: str) -> str | None:
-    """Why a plan adds nothing over asking ``question`` directly, or ``None`` if it is fine."""
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][\w'-]+")  # a capitalised word that does not start a sentence
+
+
+def example_names(examples: list[str]) -> frozenset[str]:
+    """The names in a prompt's few-shot examples ("Acme", "Titanic"), case-folded."""
+    return frozenset(m.casefold() for text in examples for m in _NAME.findall(text.strip()))
+
+
+def borrowed_names(text: str, question: str, names: frozenset[str]) -> list[str]:
+    """Names from the few-shot examples that ``text`` uses and ``question`` does not: a weak
+    model copying the prompt's example instead of decomposing the question."""
+    own = set(_tokens(question))
+    return sorted({t for t in _tokens(text) if t in names and t not in own})
+
+
+def is_followup_question(text: str, question: str, names: frozenset[str] = frozenset(), min_words: int = 3) -> bool:
+    """Whether a follow-up sub-question proposed by reflection is worth retrieving for: a
+    question of at least ``min_words`` words, not a copy of the question, not borrowed from the examples."""
+    words = [t for t in _tokens(text) if not t.startswith("#")]
+    return len(words) >= min_words and _jaccard(text, question) < _SAME and not borrowed_names(text, question, names)
+
+
+def degenerate_reason(plan: Plan, question: str, names: frozenset[str] = frozenset()) -> str | None:
+    """Why a plan adds nothing over asking ``question`` directly, or ``None`` if it is fine.
+
+    ``names``: see :func:`example_names`; a plan using them copies the prompt's example.
+    """
     if not plan.nodes:
         return "plan has no sub-questions"
     for n in plan.nodes:
         if len(n.question.strip()) < 3:
             return f"sub-question {n.id} is empty or too short"
+        if borrowed := borrowed_names(n.question, question, names):
+            return f"sub-question {n.id} copies the prompt's example ({', '.join(borrowed)})"
     if len(plan.nodes) == 1:
         if _jaccard(plan.nodes[0].question, question) >= _SAME:
             return "the only sub-question repeats the question"

@@ -34,6 +34,7 @@ class KnowledgeItem(BaseModel):
     superseded_by: str | None = None
     valid_from: datetime  # world time: from the document's date, else ingest time
     valid_to: datetime | None = None
+    expired_at: datetime | None = None  # system time: when a changed document replaced the version it belongs to
 
 
 class DocumentRecord(BaseModel):

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 from kb.conflicts import candidate_pairs
 from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, parse_time, utc_now
-from kb.ledger import KBBusyError, Ledger, Review
+from kb.ledger import KBBusyError, Ledger, LedgerError, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
@@ -38,7 +38,8 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    chunks: int = 0
+    chunks: int = 0  # chunks embedded and stored (a changed document's unchanged chunks are kept, not counted)
+    expired: int = 0  # chunks of replaced versions: superseded, kept as history
     seconds: float = 0.0
     embed_seconds: float = 0.0
     reviews: list[int] = field(default_factory=list)  # conflicts flagged (review ids)
@@ -67,6 +68,7 @@ class KBStats:
     vectors: int
     by_status: dict[str, int]
     embedder: str
+    expired: int = 0  # chunks of earlier versions of changed documents (superseded, kept for "as of")
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ class TimePolicy:
 class _Pending:
     doc: SourceDocument
     record: DocumentRecord
-    items: list[KnowledgeItem]
+    items: list[KnowledgeItem]  # the whole new version
+    new_items: list[KnowledgeItem]  # what it does not share with the current version: to embed and store
     replaced: bool
 
 
@@ -257,7 +260,7 @@ class KnowledgeBase:
         with self._using_store(write=True):  # no other process is between begin and commit of a batch now
             for doc_id in self.ledger.pending_documents():
                 self._changing_store()
-                self.store.delete(self.ledger.remove_document(doc_id))
+                self.store.delete(self.ledger.abandon_pending(doc_id))
             stored, known = self.store.ids(), self.ledger.item_ids()
             if stored - known:
                 self._changing_store()
@@ -323,11 +326,11 @@ class KnowledgeBase:
                 report.unchanged.append(doc.doc_id)
             else:
                 todo.append(pending)
-        total = sum(len(p.items) for p in todo)
+        total = sum(len(p.new_items) for p in todo)
         batch: list[_Pending] = []
         for pending in todo:
             batch.append(pending)
-            if sum(len(p.items) for p in batch) >= self.batch_passages:
+            if sum(len(p.new_items) for p in batch) >= self.batch_passages:
                 self._write(batch, report, progress, total, detect_conflicts)
                 batch = []
         if batch:
@@ -342,44 +345,53 @@ class KnowledgeBase:
             return None
         now = utc_now()
         world = valid_from or (parse_time(doc.metadata["valid_from"]) if doc.metadata.get("valid_from") else now)
-        chunks = chunk_text(doc.text, self.chunk_chars, self.chunk_overlap)
-        items = [
-            KnowledgeItem(
-                item_id=content_hash(doc.doc_id, str(c.position), c.text),
-                doc_id=doc.doc_id, text=c.text, title=doc.title, source=doc.source, position=c.position,
+        current = self.ledger.current_items(doc.doc_id)  # chunks the new version shares with it are kept as they are
+        items = []
+        for c in chunk_text(doc.text, self.chunk_chars, self.chunk_overlap):
+            item_id = content_hash(doc.doc_id, str(c.position), c.text)
+            if item_id not in current and self.ledger.has_item(item_id):  # back to an older version's text: history keeps its own row
+                item_id = content_hash(doc.doc_id, str(c.position), c.text, now.isoformat())
+            items.append(KnowledgeItem(
+                item_id=item_id, doc_id=doc.doc_id, text=c.text, title=doc.title, source=doc.source, position=c.position,
                 added_at=now, validated_at=now, status=Status.VALID, valid_from=world,
-            )
-            for c in chunks
-        ]
+            ))
         record = DocumentRecord(
             doc_id=doc.doc_id, source=doc.source, title=doc.title, content_hash=digest,
             n_chunks=len(items), ingested_at=now, valid_from=world,
         )
-        return _Pending(doc, record, items, replaced=known is not None)
+        return _Pending(doc, record, items, [i for i in items if i.item_id not in current], replaced=known is not None or bool(current))
 
     def _write(self, batch: list[_Pending], report: IngestReport, progress: Progress | None, total: int, detect: bool = True) -> None:
-        items = [i for p in batch for i in p.items]
+        items = [i for p in batch for i in p.new_items]
         t0 = time.perf_counter()
-        vectors = self.embedder.embed([_embed_text(i) for i in items])
+        vectors = self.embedder.embed([_embed_text(i) for i in items]) if items else []
         report.embed_seconds += time.perf_counter() - t0
         by_id = dict(zip((i.item_id for i in items), vectors))
-        # pending in the ledger -> vectors in Chroma -> ready: a crash in between is undone by recover()
+        # pending in the ledger -> vectors in Chroma -> ready, the previous version expired: a crash in between is undone by recover()
         with self._using_store(write=True):
             self._changing_store()
-            replaced_ids = self.ledger.begin_documents([(p.record, p.items) for p in batch])
-            stale = sorted(set(replaced_ids) - set(by_id))
+            stale = sorted(set(self.ledger.begin_documents([(p.record, p.new_items) for p in batch])) - set(by_id))
             if stale:
                 self.store.delete(stale)
-            self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in items])
-            self.ledger.commit_documents([p.record.doc_id for p in batch])
+            if items:
+                self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in items])
+            try:
+                expired = self.ledger.commit_documents([(p.record, [i.item_id for i in p.items]) for p in batch])
+            except LedgerError:
+                for p in batch:
+                    self.store.delete(self.ledger.abandon_pending(p.record.doc_id))
+                raise
+            if expired:
+                self.sync()  # the store's copy of their status and valid_to
+                report.expired += len(expired)
         for p in batch:
             (report.updated if p.replaced else report.added).append(p.record.doc_id)
-            report.chunks += len(p.items)
+            report.chunks += len(p.new_items)
         if progress:
             progress(len(items), total)
         if detect and self.judge is not None:
             for p in batch:
-                self._detect_conflicts(p.items, by_id, report)
+                self._detect_conflicts(p.new_items, by_id, report)
 
     # conflicts -----------------------------------------------------------------
     def _detect_conflicts(self, items: list[KnowledgeItem], vectors: dict[str, Sequence[float]], report: IngestReport) -> None:
@@ -501,7 +513,7 @@ class KnowledgeBase:
         with self._using_store(write=False):
             vectors = self.store.count()
         return KBStats(
-            path=self.path, documents=counts.pop("documents"), chunks=counts.pop("items"),
+            path=self.path, documents=counts.pop("documents"), chunks=counts.pop("items"), expired=counts.pop("expired"),
             vectors=vectors, by_status=counts, embedder=getattr(self.embedder, "name", "?"),
         )
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 from kb.items import DocumentRecord, KnowledgeItem, Status, parse_time, utc_now
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: items.expired_at and documents.replacing_at (document versions are kept)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS documents (
     n_chunks INTEGER NOT NULL,
     ingested_at TEXT NOT NULL,
     valid_from TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'ready'))
+    state TEXT NOT NULL CHECK (state IN ('pending', 'ready')),
+    replacing_at TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY,
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS items (
     status TEXT NOT NULL,
     superseded_by TEXT,
     valid_from TEXT NOT NULL,
-    valid_to TEXT
+    valid_to TEXT,
+    expired_at TEXT
 );
 CREATE INDEX IF NOT EXISTS items_doc ON items(doc_id);
 CREATE TABLE IF NOT EXISTS reviews (
@@ -104,15 +106,16 @@ class ReviewError(ValueError):
 KEEP_CHOICES = ("new", "old", "both", "edit")
 
 _DOCUMENT_COLUMNS = "doc_id, source, title, content_hash, n_chunks, ingested_at, valid_from, state"
-_ITEM_COLUMNS = "item_id, doc_id, position, kind, title, source, text, added_at, validated_at, status, superseded_by, valid_from, valid_to"
-_ITEM_VALUES = ",".join("?" * 13)
+_ITEM_COLUMNS = "item_id, doc_id, position, kind, title, source, text, added_at, validated_at, status, superseded_by, valid_from, valid_to, expired_at"
+_ITEM_VALUES = ",".join("?" * 14)
 
 # Columns an older layout of documents/items may lack: (definition for ALTER TABLE, column whose value it starts with).
 _ADDED_COLUMNS = {
-    "documents": {"valid_from": ("TEXT NOT NULL DEFAULT ''", "ingested_at"), "state": ("TEXT NOT NULL DEFAULT 'ready'", None)},
+    "documents": {"valid_from": ("TEXT NOT NULL DEFAULT ''", "ingested_at"), "state": ("TEXT NOT NULL DEFAULT 'ready'", None),
+                  "replacing_at": ("TEXT", None)},
     "items": {"kind": ("TEXT NOT NULL DEFAULT 'chunk'", None), "validated_at": ("TEXT NOT NULL DEFAULT ''", "added_at"),
               "status": ("TEXT NOT NULL DEFAULT 'valid'", None), "superseded_by": ("TEXT", None),
-              "valid_from": ("TEXT NOT NULL DEFAULT ''", "added_at"), "valid_to": ("TEXT", None)},
+              "valid_from": ("TEXT NOT NULL DEFAULT ''", "added_at"), "valid_to": ("TEXT", None), "expired_at": ("TEXT", None)},
 }
 _OBJECTS = set(re.findall(r"CREATE (?:TABLE|INDEX|TRIGGER) IF NOT EXISTS (\w+)", _SCHEMA))
 
@@ -188,9 +191,13 @@ class _Reviews:
 
     def set_status(self, db: sqlite3.Connection, item_id: str, status: Status, actor: str, *, review_id: int | None = None,
                    superseded_by: str | None = None, valid_to: datetime | None = None, validated: bool = False) -> None:
-        row = db.execute("SELECT status, superseded_by, valid_to FROM items WHERE item_id=?", (item_id,)).fetchone()
+        row = db.execute("SELECT status, superseded_by, valid_to, expired_at FROM items WHERE item_id=?", (item_id,)).fetchone()
         if row is None:
             raise ReviewError(f"item {item_id} no longer exists")
+        if row["expired_at"]:  # part of an older version of its document: it stays superseded, and ends no later than it did
+            status, superseded_by = Status.SUPERSEDED, row["superseded_by"] or superseded_by
+            ended = parse_time(row["valid_to"])  # set when it expired
+            valid_to = ended if valid_to is None else min(ended, valid_to)
         now = utc_now().isoformat()
         db.execute(
             "UPDATE items SET status=?, superseded_by=?, valid_to=?, validated_at=CASE WHEN ? THEN ? ELSE validated_at END WHERE item_id=?",
@@ -462,30 +469,92 @@ class Ledger(_Reviews):
     def pending_documents(self) -> list[str]:
         return [r["doc_id"] for r in self._query("SELECT doc_id FROM documents WHERE state='pending'")]
 
+    def current_items(self, doc_id: str) -> set[str]:
+        """Ids of the items of a document's current version (a half-written new version is not current)."""
+        rows = self._query(
+            "SELECT i.item_id FROM items i JOIN documents d USING (doc_id) WHERE i.doc_id=? AND i.expired_at IS NULL "
+            "AND NOT (d.state='pending' AND (d.replacing_at IS NULL OR i.added_at=d.replacing_at))", (doc_id,))
+        return {r["item_id"] for r in rows}
+
+    def has_item(self, item_id: str) -> bool:
+        return self._query("SELECT 1 FROM items WHERE item_id=?", (item_id,)).fetchone() is not None
+
     def begin_documents(self, docs: list[tuple[DocumentRecord, list[KnowledgeItem]]]) -> list[str]:
-        """Record documents and their items as pending, in one transaction; return the item ids they replace."""
-        old: list[str] = []
+        """Record new document versions as pending, with their new items, in one transaction.
+
+        A known document stays as it is (record and items current) until ``commit_documents``.
+        Returns the ids of items an abandoned half-written version left behind (to delete from the store).
+        """
+        abandoned: list[str] = []
         with self.transaction() as db:
             for doc, items in docs:
-                old += [r["item_id"] for r in db.execute("SELECT item_id FROM items WHERE doc_id=?", (doc.doc_id,))]
-                db.execute("DELETE FROM items WHERE doc_id=?", (doc.doc_id,))
+                abandoned += self._abandon(db, doc.doc_id)
+                if db.execute("SELECT 1 FROM documents WHERE doc_id=?", (doc.doc_id,)).fetchone():
+                    db.execute("UPDATE documents SET state='pending', replacing_at=? WHERE doc_id=?", (doc.ingested_at.isoformat(), doc.doc_id))
+                else:
+                    db.execute(
+                        f"INSERT INTO documents({_DOCUMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?, 'pending')",
+                        (doc.doc_id, doc.source, doc.title, doc.content_hash, doc.n_chunks, doc.ingested_at.isoformat(), doc.valid_from.isoformat()),
+                    )
+                db.executemany(f"INSERT OR REPLACE INTO items({_ITEM_COLUMNS}) VALUES ({_ITEM_VALUES})", [_item_row(i) for i in items])
+        return abandoned
+
+    def commit_documents(self, docs: list[tuple[DocumentRecord, list[str]]]) -> list[str]:
+        """Make pending versions current (their vectors are stored); ``docs`` pairs each record with all item ids of the version.
+
+        Items of the previous version that the new one does not keep are expired, not deleted:
+        superseded by the new version's item at the same position, valid until the new
+        version's ``valid_from``, so that answers "as of" an earlier date still find them.
+        Returns the expired ids (their mirror in the store must be refreshed).
+        """
+        expired: list[str] = []
+        with self.transaction() as db:
+            for doc, version in docs:
+                wanted = set(version)
+                rows = db.execute("SELECT item_id, position, status, valid_to FROM items WHERE doc_id=? AND expired_at IS NULL", (doc.doc_id,)).fetchall()
+                if lost := wanted - {r["item_id"] for r in rows}:
+                    raise LedgerError(f"{doc.source} changed in another process while this one ingested it ({len(lost)} chunks gone); run the ingest again")
+                successor = {r["position"]: r["item_id"] for r in rows if r["item_id"] in wanted}
+                for r in rows:
+                    if r["item_id"] in wanted:
+                        continue
+                    valid_to = min(parse_time(r["valid_to"]), doc.valid_from) if r["valid_to"] else doc.valid_from
+                    db.execute("UPDATE items SET status=?, superseded_by=COALESCE(superseded_by, ?), valid_to=?, expired_at=? WHERE item_id=?",
+                               (Status.SUPERSEDED.value, successor.get(r["position"]), valid_to.isoformat(), doc.ingested_at.isoformat(), r["item_id"]))
+                    self.audit(db, "ingest", "expired", item_id=r["item_id"], doc_id=doc.doc_id, before=r["status"], after=Status.SUPERSEDED.value,
+                               superseded_by=successor.get(r["position"]), valid_to=valid_to.isoformat(), version=doc.content_hash)
+                    expired.append(r["item_id"])
                 db.execute(
-                    f"INSERT OR REPLACE INTO documents({_DOCUMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?, 'pending')",
+                    f"INSERT OR REPLACE INTO documents({_DOCUMENT_COLUMNS}, replacing_at) VALUES (?,?,?,?,?,?,?, 'ready', NULL)",
                     (doc.doc_id, doc.source, doc.title, doc.content_hash, doc.n_chunks, doc.ingested_at.isoformat(), doc.valid_from.isoformat()),
                 )
-                db.executemany(f"INSERT OR REPLACE INTO items({_ITEM_COLUMNS}) VALUES ({_ITEM_VALUES})", [_item_row(i) for i in items])
-        return old
+            if expired:
+                self._mark_unsynced(db, expired)
+        return expired
 
-    def begin_document(self, doc: DocumentRecord, items: list[KnowledgeItem]) -> list[str]:
-        return self.begin_documents([(doc, items)])
-
-    def commit_documents(self, doc_ids: list[str]) -> None:
-        """Mark documents ready: their vectors are stored."""
+    def abandon_pending(self, doc_id: str) -> list[str]:
+        """Undo a half-written version (after a crash); return the ids of the items removed."""
         with self.transaction() as db:
-            db.executemany("UPDATE documents SET state='ready' WHERE doc_id=?", [(d,) for d in doc_ids])
+            return self._abandon(db, doc_id)
+
+    def _abandon(self, db: sqlite3.Connection, doc_id: str) -> list[str]:
+        row = db.execute("SELECT replacing_at FROM documents WHERE doc_id=? AND state='pending'", (doc_id,)).fetchone()
+        if row is None:
+            return []
+        if row["replacing_at"] is None:  # a new document: none of it was ever ready
+            ids = [r["item_id"] for r in db.execute("SELECT item_id FROM items WHERE doc_id=?", (doc_id,))]
+            db.execute("DELETE FROM items WHERE doc_id=?", (doc_id,))
+            db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            return ids
+        # a new version of a known document: drop its items, the previous version stays current
+        where = "doc_id=? AND expired_at IS NULL AND added_at=?"
+        ids = [r["item_id"] for r in db.execute(f"SELECT item_id FROM items WHERE {where}", (doc_id, row["replacing_at"]))]
+        db.execute(f"DELETE FROM items WHERE {where}", (doc_id, row["replacing_at"]))
+        db.execute("UPDATE documents SET state='ready', replacing_at=NULL WHERE doc_id=?", (doc_id,))
+        return ids
 
     def remove_document(self, doc_id: str) -> list[str]:
-        """Delete a document and its items; return the removed item ids."""
+        """Delete a document with all its versions (a person asked to forget it); return the removed item ids."""
         with self.transaction() as db:
             ids = [r["item_id"] for r in db.execute("SELECT item_id FROM items WHERE doc_id=?", (doc_id,))]
             db.execute("DELETE FROM items WHERE doc_id=?", (doc_id,))
@@ -508,7 +577,8 @@ class Ledger(_Reviews):
     def counts(self) -> dict[str, int]:
         docs = self._query("SELECT COUNT(*) FROM documents WHERE state='ready'").fetchone()[0]
         by_status = dict(self._query("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
-        return {"documents": docs, "items": sum(by_status.values()), **{s.value: by_status.get(s.value, 0) for s in Status}}
+        expired = self._query("SELECT COUNT(*) FROM items WHERE expired_at IS NOT NULL").fetchone()[0]
+        return {"documents": docs, "items": sum(by_status.values()), "expired": expired, **{s.value: by_status.get(s.value, 0) for s in Status}}
 
 
 def _table_sql(table: str) -> str:
@@ -545,7 +615,7 @@ def _iso(value: datetime | None) -> str | None:
 def _item_row(i: KnowledgeItem) -> tuple:
     return (
         i.item_id, i.doc_id, i.position, i.kind, i.title, i.source, i.text, _iso(i.added_at), _iso(i.validated_at),
-        i.status.value, i.superseded_by, _iso(i.valid_from), _iso(i.valid_to),
+        i.status.value, i.superseded_by, _iso(i.valid_from), _iso(i.valid_to), _iso(i.expired_at),
     )
 
 
@@ -555,4 +625,5 @@ def _item(row: sqlite3.Row) -> KnowledgeItem:
         source=row["source"], text=row["text"], added_at=parse_time(row["added_at"]),
         validated_at=parse_time(row["validated_at"]), status=Status(row["status"]), superseded_by=row["superseded_by"],
         valid_from=parse_time(row["valid_from"]), valid_to=parse_time(row["valid_to"]) if row["valid_to"] else None,
+        expired_at=parse_time(row["expired_at"]) if row["expired_at"] else None,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import get_args
 
@@ -166,14 +167,14 @@ def test_stream_yields_progress_then_one_final_event(rag, demo_kb):
 
 
 # edits --------------------------------------------------------------------------------
-def test_changed_file_replaces_its_chunks_and_remove_clears_them(rag, tmp_path):
+def test_changed_file_replaces_its_chunks_keeps_the_old_ones_for_as_of_and_remove_clears_all(rag, tmp_path):
     doc = tmp_path / "docs" / "teams.md"
     doc.parent.mkdir()
     shutil.copy(demo_docs() / "teams.md", doc)
     doc_id = doc.resolve().as_posix()
     edit = DagRAG(load_settings(kb_path=tmp_path / "kb"), embedder=rag.embedder)
     try:
-        first = edit.ingest([doc])
+        first = edit.ingest([doc], valid_from=datetime(2023, 1, 1, tzinfo=timezone.utc))
         assert first.added == [doc_id] and first.chunks > 0
         old_ids, old_ledger = kb_ids(edit)
         assert old_ids == old_ledger and len(old_ids) == first.chunks
@@ -184,15 +185,19 @@ def test_changed_file_replaces_its_chunks_and_remove_clears_them(rag, tmp_path):
             "The Lighthouse group owns the search service and the Quarry cluster.\n",
             encoding="utf-8",
         )
-        second = edit.ingest([doc])
+        second = edit.ingest([doc], valid_from=datetime(2025, 1, 1, tzinfo=timezone.utc))
         assert second.updated == [doc_id] and second.added == [] and second.unchanged == [] and second.chunks > 0
-        new_ids, new_ledger = kb_ids(edit)
-        assert new_ids == new_ledger and len(new_ids) == second.chunks == edit.kb.store.count()
-        assert not (old_ids & new_ids), "every chunk changed, so every old id must be gone from Chroma"
+        assert second.expired == first.chunks, "every chunk changed, so the whole earlier version is history"
+        all_ids, ledger_ids = kb_ids(edit)
+        new_ids = {i.item_id for i in edit.kb.ledger.items() if i.expired_at is None}
+        assert all_ids == ledger_ids == old_ids | new_ids and not (old_ids & new_ids) and len(new_ids) == second.chunks
         [record] = edit.kb.documents()
         assert record.doc_id == doc_id and record.n_chunks == second.chunks
-        hit = edit.kb.search("Which group owns the search service after the reorganisation?", 1).evidence[0]
+        question = "Which group owns the search service after the reorganisation?"
+        hit = edit.kb.search(question, 1).evidence[0]
         assert hit.chunk_id in new_ids and "Lighthouse" in hit.text
+        then = edit.kb.search(question, 3, as_of=datetime(2024, 1, 1, tzinfo=timezone.utc)).evidence
+        assert then and {e.chunk_id for e in then} <= old_ids, "as of 2024 the earlier version answers"
 
         assert edit.kb.remove(str(doc)) == [doc_id]
         assert edit.kb.store.count() == 0 and edit.kb.store.ids() == set()

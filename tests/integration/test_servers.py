@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -26,6 +26,7 @@ from agent import DagRAG
 from agent.demo import demo_docs, demo_questions
 from agent.llm import Completion, LLMError, OpenAIServerLLM
 from agent.settings import llm_model_path, load_settings
+from local_servers import CHROMA, LocalServer, ServerStartError, start_chroma, start_llama_server
 from retrieval.store import ChromaStore, StoreError
 
 pytestmark = pytest.mark.integration
@@ -33,87 +34,37 @@ pytestmark = pytest.mark.integration
 QUESTIONS = [q["question"] for q in demo_questions()]
 BIN = Path(sys.executable).parent
 DAGRAG = BIN / "dagrag"
-CHROMA = BIN / "chroma"
 START_TIMEOUT_S = 120  # a server that is not ready by then fails the test
-STOP_TIMEOUT_S = 15
 CLI_TIMEOUT_S = 180
 DEAD_URL = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    url: str
-    proc: subprocess.Popen
-    log: Path
-    requests: list[dict] = field(default_factory=list)
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-
-def start(name: str, cmd: list[str], ready_url: str, url: str, log: Path, env: dict[str, str]) -> Server:
-    """Start ``cmd`` and wait (bounded by time) until ``ready_url`` answers 200."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    server = Server(name, url, proc, log)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{name} exited with code {proc.returncode} before it was ready:\n{server.log_tail()}")
-        try:
-            if httpx.get(ready_url, timeout=2.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    stop(server)
-    pytest.fail(f"{name} was not ready at {ready_url} after {START_TIMEOUT_S}s:\n{server.log_tail()}")
-
-
-def stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait(timeout=STOP_TIMEOUT_S)
+def started(start, *args, **kwargs) -> LocalServer:
+    """``start(...)``, with a server that does not come up failing the test (its log in the message)."""
+    try:
+        return start(*args, timeout_s=START_TIMEOUT_S, **kwargs)
+    except ServerStartError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory, subprocess_env) -> Iterator[Server]:
+def chroma_server(tmp_path_factory, subprocess_env) -> Iterator[LocalServer]:
     if not CHROMA.is_file():
         pytest.skip(f"the `chroma` command is not installed next to {sys.executable}: it comes with chromadb (pip install -e .)")
-    folder = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    cmd = [str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    url = f"http://127.0.0.1:{port}"
-    server = start("chroma run", cmd, f"{url}/api/v2/heartbeat", url, folder / "chroma.log", subprocess_env)
+    server = started(start_chroma, tmp_path_factory.mktemp("chroma-server"), env=subprocess_env)
     yield server
-    stop(server)
+    server.stop()
 
 
 @pytest.fixture(scope="module")
-def llm_server(tmp_path_factory, subprocess_env) -> Iterator[Server]:
+def llm_server(tmp_path_factory, subprocess_env) -> Iterator[LocalServer]:
     missing = [m for m in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "yaml") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"python -m llama_cpp.server cannot start without {', '.join(missing)}: pip install -e '.[test]'")
-    folder = tmp_path_factory.mktemp("llm-server")
-    port = free_port()
     model = llm_model_path(load_settings())
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-           "--n_ctx", "2048", "--model_alias", "local"]
-    url = f"http://127.0.0.1:{port}/v1"
-    server = start("llama_cpp.server", cmd, f"{url}/models", url, folder / "llm.log", subprocess_env)
+    server = started(start_llama_server, tmp_path_factory.mktemp("llm-server"), model, n_ctx=2048, env=subprocess_env)
     yield server
-    stop(server)
+    server.stop()
 
 
 @dataclass
@@ -121,8 +72,8 @@ class ServerKB:
     rag: DagRAG
     path: Path
     report: object
-    chroma: Server
-    llm: Server
+    chroma: LocalServer
+    llm: LocalServer
     calls: list[tuple[dict | None, Completion]]  # (schema, reply) of every LLM call DagRAG made
 
 
@@ -150,7 +101,7 @@ def server_kb(tmp_path_factory, chroma_server, llm_server) -> Iterator[ServerKB]
     rag.llm.close()  # type: ignore[attr-defined]
 
 
-def server_ids(chroma: Server, kb_path: Path) -> set[str]:
+def server_ids(chroma: LocalServer, kb_path: Path) -> set[str]:
     """The ids in the kb's collection, read straight from the Chroma server by a client of our own."""
     store = ChromaStore(chroma.url, collection=ChromaStore.collection_for(kb_path))
     try:
@@ -260,13 +211,11 @@ def test_stop_ends_a_server_and_frees_its_port(tmp_path, subprocess_env):
     """What the fixtures' teardown does, checked on a throwaway Chroma server."""
     if not CHROMA.is_file():
         pytest.skip(f"the `chroma` command is not installed next to {sys.executable}: it comes with chromadb (pip install -e .)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [str(CHROMA), "run", "--path", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
-    server = start("chroma run", cmd, f"{url}/api/v2/heartbeat", url, tmp_path / "chroma.log", subprocess_env)
+    server = started(start_chroma, tmp_path, env=subprocess_env)
+    url = server.url
     store = ChromaStore(url, collection="dagrag_stop_check")
     try:
-        stop(server)
+        server.stop()
         assert server.proc.poll() is not None
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{url}/api/v2/heartbeat", timeout=2.0)

@@ -140,6 +140,26 @@ def test_reflection_adds_a_sub_question_within_max_rounds(company_retriever):
     assert [c.stage for c in answer.calls].count("reflect") == 1  # round 1 reached max_rounds: no second reflection
 
 
+def test_reflection_fragments_and_copied_examples_are_skipped_and_recorded(company_retriever):
+    more = {"enough": False, "new_questions": ["enough", "Who founded Globex?"]}
+    llm = FakeLLM([NOT_ENOUGH, TWO_HOPS, {"answer": "Payments team"}, {"answer": "Dana Kim"}, more, {"answer": "Dana Kim", "sources": [1]}])
+    answer, _ = run(llm, company_retriever, max_rounds=1)
+    assert [n.id for n in answer.nodes] == [1, 2] and [c.stage for c in answer.calls].count("node") == 2
+    assert [f for f in answer.fallbacks if f.startswith("reflection's follow-up")] == [
+        "reflection's follow-up 'enough' skipped: not a question of its own about this one",
+        "reflection's follow-up 'Who founded Globex?' skipped: not a question of its own about this one",
+    ]
+
+
+def test_a_plan_copying_the_planner_example_falls_back_to_plain_rag(company_retriever):
+    copied = {"nodes": [{"id": 1, "question": "Who founded Acme?", "depends_on": []},
+                        {"id": 2, "question": "Who manages #1?", "depends_on": [1]}]}
+    llm = FakeLLM([NOT_ENOUGH, copied])
+    answer, _ = run(llm, company_retriever)
+    assert answer.plan_source == "fallback" and len(llm.calls) == 2  # warm-up and plan only: plain RAG's answer
+    assert any("copies the prompt's example (acme)" in f for f in answer.fallbacks)
+
+
 def test_max_rounds_zero_skips_reflection(company_retriever):
     llm = FakeLLM([NOT_ENOUGH, TWO_HOPS, {"answer": "Payments team"}, {"answer": "Dana Kim"}, {"answer": "Dana Kim", "sources": [2]}])
     answer, _ = run(llm, company_retriever, max_rounds=0)

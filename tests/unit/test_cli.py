@@ -102,6 +102,17 @@ def test_ingest_stats_list_and_remove(tmp_path):
     assert listing.code == 0, listing
     assert "Teams" in listing.out and good.name in listing.out
 
+    good.write_text("# Teams\n\nThe Ledger guild owns the billing service.\n", encoding="utf-8")
+    changed = dagrag(tmp_path, "ingest", str(good))
+    assert changed.code == 0, changed
+    assert "1 updated" in changed.out and "1 passages of earlier versions kept as history" in changed.out
+    rows = {cells[0]: cells[1] for cells in _table_rows(dagrag(tmp_path, "kb", "stats").out)}
+    assert rows["documents"] == "1" and rows["chunks"] == "2" and rows["… of earlier document versions"] == "1"
+    with closing(sqlite3.connect(tmp_path / "kb" / "ledger.sqlite3")) as db:
+        [(old_item,)] = db.execute("SELECT item_id FROM items WHERE expired_at IS NOT NULL").fetchall()
+    history = dagrag(tmp_path, "kb", "history", old_item[:12])
+    assert history.code == 0 and "status superseded" in history.out and "expired by ingest: valid → superseded" in history.out, history
+
     nothing = dagrag(tmp_path, "kb", "rm", "nothing")
     assert "nothing" in nothing.one_error_line() and "dagrag kb list" in nothing.err
 

@@ -10,7 +10,10 @@ from graph import (
     Plan,
     PlanNode,
     RepairReport,
+    borrowed_names,
     degenerate_reason,
+    example_names,
+    is_followup_question,
     plan_json_schema,
     referenced_ids,
     render_mermaid,
@@ -45,7 +48,7 @@ ANSWERS = {1: "Payments team", 2: "Dana Kim", 3: "Berlin", 4: "yes"}
 
 def test_package_exports_public_api() -> None:
     assert sorted(graph.__all__) == sorted(
-        ["Plan", "PlanNode", "RepairReport", "degenerate_reason", "plan_json_schema", "referenced_ids", "render_mermaid",
+        ["Plan", "PlanNode", "RepairReport", "borrowed_names", "degenerate_reason", "example_names", "is_followup_question", "plan_json_schema", "referenced_ids", "render_mermaid",
          "render_tree", "repair_plan", "substitute_answers", "to_networkx", "topological_generations", "validate_plan"]
     )
     assert all(hasattr(graph, name) for name in graph.__all__)
@@ -434,6 +437,41 @@ def test_degenerate_reason_detects(plan: Plan, reason: str) -> None:
 )
 def test_degenerate_reason_accepts_useful_plans(plan: Plan) -> None:
     assert degenerate_reason(plan, Q) is None
+
+
+NAMES = example_names(["Were the founders of Acme and Globex born in the same city?", "Who founded Acme?", "Where was #1 born?",
+                       "Who is the spouse of the director of Titanic?"])
+
+
+def test_example_names_are_the_capitalised_words_that_do_not_start_a_sentence() -> None:
+    assert NAMES == {"acme", "globex", "titanic"}
+    assert example_names(["Who wrote Dracula? Where did #1 study? In Dublin."]) == {"dracula", "dublin"}  # Who, Where, In start sentences
+
+
+def test_a_plan_that_copies_the_prompts_example_is_degenerate() -> None:
+    copied = mk((1, "Who founded Midway?", []), (2, "Who founded Globex?", []), (3, "Where was #1 born?", [1]))
+    assert degenerate_reason(copied, "Who founded Midway and where was the founder born?", NAMES) == "sub-question 2 copies the prompt's example (globex)"
+    own = mk((1, "Who founded Acme?", []), (2, "Where was #1 born?", [1]))  # the user really asks about Acme
+    assert degenerate_reason(own, "Where was the founder of Acme born?", NAMES) is None
+    assert degenerate_reason(copied, "Who founded Midway and where was the founder born?") is None  # no names given: not checked
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("Where was Hans Edler born?", True),
+        ("When was #1 founded?", True),
+        ("enough", False),
+        ("who", False),
+        ("David Jones", False),
+        ("Who founded Globex?", False),  # the prompt's example
+        (Q, False),
+        (Q.lower().rstrip("?"), False),
+    ],
+)
+def test_is_followup_question(text: str, ok: bool) -> None:
+    assert is_followup_question(text, Q, NAMES) is ok
+    assert borrowed_names(text, Q, NAMES) == (["globex"] if "Globex" in text else [])
 
 
 # --- rendering ----------------------------------------------------------------------------------

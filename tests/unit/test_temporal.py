@@ -109,6 +109,26 @@ def test_keep_old_supersedes_the_new_side(tmp_path):
     assert items["Refund policy 2025"].superseded_by == items["Refund policy 2024"].item_id
 
 
+def test_a_resolution_does_not_revive_an_earlier_version_of_a_changed_document(tmp_path):
+    rag = make(tmp_path, [CONTRADICTS, CONSISTENT])
+    rag.ingest([write(tmp_path / "docs" / "old.md", OLD)])
+    [review_id] = rag.ingest([write(tmp_path / "docs" / "new.md", NEW)]).reviews
+    edited = OLD.replace("date: 2024-01-01", "date: 2024-09-01").replace("14 days", "21 days")
+    report = rag.ingest([write(tmp_path / "docs" / "old.md", edited)])
+    assert report.updated and report.expired == 1
+    before = {i.item_id: i for i in rag.kb.ledger.items()}
+    review = rag.kb.ledger.review(review_id)
+    expired = before[review.old_item]
+    assert expired.expired_at is not None and expired.valid_to == datetime(2024, 9, 1, tzinfo=timezone.utc)
+    rag.resolve(review_id, "old", by="ana")  # the person prefers the 2024 text, which its own document has replaced since
+    after = {i.item_id: i for i in rag.kb.ledger.items()}
+    assert after[review.old_item].status is Status.SUPERSEDED and after[review.old_item].valid_to == expired.valid_to
+    assert after[review.new_item].status is Status.SUPERSEDED and after[review.new_item].superseded_by == review.old_item
+    assert [e.text for e in rag.kb.search("How long do refunds take?", 5).evidence] == ["Refunds are processed within 21 days of the request."]
+    then = rag.kb.search("How long do refunds take?", 5, as_of=datetime(2024, 6, 1, tzinfo=timezone.utc))
+    assert [e.text for e in then.evidence] == ["Refunds are processed within 14 days of the request."]
+
+
 def test_keep_both_leaves_both_valid_with_the_note(tmp_path):
     rag, review_id = two_policies(tmp_path)
     review = rag.resolve(review_id, "both", by="ana", note="30 days applies to gift cards only")
