@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -369,6 +369,44 @@ def dag_answer(rag, question: str, as_of: datetime | None) -> tuple[str, list[st
     return a.answer, a.retrieved_ids, time.perf_counter() - t0
 
 
+def edits_in_place(rag, edits: list[Case], doc) -> dict:
+    """A second knowledge base: the originals, then each edited text under the original's own doc id.
+
+    No review is involved: the new version replaces the current one, the replaced chunks stay
+    as history. Measures, for every edited paragraph's hop question, whether top-1 retrieval is
+    the edited version now and the original as of 2022, and whether either context mixes versions.
+    """
+    from agent.api import DagRAG
+
+    with DagRAG(rag.settings.with_overrides(kb_path=rag.settings.kb_path.parent / "kb-in-place", detect_conflicts=False),
+                embedder=rag.embedder) as other:
+        kb = other.kb
+        kb.ingest_documents([doc(c, "orig") for c in edits], valid_from=OLD_FROM)
+        before = {c.orig_doc: kb.ledger.current_items(c.orig_doc) for c in edits}
+        t0 = time.perf_counter()
+        report = kb.ingest_documents([replace(doc(c, "new"), doc_id=c.orig_doc) for c in edits], valid_from=NEW_FROM)
+        seconds = time.perf_counter() - t0
+        rows = []
+        for c in edits:
+            now = kb.ledger.current_items(c.orig_doc)
+            ctx_now = kb.search(c.question, rag.settings.top_k).evidence
+            ctx_then = kb.search(c.question, rag.settings.top_k, as_of=BEFORE).evidence
+            history = {i.item_id for i in kb.ledger.items() if i.doc_id == c.orig_doc and i.expired_at is not None}
+            rows.append({
+                "doc": c.orig_doc, "expired": len(history),
+                "top1_now_ok": bool(ctx_now) and ctx_now[0].chunk_id in now,
+                "top1_before_ok": bool(ctx_then) and ctx_then[0].chunk_id in before[c.orig_doc],
+                "context_now_stale": any(e.chunk_id in history for e in ctx_now),
+                "context_before_leak": any(e.chunk_id in now - before[c.orig_doc] for e in ctx_then),
+            })
+        consistent = kb.store.ids() == kb.ledger.item_ids() and kb.ledger.unsynced() == []
+    n = len(rows) or 1
+    return {"paragraphs": len(rows), "updated": len(report.updated), "chunks_embedded": report.chunks, "chunks_expired": report.expired,
+            "seconds": seconds, "store_matches_ledger": consistent,
+            **{k: sum(r[k] for r in rows) / n for k in ("top1_now_ok", "top1_before_ok", "context_now_stale", "context_before_leak")},
+            "rows": rows}
+
+
 # --- the run ---------------------------------------------------------------------------------
 def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode: str = "plain", detect_originals: bool = False,
         seed: int = SEED, keep_kb: bool = False) -> dict | None:
@@ -496,6 +534,9 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
             print(f"\r{n}/{min(limit_questions, len(edits))} hop questions asked", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
         open_after = len(kb.ledger.reviews("open"))
+
+        # 6. the same edits made in place: each edited text re-ingested under its original's id (a file changed on disk)
+        in_place = edits_in_place(rag, edits, doc)
     finally:
         log.uninstall()
         rag.close()
@@ -539,6 +580,7 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
                        "resolved_types": dict(Counter(x["type"] for x in review_rows if x["review_id"] in resolved)),
                        "open_types": dict(Counter(x["type"] for x in review_rows if x["review_id"] in left_open))},
         "qa": summarize_qa(qa),
+        "in_place": in_place,
         "misses": dict(Counter(r["miss_category"] for r in per_edit if not r["detected"])),
         "wall_seconds": time.perf_counter() - started, "machine": _machine(),
         "edits": per_edit, "copies": per_copy, "questions": qa, "review_rows": review_rows, "arrivals": arrivals,
@@ -650,6 +692,19 @@ def markdown(r: dict) -> str:
                   for x in flagged]
     else:
         lines.append("none")
+    ip = r["in_place"]
+    lines += [
+        "", "### The same edits made in place (a changed file re-ingested under its own id; no review involved)", "",
+        f"A second knowledge base: the {ip['paragraphs']} originals valid from {OLD_FROM:%Y-%m-%d}, then each edited text under its "
+        f"original's doc id, valid from {NEW_FROM:%Y-%m-%d}: {ip['updated']} documents updated in {ip['seconds']:.1f} s, "
+        f"{ip['chunks_embedded']} changed chunks embedded, {ip['chunks_expired']} replaced chunks kept as history; "
+        f"store and ledger {'agree' if ip['store_matches_ledger'] else 'DISAGREE'}.", "",
+        "| measure (hop question of each edited paragraph) | value |", "|---|---:|",
+        f"| top-1 now is the new version | {_pct(ip['top1_now_ok'])} |",
+        f"| top-1 as of {BEFORE:%Y-%m-%d} is the version before the edit | {_pct(ip['top1_before_ok'])} |",
+        f"| context now holds a replaced chunk (stale) | {_pct(ip['context_now_stale'])} |",
+        f"| context as of {BEFORE:%Y-%m-%d} holds a chunk added by the edit (leak) | {_pct(ip['context_before_leak'])} |",
+    ]
     lines += ["", f"Wall time {r['wall_seconds'] / 60:.1f} min on {r.get('machine', '?')}."]
     return "\n".join(lines)
 

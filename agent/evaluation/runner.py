@@ -68,18 +68,13 @@ def corpus_cache_dir(root: Path, corpus_path: Path, rag: DagRAG) -> Path:
 
 
 def ranked_passages(answer: Answer) -> list[str]:
-    """Chunk ids in the order a method found them, for recall@k.
+    """Chunk ids in the order a method retrieved them, for recall@k.
 
-    For the DAG: the sub-questions' hits round-robin (each node's best chunk first), then the
-    warm-up hits. For the baselines: the retrieval order.
+    For the DAG that is the warm-up hits (plain RAG's top-k, retrieved before planning and
+    always in the final prompt), then the sub-questions' hits, rank by rank; so the DAG's
+    recall@k can only add to plain RAG's. For the baselines: the retrieval order.
     """
-    node_lists = [n.evidence_ids for n in sorted(answer.nodes, key=lambda n: n.id) if n.evidence_ids]
-    in_nodes = {c for ids in node_lists for c in ids}
-    ordered: list[str] = []
-    for rank in range(max((len(ids) for ids in node_lists), default=0)):
-        ordered += [ids[rank] for ids in node_lists if rank < len(ids)]
-    ordered += [c for c in answer.retrieved_ids if c not in in_nodes]
-    return list(dict.fromkeys(ordered))
+    return list(dict.fromkeys(answer.retrieved_ids))
 
 
 def score(answer: Answer, question: EvalQuestion, titles: list[str]) -> dict[str, float | None]:

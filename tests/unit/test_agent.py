@@ -35,6 +35,10 @@ def test_two_hop_plan_substitutes_answers_and_cites(company_retriever):
     # the second retrieval used the first answer, and found the managers page
     assert company_retriever.queries[2] == "Who manages Payments team?"
     assert answer.nodes[1].evidence_ids[0] == "c1"
+    # retrieval order: the warm-up's (plain RAG's) hits, then each node's new ones
+    warmup_ids = [e.chunk_id for e in company_retriever.search(Q, Settings().top_k).evidence]
+    node_ids = [c for n in answer.nodes for c in n.evidence_ids if c not in warmup_ids]
+    assert answer.retrieved_ids == list(dict.fromkeys(warmup_ids + node_ids))
     # the node prompt carried the rolling memory with the first fact
     assert "Which team owns the billing service? Payments team" in llm.prompt(3)
     assert [c.title for c in answer.citations] == ["Managers"]

@@ -26,13 +26,13 @@ def test_variants_for_combines_methods_and_planners():
         runner.variants_for(["dag"], ["oracle"])
 
 
-def test_ranked_passages_round_robins_nodes_then_warmup():
+def test_ranked_passages_keep_retrieval_order_warmup_first():
     answer = Answer(question="q", answer="a", retrieved_ids=["w1", "w2", "a1", "a2", "b1"], nodes=[
         NodeResult(id=2, question="", resolved_question="", evidence_ids=["b1", "w2"]),
         NodeResult(id=1, question="", resolved_question="", evidence_ids=["a1", "a2"]),
     ])
-    assert runner.ranked_passages(answer) == ["a1", "b1", "a2", "w2", "w1"]
-    vanilla = Answer(question="q", answer="a", retrieved_ids=["x", "y"])
+    assert runner.ranked_passages(answer) == ["w1", "w2", "a1", "a2", "b1"]  # a node hit the warm-up found first keeps its place
+    vanilla = Answer(question="q", answer="a", retrieved_ids=["x", "y", "x"])
     assert runner.ranked_passages(vanilla) == ["x", "y"]
 
 
