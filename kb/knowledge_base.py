@@ -348,9 +348,9 @@ class KnowledgeBase:
         current = self.ledger.current_items(doc.doc_id)  # chunks the new version shares with it are kept as they are
         items = []
         for c in chunk_text(doc.text, self.chunk_chars, self.chunk_overlap):
-            item_id = content_hash(doc.doc_id, str(c.position), c.text)
+            item_id = content_hash(doc.doc_id, str(c.position), doc.title, c.text)  # the title is embedded with the text
             if item_id not in current and self.ledger.has_item(item_id):  # back to an older version's text: history keeps its own row
-                item_id = content_hash(doc.doc_id, str(c.position), c.text, now.isoformat())
+                item_id = content_hash(doc.doc_id, str(c.position), doc.title, c.text, now.isoformat())
             items.append(KnowledgeItem(
                 item_id=item_id, doc_id=doc.doc_id, text=c.text, title=doc.title, source=doc.source, position=c.position,
                 added_at=now, validated_at=now, status=Status.VALID, valid_from=world,

@@ -240,3 +240,14 @@ def test_a_version_changed_by_another_process_meanwhile_is_refused_and_undone(tm
         kb._write([mine], IngestReport(), None, 1)
     assert kb.ledger.item_ids() == ids == store.ids() and kb.ledger.pending_documents() == []
     assert "Something else" in top_text(kb, "something else entirely")
+
+
+def test_a_retitled_document_replaces_every_chunk_since_titles_are_embedded(tmp_path):
+    kb = KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore(), chunk_chars=50, chunk_overlap=0)
+    path = write(tmp_path / "hours.md", "---\ntitle: Hours\n---\n" + V1)
+    kb.ingest([path])
+    write(path, "---\ntitle: Office hours\n---\n" + V1)
+    again = kb.ingest([path])
+    assert again.chunks == 3 and again.expired == 3
+    assert {i.title for i in kb.ledger.items() if i.expired_at is None} == {"Office hours"}
+    assert {r.metadata["title"] for r in kb.store.records.values() if r.metadata["status"] == "valid"} == {"Office hours"}
