@@ -71,8 +71,8 @@ class Story:
         """The real console command in a new process, on this story's kb (or ``kb``)."""
         return self.call([str(DAGRAG), *args, "--kb", str(kb or self.kb)], "dagrag " + " ".join(args[:2]))
 
-    def ask_json(self, *extra: str) -> dict:
-        proc = self.dagrag("ask", QUESTION, "--json", "--top-k", "2", "--max-rounds", "0", *extra)
+    def ask_json(self, *extra: str, kb: Path | None = None) -> dict:
+        proc = self.dagrag("ask", QUESTION, "--json", "--top-k", "2", "--max-rounds", "0", *extra, kb=kb)
         assert proc.returncode == 0, explain(proc)
         return json.loads(proc.stdout)
 
@@ -271,3 +271,32 @@ def test_5_interrupt_answered_from_another_process(story: Story, tmp_path):
     assert {"flagged", "paused", "resolved"} <= set(actions), actions
     assert actions.index("flagged") < actions.index("paused") < actions.index("resolved"), actions
     assert statuses == {"Refund policy 2024": "superseded", "Refund policy 2025": "valid"}, statuses
+
+
+def test_6_a_file_edited_in_place_keeps_its_earlier_version_for_as_of(story: Story):
+    """No second document and no review: the same file changed on disk and ingested again."""
+    kb = story.workdir / "kb-in-place"
+    path = story.write("handbook.md", POLICY_2024.replace("Refund policy 2024", "Handbook"))
+    first = story.dagrag("ingest", str(path), kb=kb)
+    assert first.returncode == 0 and "1 added" in first.stdout, explain(first)
+    path.write_text(POLICY_2025.replace("Refund policy 2025", "Handbook"), encoding="utf-8")
+    second = story.dagrag("ingest", str(path), kb=kb)
+    assert second.returncode == 0 and "1 updated" in second.stdout, explain(second)
+    assert "1 passages of earlier versions kept as history" in second.stdout, explain(second)
+    ledger = story.ledger(kb)
+    try:
+        [old] = [i for i in ledger.items() if i.expired_at is not None]
+        [new] = [i for i in ledger.items() if i.expired_at is None]
+    finally:
+        ledger.close()
+    assert "14 days" in old.text and "30 days" in new.text and old.superseded_by == new.item_id
+
+    now = story.ask_json(kb=kb)
+    assert now["retrieved_ids"] == [new.item_id] and sources(now) == {str(path.resolve())}, now
+    then = story.ask_json("--as-of", "2024-06-01", kb=kb)
+    assert then["retrieved_ids"] == [old.item_id], then["retrieved_ids"]
+    assert [c["chunk_id"] for c in then["citations"]] == [old.item_id], then["citations"]
+
+    history = story.dagrag("kb", "history", old.item_id[:12], kb=kb)
+    assert history.returncode == 0 and "valid 2024-01-01 → 2025-03-01" in history.stdout, explain(history)
+    assert "expired by ingest: valid → superseded" in history.stdout, explain(history)
