@@ -3,6 +3,7 @@ an in-memory vector store and a hash embedder. (Fixtures live in conftest.py.)""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,11 +15,18 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pytest
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from pypdf import PdfReader, PdfWriter
+from rich.console import Console
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from agent.chat import run_chat  # noqa: E402
 from agent.llm import Completion  # noqa: E402
 from kb.items import Evidence  # noqa: E402
 from kb.knowledge_base import Retrieval  # noqa: E402
@@ -217,3 +225,52 @@ def finish_dagrag(started: tuple[tuple[str, ...], subprocess.Popen], timeout: fl
         proc.communicate()
         pytest.fail(f"dagrag {' '.join(a[:40] for a in args)} did not finish in {timeout}s")
     return CliResult(args, proc.returncode, out, err)
+
+
+def minimal_pdf(text: str, title: str | None = None) -> bytes:
+    """A hand-written one-page PDF drawing ``text`` in Helvetica (xref offsets computed)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    if title:
+        objects.append(b"<< /Title (%s) >>" % title.encode("latin-1"))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    info = b" /Info 5 0 R" if title else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        info,
+        xref,
+    )
+    return bytes(out)
+
+
+def encrypted_pdf(user_password: str) -> bytes:
+    """:func:`minimal_pdf` ("Secret text.") encrypted with ``user_password`` (empty: an owner password only)."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(minimal_pdf("Secret text."))))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def chat(rag: Any, *lines: str, width: int = 100) -> str:
+    """`dagrag chat` with ``lines`` piped in, then end of input (Ctrl-D); return what it printed."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    with create_pipe_input() as pipe:
+        pipe.send_text("".join(lines))
+        pipe.close()
+        run_chat(rag, console, PromptSession(input=pipe, output=DummyOutput(), history=InMemoryHistory()))
+    return buffer.getvalue()

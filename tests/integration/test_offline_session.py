@@ -14,7 +14,6 @@ With the 135M model the answer *text* may be wrong, so it is never asserted.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -24,16 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from prompt_toolkit import PromptSession
-from prompt_toolkit.history import InMemoryHistory
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
-from rich.console import Console
 
 from agent import DagRAG
-from agent.chat import run_chat
 from agent.types import Answer
 from kb.items import Status
+from helpers import chat, finish_dagrag
 from kb.ledger import Ledger
 
 pytestmark = pytest.mark.integration
@@ -66,15 +60,10 @@ class Session:
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def finish(self, proc: subprocess.Popen) -> subprocess.CompletedProcess:
-        try:
-            out, err = proc.communicate(timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            pytest.fail(f"{proc.args} did not finish in {TIMEOUT_S}s")
+        result = finish_dagrag((tuple(proc.args[1:]), proc), TIMEOUT_S)
         attempts = self.net_log.read_text() if self.net_log.exists() else ""
         assert not attempts, f"{proc.args[1:3]} tried the network:\n{attempts}"
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return subprocess.CompletedProcess(proc.args, result.code, result.out, result.err)
 
     def dagrag(self, *args: str) -> subprocess.CompletedProcess:
         return self.finish(self.start(*args))
@@ -101,17 +90,6 @@ def clean_env(monkeypatch):
     """No DAGRAG_* variable of the surrounding shell leaks into the settings."""
     for name in [n for n in os.environ if n.startswith("DAGRAG_")]:
         monkeypatch.delenv(name)
-
-
-def chat(rag: DagRAG, *lines: str) -> str:
-    """`dagrag chat` with its input piped: ``lines``, then end of input."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=120, color_system=None, force_terminal=False)
-    with create_pipe_input() as pipe:
-        pipe.send_text("".join(lines))
-        pipe.close()
-        run_chat(rag, console, PromptSession(input=pipe, output=DummyOutput(), history=InMemoryHistory()))
-    return buffer.getvalue()
 
 
 def test_1_ingest_ask_and_chat(session: Session, clean_env):
@@ -144,7 +122,7 @@ def test_1_ingest_ask_and_chat(session: Session, clean_env):
         session.done.add("ask")
 
         # a question, Enter (skips the agent's question about the conflict, if it asks one), /quit
-        out = chat(rag, QUESTION + "\n", "\n", "/quit\n")
+        out = chat(rag, QUESTION + "\n", "\n", "/quit\n", width=120)
         assert QUESTION in out and "LLM call" in out and out.rstrip().endswith("bye"), out
         assert "Traceback" not in out
         session.done.add("chat")

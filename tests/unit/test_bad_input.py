@@ -13,7 +13,6 @@ Fakes everywhere except the few runs of the real console command (started togeth
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -24,7 +23,6 @@ import time
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader, PdfWriter
 
 from agent import outputs, prompts
 from agent.api import MAX_QUESTION_CHARS, DagRAG, QuestionError, clean_question
@@ -34,7 +32,7 @@ from kb.ledger import Ledger
 from kb.loaders import MAX_FILE_MB, LoadError, load_file
 
 
-from helpers import COMPANY, DAGRAG, CliResult, FakeLLM, HashEmbedder, MemoryStore, finish_dagrag, start_dagrag  # noqa: E402
+from helpers import COMPANY, DAGRAG, CliResult, FakeLLM, HashEmbedder, MemoryStore, encrypted_pdf, finish_dagrag, minimal_pdf, start_dagrag  # noqa: E402
 
 TIMEOUT = 180
 HUGE_MB = 100
@@ -48,36 +46,6 @@ def no_dagrag_env(monkeypatch):
 
 
 # --- files -----------------------------------------------------------------------
-
-
-def minimal_pdf(text: str) -> bytes:
-    """A one-page PDF drawing ``text`` (xref offsets computed)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def encrypted_pdf() -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(minimal_pdf("Secret text."))))
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
 
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89" + bytes(64)
@@ -116,7 +84,7 @@ def make_folder(root: Path) -> tuple[Path, Path]:
     (folder / "random.md").write_bytes(noise)
     (folder / "latin1.txt").write_bytes("Caf\u00e9 cr\u00e8me, na\u00efve r\u00e9sum\u00e9.".encode("latin-1"))
     (folder / "truncated.pdf").write_bytes(minimal_pdf("Truncated document.")[:120])
-    (folder / "locked.pdf").write_bytes(encrypted_pdf())
+    (folder / "locked.pdf").write_bytes(encrypted_pdf("secret"))
     (folder / "loop_a.txt").symlink_to("loop_b.txt")
     (folder / "loop_b.txt").symlink_to("loop_a.txt")
     (folder / "self.md").symlink_to("self.md")

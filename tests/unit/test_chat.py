@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from prompt_toolkit import PromptSession
-from prompt_toolkit.history import InMemoryHistory
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
-from rich.console import Console
 
 from agent.api import DagRAG
-from agent.chat import run_chat
 from agent.settings import Settings
-from helpers import FakeLLM, HashEmbedder, MemoryStore, plan_reply, write_company_docs
+from helpers import FakeLLM, HashEmbedder, MemoryStore, chat, plan_reply, write_company_docs
 
 Q = "Who manages the team that owns the billing service?"
 SCRIPT = [
@@ -39,18 +32,6 @@ def rag_and_llm(tmp_path):
     assert len(rag.ingest([docs]).added) == 3
     yield rag, llm
     rag.close()
-
-
-def chat(rag: DagRAG, *lines: str) -> str:
-    """Feed ``lines`` to the REPL, then end of input (Ctrl-D); return what it printed."""
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=100, color_system=None, force_terminal=False)
-    with create_pipe_input() as pipe:
-        pipe.send_text("".join(lines))
-        pipe.close()
-        session = PromptSession(input=pipe, output=DummyOutput(), history=InMemoryHistory())
-        run_chat(rag, console, session)
-    return buffer.getvalue()
 
 
 def test_commands_question_and_end_of_input(rag_and_llm):

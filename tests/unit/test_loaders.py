@@ -10,36 +10,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from helpers import encrypted_pdf, minimal_pdf
 from kb.loaders import SUPPORTED_SUFFIXES, LoadError, SourceDocument, iter_files, load_file
-
-
-def minimal_pdf(text: str, title: str | None = None) -> bytes:
-    """A hand-written one-page PDF drawing ``text`` in Helvetica (xref offsets computed)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-    ]
-    if title:
-        objects.append(b"<< /Title (%s) >>" % title.encode("latin-1"))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    info = b" /Info 5 0 R" if title else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        info,
-        xref,
-    )
-    return bytes(out)
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -178,20 +150,12 @@ def test_pdf_without_text(tmp_path: Path) -> None:
     assert "no extractable text (scanned PDF?)" in message
 
 
-def _encrypted(user_password: str) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(minimal_pdf("Secret text."))))
-    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
-
-
 def test_encrypted_pdf(tmp_path: Path) -> None:
-    assert "encrypted PDF" in error_of(write(tmp_path / "locked.pdf", _encrypted("secret")))
+    assert "encrypted PDF" in error_of(write(tmp_path / "locked.pdf", encrypted_pdf("secret")))
 
 
 def test_owner_password_only_pdf_is_read(tmp_path: Path) -> None:
-    assert load_one(write(tmp_path / "restricted.pdf", _encrypted(""))).text == "Secret text."
+    assert load_one(write(tmp_path / "restricted.pdf", encrypted_pdf(""))).text == "Secret text."
 
 
 @pytest.mark.parametrize(
