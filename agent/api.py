@@ -22,12 +22,12 @@ from agent import outputs, prompts
 from agent.llm import LLM, LlamaCppLLM, ask_structured
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
 from agent.types import Answer, StepEvent
-from agent.judge import CONFLICT_RELATIONS, judge
+from agent.judge import conflict_judge
 from agent.evidence import supported_citations
 from agent.workflow import Budget, Context, build_graph, llm_calls, messages_for, run_agent, to_answer, warmup_call
 from graph import Plan
-from kb.conflicts import rule_relation, signals
-from kb.knowledge_base import Finding, IngestReport, KnowledgeBase, Progress, TimePolicy
+from kb.items import as_utc
+from kb.knowledge_base import IngestReport, KnowledgeBase, Progress, TimePolicy
 from kb.ledger import Review, ReviewError
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.store import VectorStore
@@ -96,42 +96,16 @@ class DagRAG:
     def kb(self) -> KnowledgeBase:
         if self._kb is None:
             s = self.settings
-            policy = TimePolicy(
-                outdated_weight=s.outdated_weight, decay_per_day=s.decay_per_day, candidate_factor=s.candidate_factor,
-                conflict_similarity=s.conflict_similarity, judge_max_pairs=s.judge_max_pairs, policy=s.conflict_policy,
-                auto_confidence=s.auto_resolve_confidence,
-            )
-            judge = self._judge_conflict if s.detect_conflicts else None
-            store, server = self._store, None
+            judge = conflict_judge(lambda: self.llm, s.judge_min_confidence) if s.detect_conflicts else None
+            store = self._store
             if store is None and s.chroma_url:  # a Chroma server: one collection per knowledge-base folder
                 from retrieval.store import ChromaStore
 
-                store = server = ChromaStore(s.chroma_url, collection=ChromaStore.collection_for(s.kb_path))
-            try:
-                kb = KnowledgeBase(s.kb_path, self.embedder, store=store, chunk_chars=s.chunk_chars,
-                                   chunk_overlap=s.chunk_overlap, judge=judge, time_policy=policy)
-            except BaseException:
-                if server is not None:
-                    server.close()
-                raise
-            if server is not None:
-                kb._owns_store = True  # the server client made here closes with the kb (not the server)
-            self._kb = kb
+                url, collection = s.chroma_url, ChromaStore.collection_for(s.kb_path)
+                store = lambda: ChromaStore(url, collection=collection)  # noqa: E731  the client is the kb's to close (not the server)
+            self._kb = KnowledgeBase(s.kb_path, self.embedder, store=store, chunk_chars=s.chunk_chars, chunk_overlap=s.chunk_overlap,
+                                     judge=judge, time_policy=TimePolicy.from_settings(s))
         return self._kb
-
-    def _judge_conflict(self, old: str, new: str, old_from: datetime, new_from: datetime) -> Finding | None:
-        """The LLM judge on two statements, backed by the cheap value-change rule."""
-        verdict, _, _ = judge(self.llm, old, new, f"{old_from:%Y-%m-%d}", f"{new_from:%Y-%m-%d}")
-        if verdict is not None and verdict.relation in CONFLICT_RELATIONS and verdict.confidence >= self.settings.judge_min_confidence:
-            return Finding(verdict.relation, verdict.confidence, verdict.reason, "judge")
-        sig = signals(old, new)
-        relation = rule_relation(sig)
-        if relation == "updates":
-            change = f"{', '.join(sig.removed) or '…'} → {', '.join(sig.added) or '…'}"
-            return Finding(relation, 0.6, f"same statement with a changed value ({change})", "rule")
-        if relation == "contradicts":
-            return Finding(relation, 0.6, "the same statement, negated", "rule")
-        return None
 
     @property
     def llm(self) -> LLM:
@@ -188,6 +162,7 @@ class DagRAG:
         yield from run_agent(graph, None, self._context(None, True), thread_id=review.thread_id, resume=reply)
 
     def _context(self, as_of: datetime | None, interactive: bool) -> Context:
+        as_of = as_utc(as_of) if as_of else None  # naive: UTC
         return Context(llm=self.llm, retriever=self.kb, settings=self.settings, desk=self.kb, as_of=as_of,
                        interactive=interactive, budget=self._budget)
 
@@ -219,6 +194,7 @@ class DagRAG:
     def ask_vanilla(self, question: str, *, as_of: datetime | None = None) -> Answer:
         """Plain RAG: retrieve top-k for the question (as of a date, if given) and answer once."""
         question = clean_question(question)
+        as_of = as_utc(as_of) if as_of else None  # naive: UTC
         s, start = self.settings, time.perf_counter()
         got = self.kb.search(question, s.top_k, as_of=as_of)
         ev = got.evidence

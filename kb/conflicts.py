@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Callable, Literal
 
 from retrieval.chunking import split_sentences
 
-__all__ = ["Signals", "statements", "signals", "candidate_pairs", "rule_relation", "MIN_OVERLAP", "VALUE_FRAME"]
+__all__ = ["ConflictJudge", "Finding", "Signals", "statements", "signals", "candidate_pairs", "rule_relation", "rule_finding",
+           "with_rule_fallback", "MIN_OVERLAP", "VALUE_FRAME"]
 
 MIN_OVERLAP = 0.2  # below this two statements are about different things: score 0
 VALUE_FRAME = 0.6  # shared / (shared + changed slots) needed for a value change
@@ -210,3 +212,43 @@ def rule_relation(sig: Signals) -> str | None:
     if sig.negation_differs and sig.overlap >= NEGATION_OVERLAP:
         return "contradicts"
     return None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A judged conflict between a statement already known and a new one."""
+
+    relation: str  # contradicts / supersedes / updates
+    confidence: float
+    reason: str
+    detector: str  # "judge" or "rule"
+
+
+# (old statement, new statement, old valid_from, new valid_from) -> a conflict, or None
+ConflictJudge = Callable[[str, str, datetime, datetime], "Finding | None"]
+
+RULE_CONFIDENCE = 0.6
+
+
+def rule_finding(old: str, new: str) -> Finding | None:
+    """The rule judge: a value replaced in an otherwise identical statement, or the statement negated."""
+    sig = signals(old, new)
+    relation = rule_relation(sig)
+    if relation == "updates":
+        change = f"{', '.join(sig.removed) or '…'} → {', '.join(sig.added) or '…'}"
+        return Finding(relation, RULE_CONFIDENCE, f"same statement with a changed value ({change})", "rule")
+    if relation == "contradicts":
+        return Finding(relation, RULE_CONFIDENCE, "the same statement, negated", "rule")
+    return None
+
+
+def with_rule_fallback(judge: ConflictJudge, min_confidence: float) -> ConflictJudge:
+    """``judge`` (an LLM) where it flags a conflict with at least ``min_confidence``, else the rule judge."""
+
+    def judged(old: str, new: str, old_from: datetime, new_from: datetime) -> Finding | None:
+        finding = judge(old, new, old_from, new_from)
+        if finding is not None and finding.confidence >= min_confidence:
+            return finding
+        return rule_finding(old, new)
+
+    return judged

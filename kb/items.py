@@ -1,13 +1,16 @@
-"""Knowledge items: chunks (and later human statements) with their ARIA time fields."""
+"""Knowledge items: chunks (and human statements) with their ARIA time fields.
+
+Every datetime that enters the knowledge base is made timezone-aware UTC here (``as_utc``,
+and the ``UTCDateTime`` type of the models' fields): a naive value is taken as UTC.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Annotated, Any
 
-from typing import Any
-
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Status(str, Enum):
@@ -16,6 +19,30 @@ class Status(str, Enum):
     VALID = "valid"
     POTENTIALLY_OUTDATED = "potentially_outdated"
     SUPERSEDED = "superseded"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (a naive one is taken as UTC)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO date or datetime as an aware UTC datetime (naive values are taken as UTC)."""
+    return as_utc(datetime.fromisoformat(value))
+
+
+def _to_utc(value: object) -> object:
+    if isinstance(value, str):
+        return parse_time(value)
+    return as_utc(value) if isinstance(value, datetime) else value
+
+
+UTCDateTime = Annotated[datetime, BeforeValidator(_to_utc)]
+"""A datetime field that is always aware UTC: ISO strings (from the ledger) and naive values are converted."""
 
 
 class KnowledgeItem(BaseModel):
@@ -28,35 +55,27 @@ class KnowledgeItem(BaseModel):
     source: str  # document path, or the reviewer's name for human knowledge
     position: int = 0
     kind: str = "chunk"  # "chunk" or "human"
-    added_at: datetime
-    validated_at: datetime
+    added_at: UTCDateTime
+    validated_at: UTCDateTime
     status: Status = Status.VALID
     superseded_by: str | None = None
-    valid_from: datetime  # world time: from the document's date, else ingest time
-    valid_to: datetime | None = None
-    expired_at: datetime | None = None  # system time: when a changed document replaced the version it belongs to
+    valid_from: UTCDateTime  # world time: from the document's date, else ingest time
+    valid_to: UTCDateTime | None = None
+    expired_at: UTCDateTime | None = None  # system time: when a changed document replaced the version it belongs to
 
 
 class DocumentRecord(BaseModel):
     """A document as the ledger knows it."""
+
+    model_config = ConfigDict(extra="ignore")  # ledger rows carry state columns the record does not need
 
     doc_id: str
     source: str
     title: str
     content_hash: str
     n_chunks: int
-    ingested_at: datetime
-    valid_from: datetime
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def parse_time(value: str) -> datetime:
-    """An ISO date or datetime as an aware UTC datetime (naive values are taken as UTC)."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    ingested_at: UTCDateTime
+    valid_from: UTCDateTime
 
 
 class Evidence(BaseModel):

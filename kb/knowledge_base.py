@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import math
-import os
-import threading
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
-from kb.conflicts import candidate_pairs
-from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, parse_time, utc_now
+from kb.conflicts import ConflictJudge, Finding, candidate_pairs
+from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, as_utc, parse_time, utc_now
 from kb.ledger import KBBusyError, Ledger, LedgerError, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
+from kb.lock import FolderLock
+from kb.policy import TimePolicy, aria_score
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
 from retrieval.store import ChromaStore, Record, VectorStore
 
+__all__ = ["ConflictJudge", "Finding", "IngestReport", "KBBusyError", "KBStats", "KnowledgeBase", "Progress", "Retrieval",
+           "StoreFactory", "TimePolicy", "aria_score"]
+
 Progress = Callable[[int, int], None]  # (passages just embedded, total passages)
+StoreFactory = Callable[[], VectorStore]  # opens a vector store that the knowledge base then owns
 
 OPEN_END = 253402300799.0  # 9999-12-31, Chroma metadata cannot hold None
 
@@ -71,34 +72,6 @@ class KBStats:
     expired: int = 0  # chunks of earlier versions of changed documents (superseded, kept for "as of")
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A judged conflict between a statement already known and a new one."""
-
-    relation: str  # contradicts / supersedes / updates
-    confidence: float
-    reason: str
-    detector: str  # "judge" or "rule"
-
-
-# (old statement, new statement, old valid_from, new valid_from) -> a conflict, or None
-ConflictJudge = Callable[[str, str, datetime, datetime], "Finding | None"]
-
-
-@dataclass(frozen=True)
-class TimePolicy:
-    """ARIA's use of time: retrieval weights and what to do about conflicts."""
-
-    outdated_weight: float = 0.5  # status weight of potentially outdated items (valid 1, superseded 0)
-    decay_per_day: float = 0.001  # exp(-rate * days since last validated)
-    candidate_factor: int = 4  # Chroma candidates fetched per result kept
-    conflict_similarity: float = 0.55  # cosine similarity for a chunk of another document to be compared
-    conflict_candidates: int = 3  # similar chunks compared per new chunk
-    judge_max_pairs: int = 3  # LLM judge calls per new document
-    policy: Literal["escalate", "auto"] = "escalate"
-    auto_confidence: float = 0.95  # "auto": newer supersedes older at or above this confidence
-
-
 @dataclass
 class _Pending:
     doc: SourceDocument
@@ -108,85 +81,11 @@ class _Pending:
     replaced: bool
 
 
-class _FolderLock:
-    """Who may use the knowledge base's vector store now: an advisory lock on ``<kb>/write.lock``.
-
-    Chroma's PersistentClient is not process-safe: two processes writing one folder at once
-    lose vectors or leave an index that crashes the next open, and a client opened before
-    another process wrote neither finds the new vectors nor keeps them when it writes next.
-    So writers hold the lock exclusively and readers shared (``fcntl.flock``, waiting at most
-    ``timeout`` seconds, then ``KBBusyError``), the threads of a process take turns, and the
-    file holds a token that every writer changes first: a process finding a token it did not
-    see last reopens its Chroma client.
-    """
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path, self.timeout = path, timeout
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._mutex = threading.RLock()
-        self._depth = 0
-        self._exclusive = False
-
-    @contextmanager
-    def hold(self, exclusive: bool) -> Iterator[bool]:
-        """Hold the lock (re-entrant); yields True where this call took it, False where it was held already."""
-        if not self._mutex.acquire(timeout=self.timeout):
-            raise KBBusyError(self.path.parent)
-        try:
-            if self._depth:
-                if exclusive and not self._exclusive:
-                    raise RuntimeError("cannot write to the knowledge base while reading it")
-                self._depth += 1
-                try:
-                    yield False
-                finally:
-                    self._depth -= 1
-            else:
-                self._flock(fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-                self._depth, self._exclusive = 1, exclusive
-                try:
-                    yield True
-                finally:
-                    self._depth, self._exclusive = 0, False
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._mutex.release()
-
-    def _flock(self, mode: int) -> None:
-        start, pause, told = time.monotonic(), 0.005, False
-        while True:
-            try:
-                fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                waited = time.monotonic() - start
-                if waited >= self.timeout:
-                    raise KBBusyError(self.path.parent) from None
-                if waited >= 2.0 and not told:
-                    log.warning("knowledge base %s: waiting for another dagrag process to finish writing", self.path.parent)
-                    told = True
-                time.sleep(pause)
-                pause = min(pause * 2, 0.1)
-
-    def token(self) -> bytes:
-        return os.pread(self._fd, 32, 0)
-
-    def new_token(self) -> bytes:
-        token = uuid.uuid4().hex.encode()
-        os.pwrite(self._fd, token, 0)
-        return token
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
 class KnowledgeBase:
     """A folder holding a Chroma collection and a SQLite ledger that agree with each other.
 
     Several processes may use one folder: writes to the vector store take turns (see
-    ``_FolderLock``); a process that cannot get its turn within ``lock_timeout`` seconds
+    ``kb.lock``); a process that cannot get its turn within ``lock_timeout`` seconds
     raises ``KBBusyError``.
     """
 
@@ -195,7 +94,7 @@ class KnowledgeBase:
         path: Path,
         embedder: Embedder,
         *,
-        store: VectorStore | None = None,
+        store: VectorStore | StoreFactory | None = None,
         chunk_chars: int = 800,
         chunk_overlap: int = 120,
         batch_passages: int = 256,
@@ -203,14 +102,20 @@ class KnowledgeBase:
         time_policy: TimePolicy = TimePolicy(),
         lock_timeout: float = 30.0,
     ) -> None:
+        """``store``: a vector store instance stays the caller's (used as is, never closed here); a factory, or
+        None for a Chroma folder inside ``path``, gives one this knowledge base owns: it opens it under the folder
+        lock, reopens it when another process has written, and closes it."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.embedder = embedder
         self.ledger = Ledger(self.path / "ledger.sqlite3")
-        self._lock = _FolderLock(self.path / "write.lock", lock_timeout)
-        self.store: VectorStore = store  # type: ignore[assignment]  # a local Chroma store opens under the lock (below)
-        self._own_chroma = store is None  # ours to reopen when another process has written
-        self._owns_store = store is None  # a store passed in is the caller's to close
+        self._lock = FolderLock(self.path / "write.lock", lock_timeout)
+        self._open_store: StoreFactory | None = None
+        if isinstance(store, VectorStore):
+            self.store: VectorStore = store
+        else:
+            self._open_store = store or (lambda: ChromaStore(self.path / "chroma"))
+            self.store = None  # type: ignore[assignment]  # opened under the lock (below)
         self._seen: bytes | None = None  # the lock file's token when this process last used the store
         self._wrote = False
         self.chunk_chars = chunk_chars
@@ -219,7 +124,7 @@ class KnowledgeBase:
         self.judge = judge
         self.time_policy = time_policy
         try:
-            if self._own_chroma and not (self.path / "chroma").exists():
+            if self._open_store is not None and not (self.path / "chroma").exists():
                 with self._using_store(write=True):
                     pass  # a new Chroma folder and collection, created by one process at a time
             self.recover()
@@ -230,19 +135,22 @@ class KnowledgeBase:
     # the vector store, shared with other processes -------------------------------------
     @contextmanager
     def _using_store(self, write: bool) -> Iterator[None]:
-        """Use the vector store under the folder lock (exclusive to write); reopen a local Chroma client another process outdated."""
+        """Use the vector store under the folder lock (exclusive to write); reopen an owned store another process outdated."""
         with self._lock.hold(write) as outermost:
             if outermost:
                 self._wrote = False
                 token = self._lock.token()
                 if token != self._seen:
-                    if self._own_chroma:
-                        if self.store is not None:
-                            self.store.close()  # type: ignore[attr-defined]
-                            self.store = None  # type: ignore[assignment]
-                        self.store = ChromaStore(self.path / "chroma")
+                    if self._open_store is not None:
+                        self._close_store()
+                        self.store = self._open_store()
                     self._seen = token
             yield
+
+    def _close_store(self) -> None:
+        if self._open_store is not None and self.store is not None:
+            store, self.store = self.store, None  # type: ignore[assignment]
+            getattr(store, "close", lambda: None)()
 
     def _changing_store(self) -> None:
         """Called before a write to the store: other processes' clients are outdated from now on."""
@@ -318,6 +226,7 @@ class KnowledgeBase:
         documents; conflicts go to the review queue.
         """
         report = report or IngestReport()
+        valid_from = as_utc(valid_from) if valid_from else None  # naive: UTC
         start = time.perf_counter()
         todo: list[_Pending] = []
         for doc in docs:
@@ -478,7 +387,7 @@ class KnowledgeBase:
 
     def add_statement(self, text: str, *, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
         """Knowledge from a person (for instance an answer to the agent's question), used from now on."""
-        item = self._human_item(text, by, valid_from)
+        item = self._human_item(text, by, as_utc(valid_from) if valid_from else None)
         with self._using_store(write=True):
             with self.ledger.transaction() as db:
                 self.ledger.insert_human_item(db, item, by)
@@ -534,7 +443,7 @@ class KnowledgeBase:
         if as_of is None:
             where = {"status": {"$ne": Status.SUPERSEDED.value}}
         else:
-            at = as_of.timestamp()
+            at = as_utc(as_of).timestamp()  # naive: UTC, not the machine's zone
             where = {"$and": [{"valid_from": {"$lte": at}}, {"valid_to": {"$gt": at}}]}
         with self._using_store(write=False):
             hits = self.store.query(vector, k * self.time_policy.candidate_factor, where)
@@ -552,22 +461,13 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.ledger.close()
-        if self._owns_store and self.store is not None:
-            self.store.close()  # type: ignore[attr-defined]
+        self._close_store()
         self._lock.close()
 
 
 def _evidence(item: KnowledgeItem) -> Evidence:
     return Evidence(chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text,
                     metadata=_chroma_metadata(item))
-
-
-def aria_score(similarity: float, metadata: dict, now: float, policy: TimePolicy) -> float:
-    """ARIA retrieval score: status weight x exp(-rate x days since validation) x similarity."""
-    status = metadata.get("status", Status.VALID.value)
-    weight = {Status.VALID.value: 1.0, Status.POTENTIALLY_OUTDATED.value: policy.outdated_weight}.get(str(status), 0.0)
-    days = max(0.0, (now - float(metadata.get("validated_at", now))) / 86400)
-    return weight * math.exp(-policy.decay_per_day * days) * similarity
 
 
 def _embed_text(item: KnowledgeItem) -> str:
