@@ -1,0 +1,182 @@
+"""Question typing: what kind of span answers a question. Pure functions, no I/O.
+
+The reader (``agent.reader``) only proposes candidates of the expected type, so a "who"
+question is answered with a name, a "when" question with a date, a "how much" question
+with an amount, never with a document title or a header date picked up by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+AnswerType = Literal["person", "place", "date", "number", "yesno", "choice", "entity"]
+
+PERSON_NOUNS = frozenset(
+    """person people man woman who author writer novelist poet director producer performer singer
+    songwriter composer lyricist creator founder cofounder co-founder owner publisher editor narrator
+    actor actress star host presenter coach captain player president chairman chairwoman ceo leader head
+    manager mayor governor king queen monarch ruler emperor prince princess spouse wife husband partner
+    father mother son daughter parent child children sibling brother sister uncle aunt grandfather
+    grandmother artist painter sculptor architect designer inventor scientist politician senator
+    minister premier chancellor judge lead musician rapper drummer guitarist member members
+    biographer illustrator developer engineer boss""".split()
+)
+PLACE_NOUNS = frozenset(
+    """place city town village country state county province region district location birthplace
+    hometown capital continent island river lake mountain area territory nation municipality
+    headquarters neighborhood neighbourhood island street venue stadium airport port""".split()
+)
+TIME_NOUNS = frozenset("year date day month century decade era period time season".split())
+NUMBER_WORDS = re.compile(
+    r"\b(how (many|much|long|old|far|tall|high|big|large)|what (amount|number|percentage|percent|population|"
+    r"price|cost|fee|rate|limit|budget|salary|size)|(amount|number|percentage|population|price|cost|fee|rate|"
+    r"limit|allowance|budget|salary|total) (of|is|was|for|per))\b"
+)
+YESNO_START = frozenset("is are was were do does did can could has have had will would should shall may might".split())
+_WH = re.compile(r"\b(who|whom|whose|when|where|which|what|how)\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_SKIP_HEAD = frozenset("the a an name kind type sort of is was are were one two first last main usual most".split())
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    """The expected answer: its kind, the head noun of a "which N" question, the options of a choice."""
+
+    kind: AnswerType
+    head: str | None = None
+    options: tuple[str, ...] = field(default=())
+
+
+def classify(question: str) -> QuestionType:
+    """The expected answer type of ``question`` (English rules; anything else is an ``entity``)."""
+    text = " ".join(question.strip().split())
+    low = text.lower()
+    last = _last_clause(low)
+    options = choice_options(text)
+    first = last.split(" ", 1)[0] if last else ""
+    if options and (_WH.search(low) or first in YESNO_START):
+        return QuestionType("choice", head=_head_after_wh(low), options=options)
+    if first in YESNO_START and not _WH.search(last):
+        return QuestionType("yesno")
+    if re.search(r"^when\b|\bwhen\??$|\bwhat (year|date|day|month|century|decade)\b|\bwhich (year|date|day|month|century|decade)\b"
+                 r"|\bin what year\b|\bsince when\b|\bweekday\b", low):
+        head = "weekday" if "weekday" in low else None
+        return QuestionType("date", head=head)
+    if NUMBER_WORDS.search(low):
+        return QuestionType("number", head=_number_unit(low))
+    head = _head_after_wh(low)
+    wh = _WH.search(last)
+    if wh and wh.group(1) == "when":
+        return QuestionType("date")
+    if re.search(r"\b(who|whom|whose)\b", low) and not (head and head in PLACE_NOUNS | TIME_NOUNS):
+        return QuestionType("person", head=head if head in PERSON_NOUNS else None)
+    if head in TIME_NOUNS:
+        return QuestionType("date", head=head)
+    if re.search(r"\bwhere\b", low) and not head:
+        return QuestionType("place")
+    if head in PLACE_NOUNS:
+        return QuestionType("place", head=head)
+    if head in PERSON_NOUNS:
+        return QuestionType("person", head=head)
+    if re.search(r"\bwhere\b", low):
+        return QuestionType("place", head=head)
+    return QuestionType("entity", head=head)
+
+
+def _last_clause(low: str) -> str:
+    """The clause that carries the question ("The director X has an OBE. Does Y have one?" -> the 2nd)."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", low.strip()) if p.strip()]
+    return parts[-1] if parts else ""
+
+
+def _head_after_wh(low: str) -> str | None:
+    """The noun a which/what question asks for: "which team owns X" -> team; "what is the capital of Y" -> capital."""
+    m = re.search(r"\b(?:which|what)\s+((?:is|was|are|were)\s+(?:the\s+)?)?((?:[\w-]+\s*){0,4})", low)
+    direct = bool(m and not m.group(1))  # "which team owns X": the noun follows the wh-word
+    if m:
+        m = re.match(r"(.*)", m.group(2))
+    else:
+        m = re.search(r"\b(?:who|whom)\s+(?:is|was|are|were)\s+(?:the\s+)?((?:[\w-]+\s*){0,4})", low)
+        if not m:
+            return None
+    words = m.group(1).split()
+    while len(words) > 2 and words[0] in {"name", "kind", "type", "sort"} and words[1] == "of":
+        words = words[3:] if len(words) > 2 and words[2] in {"the", "a", "an"} else words[2:]
+    if words[:3] in (["place", "of", "birth"], ["city", "of", "birth"]):
+        return words[0]
+    if words[:2] == ["birth", "place"]:
+        return "place"
+    run: list[str] = []
+    for w in words:
+        if w in _HEAD_STOP or w in YESNO_START:
+            break
+        run.append(w)
+    for w in run:  # a known noun first: "county shares a border" -> county
+        if w in PERSON_NOUNS or w in PLACE_NOUNS or w in TIME_NOUNS:
+            return w
+    run = [w for w in run if w not in _SKIP_HEAD]
+    if not run:
+        return None
+    if not direct:  # "what is the most popular hotel in X" -> hotel; stop at a participle
+        run = run[:1] + [w for w in _until_participle(run[1:])]
+    head = run[0] if direct else run[-1]
+    return head[:-1] if head.endswith("s") and head[:-1] in PERSON_NOUNS | PLACE_NOUNS else head
+
+
+def _until_participle(words: list[str]) -> list[str]:
+    out = []
+    for w in words:
+        if w.endswith("ed") or w.endswith("ing"):
+            break
+        out.append(w)
+    return out
+
+
+_HEAD_STOP = frozenset("after before near about into over under between of in on at to for by with from that which who whom where when did does do has had a an the and or".split())
+
+
+def _number_unit(low: str) -> str | None:
+    """The counted noun of "how many X": the unit a numeric candidate should carry."""
+    m = re.search(r"\bhow many\s+(?:[\w-]+\s+){0,1}?([\w-]+)", low)
+    return m.group(1) if m else None
+
+
+_OPTION = r"((?:the\s+)?[A-Z0-9][\w'.&-]*(?:\s+(?:[A-Z0-9(][\w'.&()-]*|of|the|de|and|du|von|van|da|la|le))*)"
+
+
+def choice_options(question: str) -> tuple[str, ...]:
+    """The two named options of "..., A or B?" questions; empty when there are none."""
+    m = re.search(_OPTION + r",?\s+or\s+" + _OPTION + r"\s*\??\s*$", question.strip())
+    if not m:
+        return ()
+    a, b = (_strip_article(x) for x in (m.group(1), m.group(2)))
+    words_a = a.split()
+    # "Which band was formed first The Exies or ..." : the first option starts at its capitalised run
+    lead = [i for i, w in enumerate(words_a) if w[:1].isupper() or w[:1].isdigit()]
+    if lead:
+        a = " ".join(words_a[lead[-1] if _is_split(words_a, lead) else lead[0]:])
+    return (a, b) if a and b and a.lower() != b.lower() else ()
+
+
+def _is_split(words: list[str], lead: list[int]) -> bool:
+    return len(lead) > 1 and any(b - a > 1 for a, b in zip(lead, lead[1:], strict=False))
+
+
+def _strip_article(text: str) -> str:
+    return re.sub(r"^(the|a|an)\s+", "", text.strip()).strip(" ,?")  # "the Cotula" -> Cotula; "The Exies" stays
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-case words that carry meaning (no question words, articles or auxiliaries)."""
+    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS and len(w) > 1]
+
+
+STOPWORDS = frozenset(
+    """a an the of in on at to for by with from as and or but is are was were be been being do does did has
+    have had it its this that these those which who whom whose what when where why how there their they
+    he she his her him them we our you your i me my not no yes than then so also into over under about
+    after before during while many much more most some any each other another such only own same both
+    either neither all one two first last name kind type called known""".split()
+)

@@ -1,0 +1,300 @@
+"""The extractive reader: answer candidates taken from the evidence, typed and ranked. Pure functions.
+
+A small model copies fragments and titles when it writes an answer; choosing among spans
+is a task it can do. So the reader gathers spans from the passages (names, dates, numbers
+with their units, quoted titles, noun phrases ending in the noun the question asks for,
+yes/no, the options of a choice), keeps those of the type the question expects
+(``agent.questions``), and ranks them by how well their sentence matches the question
+(embedding similarity, supplied by the caller, and word overlap), by passage rank and by
+how often they recur. The LLM then picks among the top few with its reply constrained to
+them, so the answer is always a span of a cited passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from agent.questions import PERSON_NOUNS, PLACE_NOUNS, STOPWORDS, QuestionType, content_words
+from agent.types import Evidence
+
+Kind = Literal["name", "date", "year", "number", "phrase", "yesno", "option"]
+
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_CONNECT = r"(?:of|the|de|da|du|del|della|von|van|der|la|le|y|and|&|on|upon|for)"
+_CAP = r"(?:[A-Z][\w'’.-]*[\w.]|[A-Z]\.?|\d+[A-Za-z]*)"
+NAME = re.compile(rf"(?<![\w'])(?:[A-Z][\w'’.-]*[\w]|[A-Z]\.)(?:\s+(?:{_CONNECT}\s+)*{_CAP})*")
+DATE = re.compile(
+    rf"\b(?:\d{{1,2}}\s+(?:{MONTHS})\s+\d{{3,4}}|(?:{MONTHS})\s+\d{{1,2}}(?:\s*(?:and|-|–)\s*\d{{1,2}})?,?\s+\d{{3,4}}"
+    rf"|(?:{MONTHS})\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|(?:early|mid|late)[- ](?:\d{{1,2}}(?:st|nd|rd|th)|[a-z]+teenth|twentieth)[- ]century"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)\s+century)\b"
+)
+YEAR = re.compile(r"(?<![\d,.$€£-])\b(1[0-9]{3}|20[0-9]{2})s?\b(?![\d,.%-])")
+WEEKDAY = re.compile(rf"\b(?:{WEEKDAYS})s?\b")
+_MAGNITUDE = r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
+NUMBER = re.compile(rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}")
+_SPELLED = (r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
+            r"|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|dozen)")
+SPELLED_NUMBER = re.compile(rf"\b(?:(?:about|around|some|nearly|over)\s+)?{_SPELLED}(?:[- ]{_SPELLED})*(?:\s+(?:hundred|thousand|million))?\b|\b(?:once|twice)\b", re.IGNORECASE)
+_UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+)?)")
+QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
+SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9\"“(*-])|\n+")
+_SENTENCE_STARTERS = frozenset(
+    """the a an in on at he she it they this that these those his her its their there after before during
+    when while since as from for by with and but or if although however also then today yes no we our
+    you your i my each every all some most many one two""".split()
+)
+_ORG_WORDS = frozenset("inc corporation company ltd university college school team band club council party church".split())
+_NOT_UNIT = STOPWORDS | {"and", "or", "to", "in", "of", "per", "years", "year"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A span of one passage that could answer the question."""
+
+    text: str
+    kind: Kind
+    passage: int  # index into the evidence list
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate with its score and the signals behind it."""
+
+    text: str
+    kind: Kind
+    score: float
+    type_ok: bool
+    passages: tuple[int, ...]
+    sentence: str
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences (or list items and lines) of a passage."""
+    return [s.strip(" -*#\t") for s in SENTENCE.split(text) if s and s.strip(" -*#\t")]
+
+
+def extract_candidates(evidence: Sequence[Evidence], qtype: QuestionType | None = None) -> list[Candidate]:
+    """Every span of the evidence that could be an answer, in passage and sentence order.
+
+    A single capitalised word that starts a sentence ("Creates", "Teams") is a name only if
+    the evidence also capitalises it inside a sentence."""
+    out: list[Candidate] = []
+    proper = {m.group(1) for e in evidence for m in re.finditer(r"(?<=[a-z,;:] )([A-Z][\w'-]+)", e.text)}
+    for p, e in enumerate(evidence):
+        for sent in sentences(e.text):
+            for text, kind in _spans(sent, qtype):
+                if kind == "name" and " " not in text and sent.startswith(text) and text not in proper:
+                    continue
+                out.append(Candidate(text, kind, p, sent))
+    return out
+
+
+def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
+    found: list[tuple[str, Kind]] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(start: int, end: int, kind: Kind) -> None:
+        text = sent[start:end].strip(" ,;:'’")
+        if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text):
+            text = text[:-1]
+        if text and not any(a <= start < b or a < end <= b for a, b in taken):
+            taken.append((start, end))
+            found.append((text, kind))
+
+    for m in DATE.finditer(sent):
+        add(m.start(), m.end(), "date")
+    for m in WEEKDAY.finditer(sent):
+        add(m.start(), m.end(), "date")
+    for m in YEAR.finditer(sent):
+        add(m.start(), m.end(), "year")
+    for m in NUMBER.finditer(sent):
+        end = m.end()
+        unit = _UNIT.match(sent, end)
+        if unit and (unit.group(1).split()[0] not in _NOT_UNIT or unit.group(1).startswith("per ")):
+            end = unit.end()
+        add(m.start(), end, "number")
+    for m in SPELLED_NUMBER.finditer(sent):
+        end = m.end()
+        unit = _UNIT.match(sent, end)
+        if unit and unit.group(1).split()[0] not in _NOT_UNIT:
+            end = unit.end()
+        add(m.start(), end, "number")
+    for m in QUOTED.finditer(sent):
+        add(m.start(1), m.end(1), "name")
+    if qtype is not None and qtype.head:
+        head = re.escape(qtype.head)
+        for m in re.finditer(rf"\b((?:[A-Z][\w'-]*\s+){{1,4}}|(?:[a-z][\w-]*\s+){{1,2}}){head}(?:e?s)?\b", sent):
+            words = m.group(1).split()
+            while words and words[0].lower() in _SENTENCE_STARTERS | STOPWORDS:
+                words = words[1:]
+            if words and words[0].islower() and any(w in STOPWORDS or w.endswith("s") for w in words):
+                continue  # "lists which team": a verb phrase, not a name for the team
+            if words:
+                add(m.start(1) + m.group(1).find(words[0]), m.end(), "phrase")
+    for m in NAME.finditer(sent):
+        text = m.group(0)
+        words = text.split()
+        while words and (words[0].lower() in _SENTENCE_STARTERS or re.fullmatch(MONTHS, words[0])):
+            words = words[1:]
+        while words and words[-1].lower() in {"of", "the", "and", "&", "de", "on", "for"}:
+            words = words[:-1]
+        if not words or re.fullmatch(rf"(?:{MONTHS}|{WEEKDAYS})", " ".join(words)):
+            continue
+        start = m.start() + text.find(words[0])
+        add(start, start + len(" ".join(words)), "name")
+    return found
+
+
+# --- ranking -----------------------------------------------------------------------------------
+
+_TYPE_FIT: dict[str, dict[str, float]] = {
+    "person": {"name": 1.0, "phrase": 0.5},
+    "place": {"name": 1.0, "phrase": 0.9},
+    "date": {"date": 1.0, "year": 0.95},
+    "number": {"number": 1.0, "year": 0.35},
+    "entity": {"phrase": 1.0, "name": 0.85, "date": 0.3, "year": 0.3, "number": 0.3},
+}
+
+
+def type_fit(qtype: QuestionType, text: str, kind: Kind) -> float:
+    """How well a span of ``kind`` fits the expected answer (0 = never the answer)."""
+    fit = _TYPE_FIT.get(qtype.kind, {}).get(kind, 0.0)
+    if fit == 0.0:
+        return 0.0
+    words = {w.lower().strip(".,") for w in text.split()}
+    if qtype.kind == "person" and kind == "name":
+        if words & (_ORG_WORDS | PLACE_NOUNS):
+            fit *= 0.35
+        elif len(text.split()) == 1:
+            fit *= 0.8
+    if qtype.kind == "date" and qtype.head == "weekday":
+        fit = 1.0 if re.fullmatch(rf"(?:{WEEKDAYS})s?", text) else 0.2
+    if qtype.kind == "number" and qtype.head and kind == "number":
+        fit *= 1.15 if qtype.head.rstrip("s") in text.lower() else 1.0
+    if qtype.head and kind in ("phrase", "name") and qtype.head.rstrip("s") in text.lower():
+        fit *= 1.2
+    return fit
+
+
+def rank(
+    question: str,
+    qtype: QuestionType,
+    candidates: Sequence[Candidate],
+    similarity: Callable[[list[str]], list[float]] | None = None,
+) -> list[Scored]:
+    """Candidates of the expected type, best first (one entry per distinct text)."""
+    q_words = set(content_words(question))
+    q_low = question.lower()
+    sents = sorted({c.sentence for c in candidates})
+    sims = dict(zip(sents, similarity(sents), strict=True)) if similarity and sents else {}
+    best: dict[str, Scored] = {}
+    counts: dict[str, int] = {}
+    for c in candidates:
+        fit = type_fit(qtype, c.text, c.kind)
+        if fit == 0.0:
+            continue
+        c_words = set(content_words(c.text))
+        if c.text.lower() in q_low or (c.kind in ("name", "phrase") and c_words and c_words <= q_words):
+            continue  # the question's own words are not its answer
+        s_words = set(content_words(c.sentence)) - c_words
+        lexical = len(q_words & s_words) / len(q_words) if q_words else 0.0
+        semantic = sims.get(c.sentence, lexical)
+        near = _near_question_word(c, q_words)
+        score = fit * (0.45 * semantic + 0.45 * lexical + 0.1 / (1 + c.passage) + 0.1 * near)
+        key = c.text.lower()
+        counts[key] = counts.get(key, 0) + 1
+        old = best.get(key)
+        if old is None or score > old.score:
+            passages = tuple(sorted({c.passage, *(old.passages if old else ())}))
+            best[key] = Scored(c.text, c.kind, score, fit >= 0.5, passages, c.sentence)
+        else:
+            best[key] = Scored(old.text, old.kind, old.score, old.type_ok, tuple(sorted({c.passage, *old.passages})), old.sentence)
+    ranked = [Scored(s.text, s.kind, s.score + 0.03 * min(counts[k] - 1, 3), s.type_ok, s.passages, s.sentence) for k, s in best.items()]
+    ranked.sort(key=lambda s: (-s.score, s.text))
+    return ranked
+
+
+def _near_question_word(c: Candidate, q_words: set[str]) -> float:
+    """1.0 when a question word sits within a few words of the candidate in its sentence."""
+    low = c.sentence.lower()
+    at = low.find(c.text.lower())
+    if at < 0:
+        return 0.0
+    window = content_words(low[max(0, at - 60) : at + len(c.text) + 60])
+    return 1.0 if q_words & set(window) else 0.0
+
+
+# --- yes/no and choices -----------------------------------------------------------------------
+
+
+def judge_choice(question: str, qtype: QuestionType, evidence: Sequence[Evidence]) -> list[Scored]:
+    """Options of a choice question (or yes/no), scored from the evidence about each option."""
+    if qtype.kind == "choice":
+        low = question.lower()
+        years = [_first_year(_about(option, evidence)) for option in qtype.options]
+        scores = [0.5, 0.5]
+        if all(y is not None for y in years) and years[0] != years[1]:
+            earliest = re.search(r"\b(first|earlier|earliest|older|oldest|before)\b", low) is not None
+            latest = re.search(r"\b(later|latest|younger|youngest|newer|newest|more recent|last)\b", low) is not None
+            if earliest or latest:
+                pick = years.index(min(years) if earliest else max(years))  # type: ignore[type-var]
+                scores[pick], scores[1 - pick] = 0.8, 0.2
+        return sorted((Scored(o, "option", s, True, (), "") for o, s in zip(qtype.options, scores, strict=True)), key=lambda s: -s.score)
+    return yes_no(question, evidence)
+
+
+def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
+    """Yes when the evidence about each named subject contains what the question says of it."""
+    subjects = [s for s in _names_in(question) if _about(s, evidence)]
+    claim = [w for w in content_words(question) if not any(w in s.lower() for s in subjects)]
+    if len(subjects) >= 2 and "same" not in question.lower():
+        covered = all(_covers(_about(s, evidence), claim) for s in subjects)
+    elif subjects:
+        covered = _covers(_about(subjects[0], evidence), claim)
+    else:
+        covered = _covers(" ".join(e.text for e in evidence), claim)
+    yes = 0.7 if covered else 0.3
+    return sorted([Scored("yes", "yesno", yes, True, (), ""), Scored("no", "yesno", 1 - yes, True, (), "")], key=lambda s: -s.score)
+
+
+def _names_in(question: str) -> list[str]:
+    names = []
+    for part in re.split(r"\s+and\s+|,\s*", question):
+        names += _names_in_part(part)
+    return names
+
+
+def _names_in_part(question: str) -> list[str]:
+    names = []
+    for m in NAME.finditer(question):
+        words = [w for w in m.group(0).split()]
+        while words and words[0].lower() in _SENTENCE_STARTERS | {"are", "is", "was", "were", "do", "does", "did"}:
+            words = words[1:]
+        if words:
+            names.append(" ".join(words))
+    return names
+
+
+def _about(subject: str, evidence: Sequence[Evidence]) -> str:
+    """The text of the passages about ``subject``: titled by it, else mentioning it."""
+    low = subject.lower()
+    titled = [e.text for e in evidence if e.title.lower() == low or low in e.title.lower()]
+    return " ".join(titled or [e.text for e in evidence if low in e.text.lower()])
+
+
+def _covers(text: str, claim: list[str]) -> bool:
+    if not text or not claim:
+        return False
+    low = text.lower()
+    hits = sum(1 for w in claim if w in low or w.rstrip("s") in low)
+    return hits / len(claim) >= 0.6
+
+
+def _first_year(text: str) -> int | None:
+    years = [int(m.group(1)) for m in YEAR.finditer(text)]
+    return years[0] if years else None

@@ -1,0 +1,193 @@
+"""A rule-based planner: nested descriptions in a question become chained sub-questions. Pure.
+
+"Who manages the team that owns the billing service?" names its answer through a
+description ("the team that owns the billing service") that must be resolved first. The
+planner finds the innermost description (a relative clause, "the R of X" with a relational
+noun R, or "X's R"), asks for it as a sub-question, puts ``#k`` in its place and repeats
+until the question is flat. Sub-questions use only the question's own words plus ``#k``,
+so they cannot invent entities or copy an example; the result is a chain (or a tree) in
+dependency order, ready for :func:`graph.dag.repair_plan`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from graph.plan import Plan, PlanNode
+
+RELATION_NOUNS = frozenset(
+    """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
+    founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain
+    president chairman ceo leader head manager mayor governor king queen ruler spouse wife husband partner father
+    mother son daughter parent child children sibling brother sister birthplace hometown headquarters
+    capital inventor designer architect developer manufacturer successor predecessor operator sponsor label
+    network employer maker distributor illustrator editor-in-chief commander member members""".split()
+)
+RELATION_PHRASES = ("place of birth", "birth place", "city of birth", "country of citizenship", "country of origin", "place of death",
+                    "record label", "home town", "home country", "main director", "lead singer")
+PERSON_RELATIONS = frozenset(
+    """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
+    founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain president
+    chairman ceo leader head manager mayor governor king queen ruler spouse wife husband partner father mother son
+    daughter parent child children sibling brother sister inventor designer architect illustrator commander member
+    members successor predecessor person people man woman""".split()
+)
+_REL_PRONOUN = r"(?:that|which|who|whom|whose|where|when|(?:in|at|on|for|by|from|of|with|to|under|after) (?:which|whom))"
+_DET = r"(?:the|a|an)"
+_FUNCTION = r"(?:of|in|on|at|to|for|by|with|from|and|or|the|a|an|is|was|are|were|that|which|who|where|when|whose|whom)"
+_NOUN = rf"(?!{_FUNCTION}\b)[a-z][\w-]*"
+_CAPWORD = r"[A-Z0-9][\w'’.&-]*"
+_NAME = rf"(?:#\d+|{_CAPWORD}(?:,?\s+(?:(?:of|the|de|du|von|van|and|on|in|for|a|to|with|&)\s+)*{_CAPWORD})*)"
+_AUX = r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would)"
+_CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
+
+
+@dataclass(frozen=True)
+class _Found:
+    start: int
+    end: int
+    question: str  # the sub-question that asks for the description
+
+
+def decompose(question: str, max_nodes: int = 5) -> Plan:
+    """A chain of sub-questions for the nested descriptions of ``question`` (one node when it has none)."""
+    text = " ".join(question.strip().split())
+    nodes: list[PlanNode] = []
+    while len(nodes) < max_nodes - 1:
+        found = _innermost(text)
+        if found is None:
+            break
+        rest = f"{text[: found.start]}#{len(nodes) + 1}{text[found.end :]}"
+        if _is_empty(rest):  # the description is the whole question: it is the last node
+            break
+        node_id = len(nodes) + 1
+        nodes.append(PlanNode(id=node_id, question=found.question, depends_on=_refs(found.question)))
+        text = rest
+    nodes.append(PlanNode(id=len(nodes) + 1, question=_as_question(text), depends_on=_refs(text)))
+    return Plan(nodes=nodes)
+
+
+def _refs(text: str) -> list[int]:
+    return sorted({int(k) for k in re.findall(r"#(\d+)\b", text)})
+
+
+def _is_empty(text: str) -> bool:
+    """True when nothing but question words, auxiliaries and one ``#k`` is left."""
+    words = re.findall(r"#\d+|\w+", text.lower())
+    filler = {"who", "what", "which", "is", "was", "are", "were", "the", "name", "of", "called"}
+    return sum(1 for w in words if w not in filler) <= 1
+
+
+def _as_question(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith("?") else text.rstrip(".") + "?"
+
+
+def _wh(noun: str) -> str:
+    return "Who" if noun.split()[-1].lower() in PERSON_RELATIONS else "What"
+
+
+def _candidates(text: str) -> list[_Found]:
+    """Every description found in ``text``; the caller takes the innermost."""
+    found: list[_Found] = []
+    subject_at = _subject_start(text)
+    # X's R  ("Hello Love's performer", "Corey Taylor's city of birth")
+    for m in re.finditer(rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text):
+        owner, rel = m.group(1).strip(), m.group(2)
+        if not _looks_like_name(owner) or rel in {"s", "the", "a"}:
+            continue
+        found.append(_Found(m.start(), m.end(), f"{_wh(rel)} is the {rel} of {owner}?"))
+    # the R of X  (R relational)
+    rel_alt = "|".join(sorted(RELATION_NOUNS, key=len, reverse=True))
+    phrases = "|".join(RELATION_PHRASES)
+    relation = rf"(?:\bthe\s+((?:(?:main|first|current|original|lead|founding|former)\s+)?(?:{phrases}|{rel_alt}))|\b({phrases}))"
+    for m in re.finditer(rf"{relation}\s+of\s+(?:the\s+)?({_NAME})", text):
+        rel = m.group(1) or m.group(2)
+        target = _trim_name(m.group(3))
+        if not target:
+            continue
+        end = m.start(3) + len(target)
+        found.append(_Found(m.start(), end, f"{_wh(rel)} is the {rel} of {target}?"))
+    # the N that/which/where ... (relative clause) and reduced forms ("the country Signmark is from")
+    for m in re.finditer(rf"\b{_DET}\s+((?:{_NOUN}\s+){{0,2}}?{_NOUN})\s+({_REL_PRONOUN})\s+(.+?)(?={_CLAUSE_END})", text):
+        noun, pron, clause = m.group(1), m.group(2), m.group(3).strip()
+        if noun.split()[-1] in {"one", "same", "way", "time", "first", "most"} or not clause:
+            continue
+        clause = _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(3) + len(clause)), _do_support(text))
+        end = m.start(3) + len(clause)
+        found.append(_Found(m.start(), end, _relative_question(noun, pron, clause)))
+    for m in re.finditer(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:[A-Z][\w'’.-]*\s+)+)(is|was|are|were)\s+((?:[a-z]+\s*){{1,3}}?)(?={_CLAUSE_END}|\s+{_AUX}\b)", text):
+        noun, subject, verb, tail = m.group(1), m.group(2).strip(), m.group(3), m.group(4).strip()
+        if tail and _do_support(text) and _at_end(text, m.end(4)) and subject_at >= 0 and m.start() >= subject_at and len(tail.split()) > 1:
+            tail = tail.rsplit(" ", 1)[0]  # "... is part of dissolve?": the last word is the main verb
+        if not tail:
+            continue
+        found.append(_Found(m.start(), m.start(4) + len(tail), f"What is the {noun} {subject} {verb} {tail}?"))
+    for m in re.finditer(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b.+?)(?={_CLAUSE_END})", text):
+        clause = m.group(2).strip()
+        noun, clause = m.group(1), _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(2) + len(clause)), _do_support(text))
+        found.append(_Found(m.start(), m.start(2) + len(clause), f"What is the {noun} {clause}?"))
+    return found
+
+
+def _subject_start(text: str) -> int:
+    """Where the subject starts in a question whose main verb comes last ("When was X taken by ...",
+    "What year did X dissolve"); -1 for other questions."""
+    low = text.lower()
+    m = re.match(r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:(?:what|which)(?:\s+[\w-]+){1,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+", low) or re.match(
+        r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low
+    )
+    return m.end() if m else -1
+
+
+def _innermost(text: str) -> _Found | None:
+    """The description that contains no other one (the rightmost start breaks ties), or None."""
+    found = [f for f in _candidates(text) if f.end > f.start]
+    if not found:
+        return None
+    inner = [f for f in found if not any(g is not f and f.start <= g.start and g.end <= f.end and (g.start, g.end) != (f.start, f.end) for g in found)]
+    pool = inner or found
+    return max(pool, key=lambda f: (f.start, -(f.end - f.start)))
+
+
+def _relative_question(noun: str, pron: str, clause: str) -> str:
+    if pron in ("who", "that", "which") and noun.split()[-1] in PERSON_RELATIONS:
+        return f"Who {clause}?"
+    if pron in ("that", "which"):
+        return f"Which {noun} {clause}?"
+    return f"{_wh(noun)} is the {noun} {pron} {clause}?"
+
+
+def _looks_like_name(text: str) -> bool:
+    return bool(text) and (text.startswith("#") or text[0].isupper() or text[0].isdigit())
+
+
+def _trim_name(name: str) -> str:
+    """A name runs to its last capitalised word (a lower-case tail is the sentence going on)."""
+    words = name.split()
+    while words and not (words[-1][0].isupper() or words[-1][0].isdigit() or words[-1].startswith("#")):
+        words = words[:-1]
+    return " ".join(words).rstrip(",")
+
+
+def _at_end(text: str, end: int) -> bool:
+    return not text[end:].strip(" ?.!")
+
+
+def _do_support(text: str) -> bool:
+    return re.match(r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:what|which|when|where|why|how|who|whom)\b[^?]*?\s(?:did|does|do)\s", text.lower()) is not None
+
+
+def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support: bool = False) -> str:
+    """A description in the subject of "When was the country that produced Fist Power taken by the
+    British?" ends with its name; in "... does the team that owns the search service work?" the
+    last word is the main verb."""
+    if not in_subject:
+        return clause
+    m = re.match(rf"^(.*?(?:{_NAME}))(\s+(?!(?:is|was|are|were|has|had)\b)[a-z][\w-]*(?:\s+[\w-]+)*)$", clause)
+    if m and re.search(r"[A-Z0-9#]", m.group(1)):
+        return m.group(1)
+    if at_end and do_support and len(clause.split()) > 2:
+        return clause.rsplit(" ", 1)[0]
+    return clause

@@ -1,0 +1,66 @@
+"""The rule-based planner: nested descriptions become chained sub-questions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graph import validate_plan
+from graph.decompose import decompose
+
+
+def chain(question: str) -> list[str]:
+    return [n.question for n in decompose(question).nodes]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who manages the team that owns the billing service?", ["Which team owns the billing service?", "Who manages #1?"]),
+        ("In which city does the manager of the team that owns the search service work?",
+         ["Which team owns the search service?", "Who is the manager of #1?", "In which city does #2 work?"]),
+        ("What is the name of the waterfall in the country where the Bubye River is found?",
+         ["What is the country where the Bubye River is found?", "What is the name of the waterfall in #1?"]),
+        ("When was the country that produced Fist Power taken by the British?",
+         ["Which country produced Fist Power?", "When was #1 taken by the British?"]),
+        ("What kind of plane dropped the bomb on Akinoshu Kenji's birthplace?",
+         ["What is the birthplace of Akinoshu Kenji?", "What kind of plane dropped the bomb on #1?"]),
+        ("Who is the spouse of Big Eye's main director?", ["Who is the main director of Big Eye?", "Who is the spouse of #1?"]),
+        ("What year did the company Novair International Airways is part of dissolve?",
+         ["What is the company Novair International Airways is part of?", "What year did #1 dissolve?"]),
+    ],
+)
+def test_nested_descriptions_become_a_chain(question, expected):
+    assert chain(question) == expected
+
+
+def test_three_hops_in_dependency_order():
+    plan = decompose("What is the usual average snowfall in the city where the performers of Brother were formed?")
+    assert [n.depends_on for n in plan.nodes] == [[], [1], [2]]
+    assert "Brother" in plan.nodes[0].question and plan.nodes[2].question.endswith("in #2?")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who is the wife of Kim Jong-chul?", "When was Northwind Labs founded?", "What is the hotel limit per night?", "Who manages the Payments team?"],
+)
+def test_a_flat_question_is_one_node(question):
+    assert chain(question) == [question]
+
+
+def test_sub_questions_use_only_the_questions_words():
+    question = "In what county is the city where Harris W. Fawell was born?"
+    words = set(re.findall(r"\w+", question.lower())) | {"what", "is", "the", "which", "who", "of"}
+    for node in decompose(question).nodes:
+        assert set(re.findall(r"[a-z]\w*", node.question.lower())) <= words
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=160), st.integers(min_value=1, max_value=6))
+def test_any_text_gives_a_valid_plan(text, max_nodes):
+    plan = decompose(text, max_nodes)
+    assert 1 <= len(plan.nodes) <= max_nodes
+    assert validate_plan(plan) == []

@@ -1,0 +1,49 @@
+"""Question typing: the kind of span that answers a question."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.questions import choice_options, classify
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "head"),
+    [
+        ("Who manages the Payments team?", "person", None),
+        ("Who was the first president of the association?", "person", "president"),
+        ("When did Nugegoda leave the British Empire?", "date", None),
+        ("In what year was the man born?", "date", None),
+        ("David Jones played another sport that was started when?", "date", None),
+        ("How many Publix stores are in Tennessee?", "number", "publix"),
+        ("What is the hotel limit per night?", "number", None),
+        ("Which team owns the billing service?", "entity", "team"),
+        ("What county shares a border with McDowell County?", "place", "county"),
+        ("What is the most popular hotel in Windhoek?", "entity", "hotel"),
+        ("What kind of plane dropped the bomb on Hiroshima?", "entity", "plane"),
+        ("Where did the Nets play in New Jersey?", "place", None),
+        ("What is the city of birth of Corey Taylor?", "place", "city"),
+        ("What is the state where Hank Snow lived in when he died?", "place", "state"),
+        ("Who was president when Iowa became a state?", "person", "president"),
+        ("On which weekday does the Identity team hand over its rotation?", "date", "weekday"),
+        ("Are Christopher Nolan and Sathish Kalathil both film directors?", "yesno", None),
+        ("The director Armando Iannucci has an OBE. Does the director Puneet Sira also have one?", "yesno", None),
+    ],
+)
+def test_classify(question, kind, head):
+    qtype = classify(question)
+    assert (qtype.kind, qtype.head) == (kind, head)
+
+
+def test_choice_questions_carry_their_options():
+    assert classify("Which band was formed first The Exies or Circus Diablo ?").options == ("The Exies", "Circus Diablo")
+    assert classify("Who is the oldest, Sid Haig or Vic Darchinyan?").kind == "choice"
+    assert choice_options("Which plant is larger, the Pterocarya or the Cotula?") == ("Pterocarya", "Cotula")
+    assert choice_options("Who manages the Payments team?") == ()
+
+
+@given(st.text(max_size=200))
+def test_classify_never_fails(text):
+    assert classify(text).kind in {"person", "place", "date", "number", "yesno", "choice", "entity"}

@@ -1,0 +1,103 @@
+"""The extractive reader: typed candidates from the evidence, ranked; the LLM chooses among them."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.questions import classify
+from agent.reader import extract_candidates, judge_choice, rank
+from agent.reading import read
+from agent.settings import Settings
+from agent.types import Evidence
+from helpers import FakeLLM
+
+
+def ev(text: str, title: str = "doc", n: int = 0) -> Evidence:
+    return Evidence(chunk_id=f"c{n}", doc_id=f"d{n}", title=title, source=f"{title}.md", text=text)
+
+
+POLICY = ev("Travel policy. Effective 2024-01-01. The hotel limit is $180 per night. Claims must be filed within 30 days.", "Travel policy")
+MANAGERS = ev("Dana Kim manages the Payments team. Ravi Mehta manages the Discovery team. All managers report to Helen Strand.", "Engineering managers", 1)
+TEAMS = ev("The Payments team owns the billing service and the refund service. The Discovery team owns the search service.", "Teams", 2)
+
+
+def best(question: str, evidence: list[Evidence]) -> str:
+    qtype = classify(question)
+    return rank(question, qtype, extract_candidates(evidence, qtype))[0].text
+
+
+def test_spans_of_every_kind():
+    found = {(c.text, c.kind) for c in extract_candidates([POLICY, MANAGERS])}
+    assert {("$180 per night", "number"), ("2024-01-01", "date"), ("30 days", "number"), ("Dana Kim", "name"), ("Helen Strand", "name")} <= found
+
+
+def test_an_amount_question_gets_the_amount_not_the_header_date():
+    assert best("What is the hotel limit per night?", [POLICY]) == "$180 per night"
+
+
+def test_a_who_question_gets_a_person_not_a_title():
+    assert best("Who manages the Payments team?", [TEAMS, MANAGERS]) == "Dana Kim"
+
+
+def test_a_which_team_question_gets_the_team():
+    assert best("Which team owns the billing service?", [MANAGERS, TEAMS]) == "Payments team"
+
+
+def test_a_date_question_gets_a_date():
+    assert best("When did the policy take effect?", [POLICY]) == "2024-01-01"
+
+
+def test_the_questions_own_words_are_never_the_answer():
+    texts = [s.text for s in rank("Who manages the Payments team?", classify("Who manages the Payments team?"), extract_candidates([MANAGERS]))]
+    assert "Payments" not in texts and "Payments team" not in texts
+
+
+def test_embedding_similarity_moves_the_ranking():
+    question = "Who is the head of engineering?"
+    qtype = classify(question)
+    cands = extract_candidates([MANAGERS], qtype)
+    favour_last = rank(question, qtype, cands, lambda sents: [1.0 if "Helen" in s else 0.0 for s in sents])
+    favour_first = rank(question, qtype, cands, lambda sents: [1.0 if "Dana" in s else 0.0 for s in sents])
+    assert favour_last[0].text == "Helen Strand" and favour_first[0].text == "Dana Kim"
+
+
+def test_choice_by_earliest_year():
+    docs = [ev("The Exies are a rock band formed in 1997.", "The Exies"), ev("Circus Diablo was formed in 2004.", "Circus Diablo", 1)]
+    question = "Which band was formed first The Exies or Circus Diablo ?"
+    assert judge_choice(question, classify(question), docs)[0].text == "The Exies"
+
+
+def test_yes_no_from_what_each_subject_passage_says():
+    docs = [ev("Christopher Nolan is a British film director.", "Christopher Nolan"), ev("Sathish Kalathil is an Indian film director.", "Sathish Kalathil", 1)]
+    question = "Are Christopher Nolan and Sathish Kalathil both film directors?"
+    assert judge_choice(question, classify(question), docs)[0].text == "yes"
+    docs[1] = ev("Sathish Kalathil is an Indian cricket player.", "Sathish Kalathil", 1)
+    assert judge_choice(question, classify(question), docs)[0].text == "no"
+
+
+def test_the_llm_chooses_among_the_options_only():
+    llm = FakeLLM([{"answer": "Ravi Mehta"}])
+    reading = read("Who manages the Payments team?", [TEAMS, MANAGERS], llm=llm, settings=Settings())
+    assert reading.answer == "Ravi Mehta" and not reading.ranked_first and reading.typed
+    schema = llm.calls[0][1]["properties"]["answer"]
+    assert schema["enum"][0] == "Dana Kim" and "Ravi Mehta" in schema["enum"]
+
+
+def test_an_unusable_choice_falls_back_to_the_best_ranked_span():
+    reading = read("Who manages the Payments team?", [MANAGERS], llm=FakeLLM(["not json", "still not json"]), settings=Settings())
+    assert reading.answer == "Dana Kim" and reading.notes
+
+
+def test_score_reader_makes_no_call_and_no_span_means_unknown():
+    llm = FakeLLM([])
+    assert read("Who manages the Payments team?", [MANAGERS], llm=llm, settings=Settings(reader="score")).answer == "Dana Kim"
+    assert read("When was the company founded?", [MANAGERS], llm=llm, settings=Settings()).answer == "unknown"
+    assert llm.calls == []
+
+
+@given(st.text(max_size=300), st.text(max_size=80))
+def test_any_text_is_read_without_error(text, question):
+    qtype = classify(question)
+    ranked = rank(question, qtype, extract_candidates([ev(text)], qtype))
+    assert all(r.text and r.score >= 0 for r in ranked) and ranked == sorted(ranked, key=lambda r: (-r.score, r.text))
