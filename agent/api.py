@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 from agent import outputs, prompts
 from agent.llm import LLM, LlamaCppLLM, ask_structured
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
-from agent.types import Answer, StepEvent
+from agent.types import Answer, StepEvent, follow
 from agent.judge import conflict_judge
 from agent.evidence import supported_citations
 from agent.workflow import Budget, Context, build_graph, llm_calls, messages_for, run_agent, to_answer, warmup_call
@@ -30,6 +30,7 @@ from kb.items import as_utc
 from kb.knowledge_base import IngestReport, KnowledgeBase, Progress, TimePolicy
 from kb.ledger import Review, ReviewError
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from retrieval.errors import DagragError
 from retrieval.store import VectorStore
 
 MAX_QUESTION_CHARS = 4000
@@ -38,7 +39,7 @@ CHECKPOINT_TYPES = [("kb.items", "Evidence"), ("agent.types", "Citation"), ("age
                     ("agent.types", "NodeResult"), ("graph.plan", "Plan"), ("graph.plan", "PlanNode")]
 
 
-class QuestionError(ValueError):
+class QuestionError(DagragError, ValueError):
     """The question cannot be asked as given."""
 
 
@@ -70,6 +71,7 @@ class DagRAG:
     ) -> None:
         self.settings = settings or load_settings()
         self._llm = llm
+        self._own_llm = False  # an LLM passed in is the caller's to close; one made here is closed by close()
         self._embedder = embedder
         self._store = store
         self._kb: KnowledgeBase | None = None
@@ -115,9 +117,10 @@ class DagRAG:
                 from agent.llm import OpenAIServerLLM
 
                 self._llm = OpenAIServerLLM(s.llm_url, model=s.llm_api_model, temperature=s.temperature, seed=s.seed)
-                return self._llm
-            self._llm = LlamaCppLLM(llm_model_path(s), n_ctx=s.n_ctx, n_threads=s.n_threads, seed=s.seed,
-                                    temperature=s.temperature, prompt_cache=s.prompt_cache)
+            else:
+                self._llm = LlamaCppLLM(llm_model_path(s), n_ctx=s.n_ctx, n_threads=s.n_threads, seed=s.seed,
+                                        temperature=s.temperature, prompt_cache=s.prompt_cache)
+            self._own_llm = True
         return self._llm
 
     # ingest --------------------------------------------------------------------
@@ -128,9 +131,7 @@ class DagRAG:
     # asking --------------------------------------------------------------------
     def ask(self, question: str, *, as_of: datetime | None = None) -> Answer:
         """Answer with the DAG agent (LogicRAG); never pauses: anything for a person is queued."""
-        answer = None
-        for event in self.stream(question, as_of=as_of):
-            answer = event.answer or answer
+        answer = follow(self.stream(question, as_of=as_of))
         assert answer is not None
         return answer
 
@@ -153,13 +154,43 @@ class DagRAG:
     def resume(self, review_id: int, *, keep: str | None = None, text: str | None = None, by: str | None = None) -> Iterator[StepEvent]:
         """Continue a run paused on review ``review_id`` with a person's decision and/or statement."""
         review = self.kb.ledger.review(review_id)
-        if not review.thread_id:
-            raise ReviewError(f"review {review_id} has no paused question waiting: resolve it with `dagrag review resolve`")
         if review.state != "open" and review.kind == "clarification":
             raise ReviewError(f"review {review_id} was already answered by {review.resolved_by}")
+        if not self.paused(review):
+            raise ReviewError(f"review {review_id} has no paused question waiting: resolve it with `dagrag review resolve`")
         graph = self._checkpointed_graph()
         reply = {"keep": keep, "text": text, "by": by or self.settings.reviewer}
         yield from run_agent(graph, None, self._context(None, True), thread_id=review.thread_id, resume=reply)
+
+    def paused(self, review: Review) -> bool:
+        """Whether a run is paused on ``review`` now (a run that went on without the answer is finished: nothing to resume)."""
+        if not review.thread_id or review.state != "open":
+            return False
+        snapshot = self._checkpointed_graph().get_state({"configurable": {"thread_id": review.thread_id}})
+        return bool(snapshot.next)
+
+    def answer_review(self, review_id: int, *, keep: str | None = None, text: str | None = None, by: str | None = None) -> Answer | None:
+        """A person's decision (``keep``) or statement (``text``) for a review.
+
+        A run paused on it resumes and its answer is returned; otherwise the review is resolved
+        (a conflict: keep new / old / both, or the statement replaces both sides) or answered (a
+        question: the statement becomes knowledge) directly, and None is returned.
+        """
+        if not keep and not text:
+            raise ReviewError("give your answer as TEXT, or --keep new|old|both for a conflict")
+        review = self.kb.ledger.review(review_id)
+        if self.paused(review):
+            return follow(self.resume(review_id, keep=keep, text=text, by=by))
+        by = by or self.settings.reviewer
+        if review.kind == "clarification":
+            if not text:
+                raise ReviewError(f"review {review_id} is a question: answer it with a statement")
+            if review.state != "open":
+                raise ReviewError(f"review {review_id} was already answered by {review.resolved_by}")
+            self.kb.answer_question(review_id, text, by)
+        else:
+            self.kb.resolve(review_id, keep or "edit", by=by, edit=None if keep else text)
+        return None
 
     def _context(self, as_of: datetime | None, interactive: bool) -> Context:
         as_of = as_utc(as_of) if as_of else None  # naive: UTC
@@ -225,6 +256,8 @@ class DagRAG:
             self._kb.close()
         if self._interactive_graph is not None:
             self._checkpoints.close()
+        if self._own_llm:
+            getattr(self._llm, "close", lambda: None)()  # the server client's connections (httpx)
 
     def __enter__(self) -> "DagRAG":
         return self

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from agent import render
 from agent.api import DagRAG, QuestionError
-from agent.types import Answer
+from agent.types import Answer, StepEvent, follow
 
 HELP = """[b]Ask a question[/b], or:
   /sources   sources of the last answer
@@ -68,19 +68,21 @@ def _ask(rag: DagRAG, question: str, console: Console, session: PromptSession) -
     answer = None
     events = rag.stream(question, interactive=True)
     while events is not None:
-        pending = None
+        pending: list[StepEvent] = []
         with console.status("thinking…", spinner="dots") as status:
-            for event in events:
+
+            def show(event: StepEvent) -> None:
                 if event.answer is not None:
-                    answer = event.answer
-                elif event.kind == "question":
-                    pending = event
+                    return
+                if event.kind == "question":
+                    pending.append(event)
                 else:
                     status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
+
+            answer = follow(events, show) or answer
         events = None
-        if pending is not None:
-            reply = _ask_person(pending, console, session)
-            events = rag.resume(pending.review_id, **reply)
+        if pending:  # a skipped question stays in `dagrag review`; the run goes on without the answer
+            events = rag.resume(pending[-1].review_id, **_ask_person(pending[-1], console, session))
     if answer is not None:
         console.print(render.answer_panel(answer))
         console.print(render.caveats(answer))

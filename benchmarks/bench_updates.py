@@ -26,7 +26,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 import random
 import re
 import shutil
@@ -39,11 +38,12 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from retrieval.offline import go_offline  # noqa: E402
+
+go_offline()
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MUSIQUE = DATA / "musique_dev.json"

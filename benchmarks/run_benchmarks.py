@@ -23,11 +23,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from retrieval.offline import go_offline  # noqa: E402
+
+go_offline()
 
 import psutil  # noqa: E402
 

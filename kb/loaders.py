@@ -16,6 +16,8 @@ from pathlib import Path
 from pypdf import PdfReader
 from selectolax.lexbor import LexborHTMLParser
 
+from retrieval.errors import DagragError
+
 __all__ = ["SUPPORTED_SUFFIXES", "MAX_FILE_MB", "SourceDocument", "LoadError", "iter_files", "load_file"]
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".json"}
@@ -55,7 +57,7 @@ class SourceDocument:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-class LoadError(Exception):
+class LoadError(DagragError):
     """A file could not be loaded; the message is one line naming the file and the fix."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

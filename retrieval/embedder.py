@@ -6,6 +6,8 @@ import os
 import threading
 from typing import Protocol, Sequence
 
+from retrieval.offline import go_offline
+
 
 class Embedder(Protocol):
     """Turns texts into unit-length vectors."""
@@ -32,9 +34,7 @@ class SentenceTransformerEmbedder:
     def _load(self):
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                go_offline()
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 

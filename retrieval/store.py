@@ -9,11 +9,13 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
+
+from retrieval.errors import DagragError
+from retrieval.offline import go_offline
 
 Metadata = dict[str, str | int | float | bool]
 
@@ -56,7 +58,7 @@ class VectorStore(abc.ABC):
     def count(self) -> int: ...
 
 
-class StoreError(RuntimeError):
+class StoreError(DagragError, RuntimeError):
     """The vector store cannot be reached or used; the message says what to do."""
 
 
@@ -76,7 +78,7 @@ class ChromaStore(VectorStore):
     COLLECTION = "dagrag_chunks"
 
     def __init__(self, location: Path | str, collection: str = COLLECTION) -> None:
-        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+        go_offline()
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 

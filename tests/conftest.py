@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from retrieval.offline import go_offline
+
+go_offline()
 
 from helpers import COMPANY, LexicalRetriever  # noqa: E402
 

@@ -22,9 +22,9 @@ from prompt_toolkit.output import DummyOutput
 from pypdf import PdfReader, PdfWriter
 from rich.console import Console
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from retrieval.offline import OFFLINE_ENV, go_offline  # noqa: E402
+
+go_offline()
 
 from agent.chat import run_chat  # noqa: E402
 from agent.llm import Completion  # noqa: E402
@@ -210,7 +210,7 @@ def start_dagrag(cwd: Path, *args: str, **env: str) -> tuple[tuple[str, ...], su
     """Start ``dagrag ARGS`` in ``cwd`` with a kb in ``cwd/kb``, offline, no DAGRAG_* from the caller."""
     cwd.mkdir(parents=True, exist_ok=True)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
-    environ.update(DAGRAG_KB_PATH=str(cwd / "kb"), NO_COLOR="1", COLUMNS="250", HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", **env)
+    environ.update({**OFFLINE_ENV, "DAGRAG_KB_PATH": str(cwd / "kb"), "NO_COLOR": "1", "COLUMNS": "250", **env})
     proc = subprocess.Popen([str(DAGRAG), *args], cwd=cwd, env=environ, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return args, proc

@@ -22,13 +22,7 @@ from agent import DagRAG  # noqa: E402
 from agent.demo import demo_docs  # noqa: E402
 from kb.knowledge_base import IngestReport  # noqa: E402
 
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "TOKENIZERS_PARALLELISM": "false",
-}
+from retrieval.offline import OFFLINE_ENV  # noqa: E402
 
 netguard.install()  # patched but inactive until a test of this folder sets up
 
