@@ -29,6 +29,7 @@ from agent.types import Answer
 from kb.items import Status
 from helpers import chat, finish_dagrag
 from kb.ledger import Ledger
+from retrieval.store import ChromaStore
 
 pytestmark = pytest.mark.integration
 
@@ -103,9 +104,8 @@ def test_1_ingest_ask_and_chat(session: Session, clean_env):
         # the folder is private: created with mode 0700 (under any umask)
         mode = stat.S_IMODE(session.kb.stat().st_mode)
         assert mode & 0o077 == 0, f"{session.kb} has mode {mode:o}: others can read the knowledge base"
-        client = getattr(rag.kb.store, "_client", None)  # Chroma's own switch, besides ANONYMIZED_TELEMETRY
-        if client is not None:
-            assert client.get_settings().anonymized_telemetry is False
+        assert isinstance(rag.kb.store, ChromaStore)  # Chroma's own switch, besides ANONYMIZED_TELEMETRY
+        assert rag.kb.store._client.get_settings().anonymized_telemetry is False
         new = docs / "policy_2025.md"
         new.write_text(POLICY_2025, encoding="utf-8")
         second = rag.ingest([new])

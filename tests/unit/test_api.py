@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,6 +25,15 @@ def full_script() -> list:
 
 pytestmark = pytest.mark.usefixtures("no_dagrag_env")
 
+OPENED: list[DagRAG] = []  # every DagRAG a test made here, closed after it
+
+
+@pytest.fixture(autouse=True)
+def _close_opened() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
 
 @pytest.fixture
 def docs(tmp_path):
@@ -33,6 +43,7 @@ def docs(tmp_path):
 def make_rag(tmp_path, docs, script, **settings) -> tuple[DagRAG, FakeLLM, HashEmbedder]:
     llm, embedder = FakeLLM(list(script)), HashEmbedder()
     rag = DagRAG(Settings(kb_path=tmp_path / "kb", **settings), llm=llm, embedder=embedder, store=MemoryStore())
+    OPENED.append(rag)
     report = rag.ingest([docs])
     assert len(report.added) == 3 and report.failed == []
     return rag, llm, embedder

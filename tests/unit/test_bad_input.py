@@ -13,6 +13,7 @@ Fakes everywhere except the few runs of the real console command (started togeth
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import json
 import os
 import random
@@ -167,7 +168,18 @@ def fake_rag(tmp_path: Path, script: list | None = None, **settings) -> tuple[Da
     llm = FakeLLM(list(script or []))
     settings = {"detect_conflicts": False, **settings}
     rag = DagRAG(Settings(kb_path=tmp_path / "kb", **settings), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
+    OPENED.append(rag)
     return rag, llm
+
+
+OPENED: list[DagRAG] = []  # every DagRAG a test made here, closed after it
+
+
+@pytest.fixture(autouse=True)
+def _close_opened() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
 
 
 def assert_consistent(ledger: Ledger, store_ids: set[str]) -> None:

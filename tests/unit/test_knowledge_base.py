@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -16,8 +17,10 @@ from retrieval.store import Record
 
 
 @pytest.fixture
-def kb(tmp_path: Path) -> KnowledgeBase:
-    return KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore(), chunk_chars=200, chunk_overlap=0)
+def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
+    kb = KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore(), chunk_chars=200, chunk_overlap=0)
+    yield kb
+    kb.close()
 
 
 def write(path: Path, text: str) -> Path:

@@ -3,6 +3,7 @@ resolutions, history, time-aware retrieval, caveats, self-check and the person i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import multiprocessing
 import sqlite3
 from datetime import datetime, timezone
@@ -24,7 +25,19 @@ CONSISTENT = {"relation": "consistent", "confidence": 80, "reason": "same"}
 
 def make(tmp_path: Path, script: list, store: MemoryStore | None = None, **settings) -> DagRAG:
     s = Settings(kb_path=tmp_path / "kb", reviewer="tester", **settings)
-    return DagRAG(s, llm=FakeLLM(script), embedder=HashEmbedder(), store=store if store is not None else MemoryStore())
+    rag = DagRAG(s, llm=FakeLLM(script), embedder=HashEmbedder(), store=store if store is not None else MemoryStore())
+    OPENED.append(rag)
+    return rag
+
+
+OPENED: list[DagRAG] = []  # every DagRAG a test made here, closed after it
+
+
+@pytest.fixture(autouse=True)
+def _close_opened() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
 
 
 def write(path: Path, text: str) -> Path:
