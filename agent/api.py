@@ -14,16 +14,16 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from agent import outputs, prompts
+from agent.evidence import supported_citations
+from agent.judge import conflict_judge
 from agent.llm import LLM, LlamaCppLLM, ask_structured
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
 from agent.types import Answer, StepEvent, follow
-from agent.judge import conflict_judge
-from agent.evidence import supported_citations
 from agent.workflow import Budget, Context, build_graph, llm_calls, messages_for, run_agent, to_answer, warmup_call
 from graph import Plan
 from kb.items import as_utc
@@ -35,8 +35,15 @@ from retrieval.store import VectorStore
 
 MAX_QUESTION_CHARS = 4000
 # the state types a paused run stores in its checkpoint (nothing else is deserialised)
-CHECKPOINT_TYPES = [("kb.items", "Evidence"), ("agent.types", "Citation"), ("agent.types", "LLMCall"), ("agent.types", "SelfCheck"),
-                    ("agent.types", "NodeResult"), ("graph.plan", "Plan"), ("graph.plan", "PlanNode")]
+CHECKPOINT_TYPES = [
+    ("kb.items", "Evidence"),
+    ("agent.types", "Citation"),
+    ("agent.types", "LLMCall"),
+    ("agent.types", "SelfCheck"),
+    ("agent.types", "NodeResult"),
+    ("graph.plan", "Plan"),
+    ("graph.plan", "PlanNode"),
+]
 
 
 class QuestionError(DagragError, ValueError):
@@ -48,7 +55,7 @@ def clean_question(question: str) -> str:
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question or "")
     text = " ".join(text.split())
     if not text:
-        raise QuestionError("the question is empty: ask something, e.g. dagrag ask \"Who owns billing?\"")
+        raise QuestionError('the question is empty: ask something, e.g. dagrag ask "Who owns billing?"')
     if len(text) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is {len(text):,} characters long; keep it under {MAX_QUESTION_CHARS:,}")
     return text
@@ -81,7 +88,7 @@ class DagRAG:
         self._budget = Budget(self.settings.clarify_budget)
 
     @classmethod
-    def open(cls, kb_path: str | Path | None = None, **overrides) -> "DagRAG":
+    def open(cls, kb_path: str | Path | None = None, **overrides) -> DagRAG:
         """Open (creating if needed) a knowledge base; ``overrides`` are settings fields."""
         return cls(load_settings(kb_path=kb_path, **overrides))
 
@@ -105,8 +112,15 @@ class DagRAG:
 
                 url, collection = s.chroma_url, ChromaStore.collection_for(s.kb_path)
                 store = lambda: ChromaStore(url, collection=collection)  # noqa: E731  the client is the kb's to close (not the server)
-            self._kb = KnowledgeBase(s.kb_path, self.embedder, store=store, chunk_chars=s.chunk_chars, chunk_overlap=s.chunk_overlap,
-                                     judge=judge, time_policy=TimePolicy.from_settings(s))
+            self._kb = KnowledgeBase(
+                s.kb_path,
+                self.embedder,
+                store=store,
+                chunk_chars=s.chunk_chars,
+                chunk_overlap=s.chunk_overlap,
+                judge=judge,
+                time_policy=TimePolicy.from_settings(s),
+            )
         return self._kb
 
     @property
@@ -118,8 +132,14 @@ class DagRAG:
 
                 self._llm = OpenAIServerLLM(s.llm_url, model=s.llm_api_model, temperature=s.temperature, seed=s.seed)
             else:
-                self._llm = LlamaCppLLM(llm_model_path(s), n_ctx=s.n_ctx, n_threads=s.n_threads, seed=s.seed,
-                                        temperature=s.temperature, prompt_cache=s.prompt_cache)
+                self._llm = LlamaCppLLM(
+                    llm_model_path(s),
+                    n_ctx=s.n_ctx,
+                    n_threads=s.n_threads,
+                    seed=s.seed,
+                    temperature=s.temperature,
+                    prompt_cache=s.prompt_cache,
+                )
             self._own_llm = True
         return self._llm
 
@@ -135,8 +155,9 @@ class DagRAG:
         assert answer is not None
         return answer
 
-    def stream(self, question: str, *, plan: Plan | None = None, as_of: datetime | None = None,
-               interactive: bool = False) -> Iterator[StepEvent]:
+    def stream(
+        self, question: str, *, plan: Plan | None = None, as_of: datetime | None = None, interactive: bool = False
+    ) -> Iterator[StepEvent]:
         """Answer with the DAG agent, yielding progress events; the last one carries the Answer.
 
         ``plan`` skips warm-up and planning and executes the given DAG (an oracle planner).
@@ -194,8 +215,9 @@ class DagRAG:
 
     def _context(self, as_of: datetime | None, interactive: bool) -> Context:
         as_of = as_utc(as_of) if as_of else None  # naive: UTC
-        return Context(llm=self.llm, retriever=self.kb, settings=self.settings, desk=self.kb, as_of=as_of,
-                       interactive=interactive, budget=self._budget)
+        return Context(
+            llm=self.llm, retriever=self.kb, settings=self.settings, desk=self.kb, as_of=as_of, interactive=interactive, budget=self._budget
+        )
 
     def _checkpointed_graph(self):
         """The agent graph with a SQLite checkpointer in the knowledge-base folder (built once)."""
@@ -236,19 +258,37 @@ class DagRAG:
         citations, note = supported_citations(answer, ev, result.value.sources if result.value else [], {})
         fallbacks += [f"answer unusable ({result.error})"] if result.value is None else []
         fallbacks += [note] if note else []
-        state = {"question": question, "answer": answer, "citations": citations, "plan_source": "vanilla", "calls": calls,
-                 "fallbacks": fallbacks, "retrieved_ids": [e.chunk_id for e in ev],
-                 "timings": {"embed": got.embed_seconds, "retrieval": got.search_seconds}}
+        state = {
+            "question": question,
+            "answer": answer,
+            "citations": citations,
+            "plan_source": "vanilla",
+            "calls": calls,
+            "fallbacks": fallbacks,
+            "retrieved_ids": [e.chunk_id for e in ev],
+            "timings": {"embed": got.embed_seconds, "retrieval": got.search_seconds},
+        }
         return to_answer(state, time.perf_counter() - start, as_of=as_of)
 
     def ask_without_retrieval(self, question: str) -> Answer:
         """The model alone, no retrieval (the "none" baseline)."""
         question = clean_question(question)
         start = time.perf_counter()
-        result = ask_structured(self.llm, messages_for(prompts.DIRECT.format(question=question)), outputs.NodeReply, outputs.NODE_SCHEMA, self.settings.answer_max_tokens)
+        result = ask_structured(
+            self.llm,
+            messages_for(prompts.DIRECT.format(question=question)),
+            outputs.NodeReply,
+            outputs.NODE_SCHEMA,
+            self.settings.answer_max_tokens,
+        )
         calls = llm_calls("none", result)
-        state = {"question": question, "answer": result.value.answer.strip() if result.value else "unknown", "plan_source": "none",
-                 "calls": calls, "fallbacks": [] if result.value else [f"answer unusable ({result.error})"]}
+        state = {
+            "question": question,
+            "answer": result.value.answer.strip() if result.value else "unknown",
+            "plan_source": "none",
+            "calls": calls,
+            "fallbacks": [] if result.value else [f"answer unusable ({result.error})"],
+        }
         return to_answer(state, time.perf_counter() - start)
 
     def close(self) -> None:
@@ -259,9 +299,8 @@ class DagRAG:
         if self._own_llm:
             getattr(self._llm, "close", lambda: None)()  # the server client's connections (httpx)
 
-    def __enter__(self) -> "DagRAG":
+    def __enter__(self) -> DagRAG:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

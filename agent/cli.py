@@ -22,8 +22,12 @@ from agent.types import follow  # noqa: E402
 from kb.items import as_utc  # noqa: E402
 from retrieval.errors import DagragError  # noqa: E402
 
-app = typer.Typer(help="dagrag: ask questions about your documents, answered by a local LLM that plans a DAG of sub-questions.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="dagrag: ask questions about your documents, answered by a local LLM that plans a DAG of sub-questions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 kb_app = typer.Typer(help="Inspect and edit the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 review_app = typer.Typer(help="The human-review queue: conflicts and questions waiting for a person.", invoke_without_command=True)
@@ -73,7 +77,9 @@ def _open(**overrides):
 def ingest(
     paths: list[Path] = typer.Argument(..., help="files or folders (.txt .md .pdf .html, JSON passage lists)"),
     kb: Optional[Path] = KbOption,
-    valid_from: Optional[datetime] = typer.Option(None, "--valid-from", help="world time the documents are valid from (default: their date, else now)"),
+    valid_from: Optional[datetime] = typer.Option(
+        None, "--valid-from", help="world time the documents are valid from (default: their date, else now)"
+    ),
 ) -> None:
     """Add documents to the knowledge base (unchanged files are skipped; a changed file's earlier version is kept as history)."""
     with _open(kb_path=kb) as rag:
@@ -83,7 +89,8 @@ def ingest(
     console.print(
         f"[green]✓[/] {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
         f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s)"
-        + (f" · {report.expired} passages of earlier versions kept as history" if report.expired else "") + f" → {rag.settings.kb_path}",
+        + (f" · {report.expired} passages of earlier versions kept as history" if report.expired else "")
+        + f" → {rag.settings.kb_path}",
         soft_wrap=True,
     )
     if report.failed:
@@ -91,8 +98,14 @@ def ingest(
 
 
 def _ingest_with_progress(rag, paths, valid_from=None):
-    columns = [TextColumn("[b]embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("passages"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("[b]embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("passages"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("ingest", total=None, rate="")
         started = datetime.now()
@@ -183,7 +196,9 @@ def kb_list(kb: Optional[Path] = KbOption) -> None:
 
 
 @kb_app.command("rm")
-def kb_rm(doc: str = typer.Argument(..., help="document id or file path (every passage from that file)"), kb: Optional[Path] = KbOption) -> None:
+def kb_rm(
+    doc: str = typer.Argument(..., help="document id or file path (every passage from that file)"), kb: Optional[Path] = KbOption
+) -> None:
     """Forget a document: every version of it leaves Chroma and the ledger (the audit log keeps what happened)."""
     with _open(kb_path=kb) as rag:
         removed = rag.kb.remove(doc)
@@ -203,17 +218,27 @@ def kb_history(item: str = typer.Argument(..., help="item (chunk) id, or a uniqu
         it = ledger.items(matches)[0]
         history = ledger.history(it.item_id)
     console.print(f"[b]{it.item_id}[/b] · {it.title} · {it.source}\n  {render.clip(it.text, 300)}", highlight=False)
-    console.print(f"  status [b]{it.status.value}[/b]" + (f" (superseded by {it.superseded_by})" if it.superseded_by else "")
-                  + f" · valid {it.valid_from:%Y-%m-%d} → {f'{it.valid_to:%Y-%m-%d}' if it.valid_to else 'now'}", highlight=False)
+    console.print(
+        f"  status [b]{it.status.value}[/b]"
+        + (f" (superseded by {it.superseded_by})" if it.superseded_by else "")
+        + f" · valid {it.valid_from:%Y-%m-%d} → {f'{it.valid_to:%Y-%m-%d}' if it.valid_to else 'now'}",
+        highlight=False,
+    )
     console.print(f"  {it.added_at:%Y-%m-%d %H:%M} added")
     for e in history:
-        console.print(f"  {e.at:%Y-%m-%d %H:%M} {e.action} by {e.actor}" + (f" (review #{e.review_id})" if e.review_id else "")
-                      + f": {render.audit_detail(e.detail)}", highlight=False)
+        console.print(
+            f"  {e.at:%Y-%m-%d %H:%M} {e.action} by {e.actor}"
+            + (f" (review #{e.review_id})" if e.review_id else "")
+            + f": {render.audit_detail(e.detail)}",
+            highlight=False,
+        )
 
 
 # review -------------------------------------------------------------------------
 @review_app.callback()
-def review_list(ctx: typer.Context, kb: Optional[Path] = KbOption, all_: bool = typer.Option(False, "--all", help="resolved ones too")) -> None:
+def review_list(
+    ctx: typer.Context, kb: Optional[Path] = KbOption, all_: bool = typer.Option(False, "--all", help="resolved ones too")
+) -> None:
     """List open review items, oldest first (subcommands: show, resolve, answer)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -244,8 +269,10 @@ def review_resolve(
         raise UsageError("--keep must be new, old or both")
     with _open(kb_path=kb) as rag:
         review = rag.resolve(review_id, keep, by=by, note=note, edit=edit)
-    console.print(f"[green]✓[/] review #{review.review_id} resolved by {review.resolved_by}: keep {review.resolution}"
-                  + (f" (new item {review.result_item[:12]})" if review.result_item else ""))
+    console.print(
+        f"[green]✓[/] review #{review.review_id} resolved by {review.resolved_by}: keep {review.resolution}"
+        + (f" (new item {review.result_item[:12]})" if review.result_item else "")
+    )
 
 
 @review_app.command("answer")
@@ -331,8 +358,15 @@ def evaluate(
         kb = runner.corpus_cache_dir(kb_cache, corpus, probe)
     with _open(kb_path=kb, llm_model=model, top_k=top_k, max_rounds=max_rounds, clarify_budget=0) as rag:  # nobody to ask during an eval
         s = rag.settings
-        config = {"questions": Path(questions).name, "corpus": kb.name, "model": s.llm_model or "embedded", "top_k": s.top_k,
-                  "max_rounds": s.max_rounds, "node_top_k": s.node_top_k, "max_nodes": s.max_nodes}
+        config = {
+            "questions": Path(questions).name,
+            "corpus": kb.name,
+            "model": s.llm_model or "embedded",
+            "top_k": s.top_k,
+            "max_rounds": s.max_rounds,
+            "node_top_k": s.node_top_k,
+            "max_nodes": s.max_nodes,
+        }
         results = _read_eval(lambda: runner.open_results(out, config), out)
         console.print(f"[b]eval[/b] {len(qs)} questions · {', '.join(variants)} · corpus cached in {kb}")
         report = _ingest_docs_with_progress(rag, docs)
@@ -340,8 +374,15 @@ def evaluate(
             console.print(f"indexed {report.chunks} passages in {report.seconds:.0f}s")
         todo = len(qs) * len(variants) - len(results.done() & {(v, q.qid) for v in variants for q in qs})
         scores: dict[str, list[float]] = {}
-        with Progress(TextColumn("[b]answering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[score]}"),
-                      TimeElapsedColumn(), console=err, transient=False) as bar:
+        with Progress(
+            TextColumn("[b]answering"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[score]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
             task = bar.add_task("eval", total=todo, score="")
 
             def on_record(rec: dict) -> None:
@@ -372,9 +413,13 @@ def _read_eval(load, path: Path):
 
 
 def _ingest_docs_with_progress(rag, docs):
-    with Progress(TextColumn("[b]indexing corpus"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("[b]indexing corpus"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
         task = bar.add_task("index", total=None)
-        return rag.kb.ingest_documents(docs, progress=lambda done, total: bar.update(task, total=total, advance=done), detect_conflicts=False)
+        return rag.kb.ingest_documents(
+            docs, progress=lambda done, total: bar.update(task, total=total, advance=done), detect_conflicts=False
+        )
 
 
 # errors -------------------------------------------------------------------------

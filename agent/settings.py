@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from retrieval.errors import DagragError
@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     stale_days: int = Field(365, ge=1, description="items validated longer ago lower the answer's confidence")
     clarify_budget: int = Field(3, ge=0, le=100, description="questions the agent may raise for a person per session")
     reviewer: str = Field(default_factory=lambda: os.environ.get("USER") or "reviewer", description="name recorded for resolutions")
+    # dagrag serve
+    token: SecretStr | None = Field(None, description="dagrag serve: required on every request when set (and to listen off loopback)")
+    upload_max_mb: float = Field(20.0, gt=0, le=1024, description="dagrag serve: largest file upload accepted")
 
     def with_overrides(self, **overrides: Any) -> "Settings":
         """A copy with the non-None ``overrides`` applied and validated."""
