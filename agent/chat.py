@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -65,29 +66,30 @@ def run_chat(rag: DagRAG, console: Console, session: PromptSession | None = None
 
 def _ask(rag: DagRAG, question: str, console: Console, session: PromptSession) -> Answer | None:
     """Answer interactively: the agent may pause to ask the person a question, answered here."""
-    answer = None
-    events = rag.stream(question, interactive=True)
-    while events is not None:
-        pending: list[StepEvent] = []
-        with console.status("thinking…", spinner="dots") as status:
-
-            def show(event: StepEvent) -> None:
-                if event.answer is not None:
-                    return
-                if event.kind == "question":
-                    pending.append(event)
-                else:
-                    status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
-
-            answer = follow(events, show) or answer
-        events = None
-        if pending:  # a skipped question stays in `dagrag review`; the run goes on without the answer
-            events = rag.resume(pending[-1].review_id, **_ask_person(pending[-1], console, session))
+    answer, pause = _follow(rag.stream(question, interactive=True), console)
+    while pause is not None:  # a skipped question stays in `dagrag review`; the run goes on without the answer
+        more, pause = _follow(rag.resume(pause.review_id, **_ask_person(pause, console, session)), console)
+        answer = more or answer
     if answer is not None:
         console.print(render.answer_panel(answer))
         console.print(render.caveats(answer))
         console.print(render.dag_tree(answer))
     return answer
+
+
+def _follow(events: Iterable[StepEvent], console: Console) -> tuple[Answer | None, StepEvent | None]:
+    """One stretch of a run under a spinner: its answer, and the question it paused on (if it did)."""
+    questions: list[StepEvent] = []
+    with console.status("thinking…", spinner="dots") as status:
+
+        def show(event: StepEvent) -> None:
+            if event.answer is None and event.kind == "question":
+                questions.append(event)
+            elif event.answer is None:
+                status.update(f"[b]{event.kind}[/b] {event.message[:100]}")
+
+        answer = follow(events, show)
+    return answer, (questions[-1] if questions else None)
 
 
 def _ask_person(event, console: Console, session: PromptSession) -> dict:

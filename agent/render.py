@@ -20,7 +20,9 @@ def answer_panel(answer: Answer) -> Panel:
     if answer.citations:
         body.append("  " + " ".join(f"[{i}]" for i in range(1, len(answer.citations) + 1)), style="cyan")
     u, t = answer.usage, answer.timings
-    subtitle = f"{u.llm_calls} LLM calls · {u.prompt_tokens}+{u.completion_tokens} tokens · {t.get('total', 0):.1f}s · plan: {answer.plan_source}"
+    subtitle = (
+        f"{u.llm_calls} LLM calls · {u.prompt_tokens}+{u.completion_tokens} tokens · {t.get('total', 0):.1f}s · plan: {answer.plan_source}"
+    )
     return Panel(body, title=f"[b]{answer.question}", title_align="left", subtitle=subtitle, subtitle_align="right", border_style="green")
 
 
@@ -98,8 +100,14 @@ def key_value_table(title: str | None, rows: Iterable[tuple[str, object]], heade
 
 def stats_table(s) -> Table:
     """``KnowledgeBase.stats()``: documents, chunks, vectors, statuses, embedder."""
-    rows = [("documents", s.documents), ("chunks", s.chunks), ("… of earlier document versions", s.expired), ("vectors in Chroma", s.vectors),
-            *s.by_status.items(), ("embedder", s.embedder)]
+    rows = [
+        ("documents", s.documents),
+        ("chunks", s.chunks),
+        ("… of earlier document versions", s.expired),
+        ("vectors in Chroma", s.vectors),
+        *s.by_status.items(),
+        ("embedder", s.embedder),
+    ]
     return key_value_table(f"Knowledge base {s.path}", rows)
 
 
@@ -112,10 +120,21 @@ def documents_table(documents) -> Table:
     return table
 
 
-EVAL_COLUMNS = [("n", "n", "{:.0f}"), ("EM", "em", "{:.3f}"), ("F1", "f1", "{:.3f}"), ("Acc", "acc", "{:.3f}"),
-                ("R@2", "recall@2", "{:.3f}"), ("R@5", "recall@5", "{:.3f}"), ("calls", "llm_calls", "{:.1f}"),
-                ("tokens", "tokens", "{:.0f}"), ("p50 s", "p50_s", "{:.1f}"), ("p95 s", "p95_s", "{:.1f}"),
-                ("fallback", "fallback_rate", "{:.2f}"), ("hops=", "hops_match", "{:.2f}"), ("DAG=", "structure_match", "{:.2f}")]
+EVAL_COLUMNS = [
+    ("n", "n", "{:.0f}"),
+    ("EM", "em", "{:.3f}"),
+    ("F1", "f1", "{:.3f}"),
+    ("Acc", "acc", "{:.3f}"),
+    ("R@2", "recall@2", "{:.3f}"),
+    ("R@5", "recall@5", "{:.3f}"),
+    ("calls", "llm_calls", "{:.1f}"),
+    ("tokens", "tokens", "{:.0f}"),
+    ("p50 s", "p50_s", "{:.1f}"),
+    ("p95 s", "p95_s", "{:.1f}"),
+    ("fallback", "fallback_rate", "{:.2f}"),
+    ("hops=", "hops_match", "{:.2f}"),
+    ("DAG=", "structure_match", "{:.2f}"),
+]
 
 
 def eval_table(summary: dict) -> Table:
@@ -152,13 +171,19 @@ def review_detail(review, sides, hits, items) -> RenderableType:
         out.append(f"{label}: ", style="bold")
         out.append(f"{side.title} · {side.source} · item {side.chunk_id[:12]}\n", style="dim")
         if item:
-            out.append(f"  valid from {item.valid_from:%Y-%m-%d}, added {item.added_at:%Y-%m-%d %H:%M}, status {item.status.value}\n", style="dim")
+            out.append(
+                f"  valid from {item.valid_from:%Y-%m-%d}, added {item.added_at:%Y-%m-%d %H:%M}, status {item.status.value}\n", style="dim"
+            )
         out.append(f"  \u201c{statement}\u201d\n")
     if review.relation:
         out.append(f"\njudge ({review.detector}): {review.relation}, confidence {review.confidence:.2f} — {review.reason}\n")
     if review.state == "resolved":
-        out.append(f"resolved by {review.resolved_by} at {review.resolved_at:%Y-%m-%d %H:%M}: keep {review.resolution}"
-                   + (f" — {review.note}" if review.note else "") + "\n", style="green")
+        out.append(
+            f"resolved by {review.resolved_by} at {review.resolved_at:%Y-%m-%d %H:%M}: keep {review.resolution}"
+            + (f" — {review.note}" if review.note else "")
+            + "\n",
+            style="green",
+        )
     if hits:
         out.append(f"\nquestions that hit it ({len(hits)}):\n", style="bold")
         for q, at in hits[-10:]:
@@ -168,7 +193,9 @@ def review_detail(review, sides, hits, items) -> RenderableType:
 
 def audit_detail(detail: dict) -> str:
     if "before" in detail:
-        return f"{detail['before']} → {detail['after']}" + (f" (superseded by {detail['superseded_by'][:12]})" if detail.get("superseded_by") else "")
+        return f"{detail['before']} → {detail['after']}" + (
+            f" (superseded by {detail['superseded_by'][:12]})" if detail.get("superseded_by") else ""
+        )
     return ", ".join(f"{k}={clip(str(v), 60)}" for k, v in detail.items() if v not in (None, ""))
 
 

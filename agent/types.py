@@ -54,7 +54,7 @@ class Usage(BaseModel):
     cached_prompt_tokens: int = 0
 
     @classmethod
-    def of(cls, calls: list[LLMCall]) -> "Usage":
+    def of(cls, calls: list[LLMCall]) -> Usage:
         return cls(
             llm_calls=len(calls),
             prompt_tokens=sum(c.prompt_tokens for c in calls),
@@ -105,8 +105,9 @@ class Answer(BaseModel):
 class StepEvent(BaseModel):
     """A progress event streamed while a question is being answered."""
 
-    kind: Literal["retrieving", "warmup", "planning", "planned", "node_start", "node_done", "reflecting", "answering", "checking",
-                  "question", "done"]
+    kind: Literal[
+        "retrieving", "warmup", "planning", "planned", "node_start", "node_done", "reflecting", "answering", "checking", "question", "done"
+    ]
     message: str
     review_id: int | None = None  # with "question": the review item the person's answer resolves
     thread_id: str | None = None  # with "question": the paused run, resumable later (also from another process)

@@ -121,9 +121,11 @@ def whole_word(answer: str) -> re.Pattern[str]:
 
 def resolve_question(text: str, answers: list[str]) -> str:
     """Replace #k (an earlier hop's answer) by that hop's gold answer."""
+
     def fill(m: re.Match[str]) -> str:
         k = int(m.group(1))
         return answers[k - 1] if 1 <= k <= len(answers) else m.group()
+
     return " ".join(re.sub(r"#(\d+)", fill, text).split())
 
 
@@ -152,8 +154,16 @@ def build_stream(questions: list[dict], seed: int = SEED) -> tuple[list[Case], l
             if not whole_word(answer).search(text):
                 info.no_whole_word += 1
                 continue
-            eligible.append({"qid": q["id"], "hop": n, "question": resolve_question(h["question"], answers[: n - 1]),
-                             "answer": answer, "title": para["title"], "text": text})
+            eligible.append(
+                {
+                    "qid": q["id"],
+                    "hop": n,
+                    "question": resolve_question(h["question"], answers[: n - 1]),
+                    "answer": answer,
+                    "title": para["title"],
+                    "text": text,
+                }
+            )
     info.eligible = len(eligible)
     order = list(range(len(eligible)))
     random.Random(seed).shuffle(order)
@@ -167,7 +177,7 @@ def build_stream(questions: list[dict], seed: int = SEED) -> tuple[list[Case], l
             if replacement is None:
                 info.no_replacement += 1
                 continue
-            new_text, count = whole_word(e["answer"]).subn(lambda _m: replacement, e["text"])
+            new_text, count = whole_word(e["answer"]).subn(lambda _m, r=replacement: r, e["text"])
             edits.append(Case(0, "edit", new_text=new_text, replacement=replacement, occurrences=count, **e))
         else:
             copies.append(Case(0, "copy", new_text=e["text"], **e))
@@ -181,8 +191,11 @@ def pick_replacement(answer: str, text: str, pool: list[str], rng: random.Random
     kind = shape(answer)
     assert kind is not None
     low, lowtext = answer.lower(), text.lower()
-    cands = [c for c in pool if same_kind(kind, shape(c)) and c.lower() != low and c.lower() not in lowtext
-             and low not in c.lower() and c.lower() not in low]
+    cands = [
+        c
+        for c in pool
+        if same_kind(kind, shape(c)) and c.lower() != low and c.lower() not in lowtext and low not in c.lower() and c.lower() not in low
+    ]
     if kind[0] == "number":  # years for years, integers for integers, where possible
         closer = [c for c in cands if shape(c) == kind]
         cands = closer or cands
@@ -218,12 +231,20 @@ class JudgeLog:
             n, t0 = len(self._verdicts), time.perf_counter()
             finding = inner(old, new, old_from, new_from)
             verdict, completions, error = self._verdicts[n] if len(self._verdicts) > n else (None, 0, "judge not called")
-            self.calls.append({
-                "doc": self.current, "old": old, "new": new, "seconds": round(time.perf_counter() - t0, 3),
-                "relation": verdict.relation if verdict else None, "confidence": verdict.confidence if verdict else None,
-                "error": error, "completions": completions,
-                "finding": finding.relation if finding else None, "detector": finding.detector if finding else None,
-            })
+            self.calls.append(
+                {
+                    "doc": self.current,
+                    "old": old,
+                    "new": new,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "relation": verdict.relation if verdict else None,
+                    "confidence": verdict.confidence if verdict else None,
+                    "error": error,
+                    "completions": completions,
+                    "finding": finding.relation if finding else None,
+                    "detector": finding.detector if finding else None,
+                }
+            )
             return finding
 
         kb.judge = recording
@@ -255,7 +276,7 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
     new_items = sorted(doc_items(kb, case.new_doc), key=lambda i: i.position)
     old_items = sorted(doc_items(kb, case.orig_doc), key=lambda i: i.position)
     vecs = rag.embedder.embed([_embed_text(i) for i in new_items + old_items])
-    new_vecs, old_vecs = vecs[: len(new_items)], vecs[len(new_items):]
+    new_vecs, old_vecs = vecs[: len(new_items)], vecs[len(new_items) :]
     old_ids = {i.item_id for i in old_items}
     out: dict = {"chunks_new": len(new_items), "chunks_orig": len(old_items), "items": []}
     pairs = []  # exactly as KnowledgeBase._detect_conflicts builds them
@@ -264,9 +285,14 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
         hits = kb.store.query(vec, tp.conflict_candidates, where)
         wide = kb.store.query(vec, 50, where)
         rank = {h.id: n for n, h in enumerate(wide, 1)}
-        entry = {"item": item.item_id, "hits": [{"doc": h.metadata.get("doc_id"), "score": round(h.score, 4)} for h in hits],
-                 "orig": [{"item": o.item_id, "similarity": round(cosine(vec, ov), 4), "rank": rank.get(o.item_id)}
-                          for o, ov in zip(old_items, old_vecs)]}
+        entry = {
+            "item": item.item_id,
+            "hits": [{"doc": h.metadata.get("doc_id"), "score": round(h.score, 4)} for h in hits],
+            "orig": [
+                {"item": o.item_id, "similarity": round(cosine(vec, ov), 4), "rank": rank.get(o.item_id)}
+                for o, ov in zip(old_items, old_vecs)
+            ],
+        }
         out["items"].append(entry)
         for hit in hits:
             if hit.score < tp.conflict_similarity:
@@ -275,7 +301,7 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
                 pairs.append((sig.score, hit.id, item.item_id, old_s, new_s, str(hit.metadata.get("doc_id"))))
     pairs.sort(key=lambda p: -p[0])
     budget, judged = [], set()
-    for score, old_id, new_id, old_s, new_s, doc in pairs:
+    for score, old_id, new_id, _old_s, _new_s, doc in pairs:
         if len(judged) >= tp.judge_max_pairs:
             break
         if (old_id, new_id) in judged or (old_id, new_id) in known:
@@ -296,11 +322,23 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
     out["changed_pairs"] = []
     for o, n in changed:
         sig = signals(o, n)
-        in_top2 = any((o, n) == (po, pn) for oi in old_items for ni in new_items for po, pn, _ in candidate_pairs(oi.text, ni.text, limit=2))
-        out["changed_pairs"].append({"old": o, "new": n, "score": sig.score, "overlap": round(sig.overlap, 3), "value_change": sig.value_change,
-                                     "rule": rule_relation(sig), "removed": list(sig.removed), "added": list(sig.added),
-                                     "in_chunk_top2": in_top2,
-                                     "rank": next((k for k, p in enumerate(pairs, 1) if (p[3], p[4]) == (o, n)), None)})
+        in_top2 = any(
+            (o, n) == (po, pn) for oi in old_items for ni in new_items for po, pn, _ in candidate_pairs(oi.text, ni.text, limit=2)
+        )
+        out["changed_pairs"].append(
+            {
+                "old": o,
+                "new": n,
+                "score": sig.score,
+                "overlap": round(sig.overlap, 3),
+                "value_change": sig.value_change,
+                "rule": rule_relation(sig),
+                "removed": list(sig.removed),
+                "added": list(sig.added),
+                "in_chunk_top2": in_top2,
+                "rank": next((k for k, p in enumerate(pairs, 1) if (p[3], p[4]) == (o, n)), None),
+            }
+        )
     out["judged"] = [{k: c[k] for k in ("old", "new", "relation", "confidence", "error", "finding", "detector")} for c in calls]
     out["judged_orig"] = [c for c in out["judged"] if any(c["old"] in o.text for o in old_items)]
     return out
@@ -319,8 +357,10 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
         return "similarity below conflict_similarity", f"best cosine {best['similarity']:.3f} < {s.conflict_similarity}"
     if not hit_orig:
         compared = max(len(e["hits"]) for e in d["items"])
-        return "original not among the most similar chunks", (f"rank {best['rank']} (only the top {compared} compared), cosine {best['similarity']:.3f}; "
-                                                               f"compared: {', '.join(h['doc'] for e in d['items'] for h in e['hits'])}")
+        return "original not among the most similar chunks", (
+            f"rank {best['rank']} (only the top {compared} compared), cosine {best['similarity']:.3f}; "
+            f"compared: {', '.join(h['doc'] for e in d['items'] for h in e['hits'])}"
+        )
     orig_pairs = [p for p in d["pairs"] if p["orig"]]
     if not orig_pairs:
         return "no statement pair passed candidate_pairs", "every sentence pair identical or overlap < 0.2"
@@ -331,7 +371,9 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
     if judged_changed:
         c = judged_changed[0]
         sig = ch[0]
-        why_rule = ("value_change false: " + (f"removed {sig['removed']} added {sig['added']}" if sig["removed"] or sig["added"] else "no items changed"))
+        why_rule = "value_change false: " + (
+            f"removed {sig['removed']} added {sig['added']}" if sig["removed"] or sig["added"] else "no items changed"
+        )
         if c["relation"] is None:
             return "judge output unusable, rule silent", f"{c['error']}; {why_rule}"
         if c["relation"] in ("contradicts", "supersedes", "updates"):
@@ -341,10 +383,13 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
     elsewhere = f"; flagged instead against {', '.join(links_elsewhere)}" if links_elsewhere else ""
     if not any(p["in_chunk_top2"] for p in ch):
         judged_o = "; ".join(f"{c['relation']}" for c in d["judged_orig"]) or "none judged"
-        return "changed pair not in its chunk's top-2 candidate pairs", (f"changed pair score {ch[0]['score']:.2f}; other pairs of the original "
-                                                                         f"judged: {judged_o}; budget went to {others}{elsewhere}")
-    return "changed pair outranked for the judge budget", (f"changed pair rank {ch[0]['rank']} of {len(d['pairs'])}, score {ch[0]['score']:.2f}, "
-                                                            f"budget {s.judge_max_pairs} went to {others}{elsewhere}")
+        return "changed pair not in its chunk's top-2 candidate pairs", (
+            f"changed pair score {ch[0]['score']:.2f}; other pairs of the original judged: {judged_o}; budget went to {others}{elsewhere}"
+        )
+    return "changed pair outranked for the judge budget", (
+        f"changed pair rank {ch[0]['rank']} of {len(d['pairs'])}, score {ch[0]['score']:.2f}, "
+        f"budget {s.judge_max_pairs} went to {others}{elsewhere}"
+    )
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -378,8 +423,9 @@ def edits_in_place(rag, edits: list[Case], doc) -> dict:
     """
     from agent.api import DagRAG
 
-    with DagRAG(rag.settings.with_overrides(kb_path=rag.settings.kb_path.parent / "kb-in-place", detect_conflicts=False),
-                embedder=rag.embedder) as other:
+    with DagRAG(
+        rag.settings.with_overrides(kb_path=rag.settings.kb_path.parent / "kb-in-place", detect_conflicts=False), embedder=rag.embedder
+    ) as other:
         kb = other.kb
         kb.ingest_documents([doc(c, "orig") for c in edits], valid_from=OLD_FROM)
         before = {c.orig_doc: kb.ledger.current_items(c.orig_doc) for c in edits}
@@ -392,24 +438,40 @@ def edits_in_place(rag, edits: list[Case], doc) -> dict:
             ctx_now = kb.search(c.question, rag.settings.top_k).evidence
             ctx_then = kb.search(c.question, rag.settings.top_k, as_of=BEFORE).evidence
             history = {i.item_id for i in kb.ledger.items() if i.doc_id == c.orig_doc and i.expired_at is not None}
-            rows.append({
-                "doc": c.orig_doc, "expired": len(history),
-                "top1_now_ok": bool(ctx_now) and ctx_now[0].chunk_id in now,
-                "top1_before_ok": bool(ctx_then) and ctx_then[0].chunk_id in before[c.orig_doc],
-                "context_now_stale": any(e.chunk_id in history for e in ctx_now),
-                "context_before_leak": any(e.chunk_id in now - before[c.orig_doc] for e in ctx_then),
-            })
+            rows.append(
+                {
+                    "doc": c.orig_doc,
+                    "expired": len(history),
+                    "top1_now_ok": bool(ctx_now) and ctx_now[0].chunk_id in now,
+                    "top1_before_ok": bool(ctx_then) and ctx_then[0].chunk_id in before[c.orig_doc],
+                    "context_now_stale": any(e.chunk_id in history for e in ctx_now),
+                    "context_before_leak": any(e.chunk_id in now - before[c.orig_doc] for e in ctx_then),
+                }
+            )
         consistent = kb.store.ids() == kb.ledger.item_ids() and kb.ledger.unsynced() == []
     n = len(rows) or 1
-    return {"paragraphs": len(rows), "updated": len(report.updated), "chunks_embedded": report.chunks, "chunks_expired": report.expired,
-            "seconds": seconds, "store_matches_ledger": consistent,
-            **{k: sum(r[k] for r in rows) / n for k in ("top1_now_ok", "top1_before_ok", "context_now_stale", "context_before_leak")},
-            "rows": rows}
+    return {
+        "paragraphs": len(rows),
+        "updated": len(report.updated),
+        "chunks_embedded": report.chunks,
+        "chunks_expired": report.expired,
+        "seconds": seconds,
+        "store_matches_ledger": consistent,
+        **{k: sum(r[k] for r in rows) / n for k in ("top1_now_ok", "top1_before_ok", "context_now_stale", "context_before_leak")},
+        "rows": rows,
+    }
 
 
 # --- the run ---------------------------------------------------------------------------------
-def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode: str = "plain", detect_originals: bool = False,
-        seed: int = SEED, keep_kb: bool = False) -> dict | None:
+def run(
+    limit: int = 60,
+    limit_questions: int = 40,
+    out: Path = OUT,
+    answer_mode: str = "plain",
+    detect_originals: bool = False,
+    seed: int = SEED,
+    keep_kb: bool = False,
+) -> dict | None:
     if not MUSIQUE.exists():
         print(f"skipped: {MUSIQUE} not found (the MuSiQue questions live in ../shared/data next to the repository)")
         return None
@@ -431,6 +493,7 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
     log = JudgeLog()
     log.install(rag)
     try:
+
         def doc(case: Case, which: str) -> SourceDocument:
             text = case.text if which == "orig" else case.new_text
             doc_id = case.orig_doc if which == "orig" else case.new_doc
@@ -449,7 +512,7 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
         arrivals = []
         t_stream = 0.0
         judged_pairs = 0
-        rag.llm  # load the model outside the timed stream
+        _ = rag.llm  # load the model outside the timed stream
         for n, case in enumerate(stream, 1):
             known = {(r.old_item, r.new_item) for r in kb.ledger.reviews(None)}
             log.current = case.new_doc
@@ -458,8 +521,15 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
             took = time.perf_counter() - t0
             t_stream += took
             judged_pairs += report.judged_pairs
-            arrivals.append({"doc": case.new_doc, "seconds": round(took, 3), "judged_pairs": report.judged_pairs,
-                             "reviews": report.reviews, "chunks": report.chunks})
+            arrivals.append(
+                {
+                    "doc": case.new_doc,
+                    "seconds": round(took, 3),
+                    "judged_pairs": report.judged_pairs,
+                    "reviews": report.reviews,
+                    "chunks": report.chunks,
+                }
+            )
             if case.role == "edit":
                 diagnostics[case.i] = diagnose(rag, case, log.for_doc(case.new_doc), known)
             print(f"\r{n}/{len(stream)} arrived ({t_stream:.0f}s, {judged_pairs} judged)", end="", file=sys.stderr, flush=True)
@@ -479,26 +549,74 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
                         return f"{role} vs other ({b.split('/')[0]})"
             return "other"
 
-        review_rows = [{"review_id": r.review_id, "old_doc": item_doc.get(r.old_item or ""), "new_doc": item_doc.get(r.new_item or ""),
-                        "type": pair_type(r), "detector": r.detector, "relation": r.relation, "confidence": r.confidence,
-                        "old_statement": r.old_statement, "new_statement": r.new_statement, "reason": r.reason} for r in reviews]
+        review_rows = [
+            {
+                "review_id": r.review_id,
+                "old_doc": item_doc.get(r.old_item or ""),
+                "new_doc": item_doc.get(r.new_item or ""),
+                "type": pair_type(r),
+                "detector": r.detector,
+                "relation": r.relation,
+                "confidence": r.confidence,
+                "old_statement": r.old_statement,
+                "new_statement": r.new_statement,
+                "reason": r.reason,
+            }
+            for r in reviews
+        ]
         per_edit, per_copy = [], []
         for case in edits:
             linked = [x for x in review_rows if {x["old_doc"], x["new_doc"]} == {case.orig_doc, case.new_doc}]
-            elsewhere = sorted({(x["old_doc"] if x["new_doc"] == case.new_doc else x["new_doc"]) for x in review_rows
-                                if case.new_doc in (x["old_doc"], x["new_doc"]) and x not in linked})
-            row = {"doc": case.new_doc, "qid": case.qid, "hop": case.hop, "answer": case.answer, "replacement": case.replacement,
-                   "occurrences": case.occurrences, "detected": bool(linked), "reviews": [x["review_id"] for x in linked],
-                   "detectors": sorted({x["detector"] for x in linked}), "also_flagged_against": elsewhere}
+            elsewhere = sorted(
+                {
+                    (x["old_doc"] if x["new_doc"] == case.new_doc else x["new_doc"])
+                    for x in review_rows
+                    if case.new_doc in (x["old_doc"], x["new_doc"]) and x not in linked
+                }
+            )
+            row = {
+                "doc": case.new_doc,
+                "qid": case.qid,
+                "hop": case.hop,
+                "answer": case.answer,
+                "replacement": case.replacement,
+                "occurrences": case.occurrences,
+                "detected": bool(linked),
+                "reviews": [x["review_id"] for x in linked],
+                "detectors": sorted({x["detector"] for x in linked}),
+                "also_flagged_against": elsewhere,
+            }
             if not linked:
                 row["miss_category"], row["miss_detail"] = explain_miss(case, diagnostics[case.i], elsewhere, settings)
             row["diagnosis"] = diagnostics[case.i]
             per_edit.append(row)
         for case in copies:
             involved = [x for x in review_rows if case.new_doc in (x["old_doc"], x["new_doc"])]
-            per_copy.append({"doc": case.new_doc, "qid": case.qid, "hop": case.hop, "flagged": bool(involved),
-                             "reviews": [{k: x[k] for k in ("review_id", "type", "detector", "relation", "confidence", "old_doc", "new_doc",
-                                                            "old_statement", "new_statement")} for x in involved]})
+            per_copy.append(
+                {
+                    "doc": case.new_doc,
+                    "qid": case.qid,
+                    "hop": case.hop,
+                    "flagged": bool(involved),
+                    "reviews": [
+                        {
+                            k: x[k]
+                            for k in (
+                                "review_id",
+                                "type",
+                                "detector",
+                                "relation",
+                                "confidence",
+                                "old_doc",
+                                "new_doc",
+                                "old_statement",
+                                "new_statement",
+                            )
+                        }
+                        for x in involved
+                    ],
+                }
+            )
 
         # 4. resolve what an edit brought in (keep new); leave the rest open
         resolved, left_open = [], []
@@ -519,18 +637,33 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
             ans_past, ids_past, s_past = asker(rag, case.question, BEFORE)
             docs_now = [item_doc.get(i, "?") for i in ids_now]
             docs_past = [item_doc.get(i, "?") for i in ids_past]
-            qa.append({
-                "doc": case.new_doc, "qid": case.qid, "hop": case.hop, "question": case.question, "old_answer": case.answer,
-                "new_answer": case.replacement, "detected": per_edit[edits.index(case)]["detected"],
-                "top1_now": now_top[0].doc_id if now_top else None, "top1_before": past_top[0].doc_id if past_top else None,
-                "retrieval_now_ok": bool(now_top) and now_top[0].doc_id == case.new_doc,
-                "retrieval_before_ok": bool(past_top) and past_top[0].doc_id == case.orig_doc,
-                "context_now_has_new": case.new_doc in docs_now, "context_now_has_old": case.orig_doc in docs_now,
-                "context_before_has_old": case.orig_doc in docs_past, "context_before_has_new": case.new_doc in docs_past,
-                "answer_now": ans_now, "answer_before": ans_past, "seconds_now": round(s_now, 2), "seconds_before": round(s_past, 2),
-                "acc_now_new": string_accuracy(ans_now, [case.replacement]), "acc_now_old": string_accuracy(ans_now, [case.answer]),
-                "acc_before_old": string_accuracy(ans_past, [case.answer]), "acc_before_new": string_accuracy(ans_past, [case.replacement]),
-            })
+            qa.append(
+                {
+                    "doc": case.new_doc,
+                    "qid": case.qid,
+                    "hop": case.hop,
+                    "question": case.question,
+                    "old_answer": case.answer,
+                    "new_answer": case.replacement,
+                    "detected": per_edit[edits.index(case)]["detected"],
+                    "top1_now": now_top[0].doc_id if now_top else None,
+                    "top1_before": past_top[0].doc_id if past_top else None,
+                    "retrieval_now_ok": bool(now_top) and now_top[0].doc_id == case.new_doc,
+                    "retrieval_before_ok": bool(past_top) and past_top[0].doc_id == case.orig_doc,
+                    "context_now_has_new": case.new_doc in docs_now,
+                    "context_now_has_old": case.orig_doc in docs_now,
+                    "context_before_has_old": case.orig_doc in docs_past,
+                    "context_before_has_new": case.new_doc in docs_past,
+                    "answer_now": ans_now,
+                    "answer_before": ans_past,
+                    "seconds_now": round(s_now, 2),
+                    "seconds_before": round(s_past, 2),
+                    "acc_now_new": string_accuracy(ans_now, [case.replacement]),
+                    "acc_now_old": string_accuracy(ans_now, [case.answer]),
+                    "acc_before_old": string_accuracy(ans_past, [case.answer]),
+                    "acc_before_new": string_accuracy(ans_past, [case.replacement]),
+                }
+            )
             print(f"\r{n}/{min(limit_questions, len(edits))} hop questions asked", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
         open_after = len(kb.ledger.reviews("open"))
@@ -553,37 +686,63 @@ def run(limit: int = 60, limit_questions: int = 40, out: Path = OUT, answer_mode
     judge_seconds = [c["seconds"] for c in judge_calls if c["doc"] != "originals"]
     result = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": {"limit": limit, "limit_questions": limit_questions, "answer_mode": answer_mode, "seed": seed,
-                   "detect_originals": detect_originals, "conflict_policy": settings.conflict_policy,
-                   "conflict_similarity": settings.conflict_similarity, "conflict_candidates": kb.time_policy.conflict_candidates,
-                   "judge_max_pairs": settings.judge_max_pairs, "judge_min_confidence": settings.judge_min_confidence,
-                   "top_k": settings.top_k, "chunk_chars": settings.chunk_chars, "model": getattr(rag.llm, "name", "?")},
+        "config": {
+            "limit": limit,
+            "limit_questions": limit_questions,
+            "answer_mode": answer_mode,
+            "seed": seed,
+            "detect_originals": detect_originals,
+            "conflict_policy": settings.conflict_policy,
+            "conflict_similarity": settings.conflict_similarity,
+            "conflict_candidates": kb.time_policy.conflict_candidates,
+            "judge_max_pairs": settings.judge_max_pairs,
+            "judge_min_confidence": settings.judge_min_confidence,
+            "top_k": settings.top_k,
+            "chunk_chars": settings.chunk_chars,
+            "model": getattr(rag.llm, "name", "?"),
+        },
         "stream": asdict(info) | {"edits": n_edit, "copies": n_copy},
         "detection": {
-            "recall": detected / n_edit if n_edit else 0.0, "detected": detected, "edits": n_edit,
+            "recall": detected / n_edit if n_edit else 0.0,
+            "detected": detected,
+            "edits": n_edit,
             "recall_by_detector": dict(Counter(d for r in per_edit if r["detected"] for d in r["detectors"])),
-            "false_flag_rate": flagged / n_copy if n_copy else 0.0, "flagged_copies": flagged, "copies": n_copy,
+            "false_flag_rate": flagged / n_copy if n_copy else 0.0,
+            "flagged_copies": flagged,
+            "copies": n_copy,
             "reviews": len(review_rows),
             "by_detector_relation": dict(Counter(f"{x['detector']}/{x['relation']}" for x in review_rows)),
             "by_type": dict(Counter(x["type"] for x in review_rows)),
             "by_type_detector": dict(Counter(f"{x['type']}|{x['detector']}" for x in review_rows)),
-            "judged_pairs": judged_pairs, "judge_completions": sum(c["completions"] for c in judge_calls if c["doc"] != "originals"),
+            "judged_pairs": judged_pairs,
+            "judge_completions": sum(c["completions"] for c in judge_calls if c["doc"] != "originals"),
             "judge_verdicts": dict(Counter(c["relation"] or "unusable" for c in judge_calls if c["doc"] != "originals")),
             "judge_seconds_mean": statistics.fmean(judge_seconds) if judge_seconds else 0.0,
-            "stream_seconds": t_stream, "seconds_per_paragraph": t_stream / n_stream if n_stream else 0.0,
+            "stream_seconds": t_stream,
+            "seconds_per_paragraph": t_stream / n_stream if n_stream else 0.0,
             "seconds_per_edit": statistics.fmean(a["seconds"] for a in arrivals if a["doc"].startswith("edit/")) if n_edit else 0.0,
             "seconds_per_copy": statistics.fmean(a["seconds"] for a in arrivals if a["doc"].startswith("copy/")) if n_copy else 0.0,
-            "originals_seconds": orig_report.seconds, "originals_per_paragraph": orig_report.seconds / max(1, len(edits) + len(copies)),
+            "originals_seconds": orig_report.seconds,
+            "originals_per_paragraph": orig_report.seconds / max(1, len(edits) + len(copies)),
             "originals_judged_pairs": orig_report.judged_pairs,
         },
-        "resolution": {"resolved_keep_new": len(resolved), "left_open": len(left_open), "open_after": open_after,
-                       "resolved_types": dict(Counter(x["type"] for x in review_rows if x["review_id"] in resolved)),
-                       "open_types": dict(Counter(x["type"] for x in review_rows if x["review_id"] in left_open))},
+        "resolution": {
+            "resolved_keep_new": len(resolved),
+            "left_open": len(left_open),
+            "open_after": open_after,
+            "resolved_types": dict(Counter(x["type"] for x in review_rows if x["review_id"] in resolved)),
+            "open_types": dict(Counter(x["type"] for x in review_rows if x["review_id"] in left_open)),
+        },
         "qa": summarize_qa(qa),
         "in_place": in_place,
         "misses": dict(Counter(r["miss_category"] for r in per_edit if not r["detected"])),
-        "wall_seconds": time.perf_counter() - started, "machine": _machine(),
-        "edits": per_edit, "copies": per_copy, "questions": qa, "review_rows": review_rows, "arrivals": arrivals,
+        "wall_seconds": time.perf_counter() - started,
+        "machine": _machine(),
+        "edits": per_edit,
+        "copies": per_copy,
+        "questions": qa,
+        "review_rows": review_rows,
+        "arrivals": arrivals,
         "judge_calls": judge_calls,
     }
     print(markdown(result))
@@ -606,13 +765,25 @@ def summarize_qa(qa: list[dict]) -> dict:
     def mean(key: str, rows: list[dict]) -> float | None:
         return statistics.fmean(float(r[key]) for r in rows) if rows else None
 
-    keys = ["retrieval_now_ok", "retrieval_before_ok", "context_now_has_new", "context_now_has_old", "context_before_has_old",
-            "context_before_has_new", "acc_now_new", "acc_now_old", "acc_before_old", "acc_before_new"]
+    keys = [
+        "retrieval_now_ok",
+        "retrieval_before_ok",
+        "context_now_has_new",
+        "context_now_has_old",
+        "context_before_has_old",
+        "context_before_has_new",
+        "acc_now_new",
+        "acc_now_old",
+        "acc_before_old",
+        "acc_before_new",
+    ]
     groups = {"all": qa, "detected": [r for r in qa if r["detected"]], "missed": [r for r in qa if not r["detected"]]}
     secs = [r["seconds_now"] for r in qa] + [r["seconds_before"] for r in qa]
-    return {"n": {g: len(rows) for g, rows in groups.items()},
-            **{g: {k: mean(k, rows) for k in keys} for g, rows in groups.items()},
-            "seconds_per_answer": statistics.fmean(secs) if secs else 0.0}
+    return {
+        "n": {g: len(rows) for g, rows in groups.items()},
+        **{g: {k: mean(k, rows) for k in keys} for g, rows in groups.items()},
+        "seconds_per_answer": statistics.fmean(secs) if secs else 0.0,
+    }
 
 
 def _pct(x: float | None) -> str:
@@ -625,12 +796,16 @@ def markdown(r: dict) -> str:
         "## ARIA update stream on MuSiQue paragraphs (`benchmarks/bench_updates.py`)",
         "",
         f"{st['edits']} edited + {st['copies']} unedited-copy paragraphs (of {st['eligible']} eligible hops: {st['hops']} hops, "
-        f"{st['answer_not_in_text']} answer not in paragraph, {st['duplicate_paragraph']} duplicate paragraph, {st['no_shape']} answer neither "
-        f"number nor capitalised, {st['no_whole_word']} only inside a longer word, {st['no_replacement']} edit without a same-kind replacement). "
+        f"{st['answer_not_in_text']} answer not in paragraph, {st['duplicate_paragraph']} duplicate paragraph, {st['no_shape']} "
+        "answer neither "
+        f"number nor capitalised, {st['no_whole_word']} only inside a longer word, {st['no_replacement']} edit without a same-kind "
+        "replacement). "
         f"Originals valid from {OLD_FROM:%Y-%m-%d} (ingested {'with' if c['detect_originals'] else 'without'} conflict detection), "
         f"edits and copies valid from {NEW_FROM:%Y-%m-%d}, interleaved, one document per ingest call. "
-        f"Policy {c['conflict_policy']}, conflict_similarity {c['conflict_similarity']}, {c['conflict_candidates']} similar chunks per new chunk, "
-        f"judge_max_pairs {c['judge_max_pairs']}, judge_min_confidence {c['judge_min_confidence']}, judge model {c['model']}, seed {c['seed']}.",
+        f"Policy {c['conflict_policy']}, conflict_similarity {c['conflict_similarity']}, {c['conflict_candidates']} similar chunks "
+        "per new chunk, "
+        f"judge_max_pairs {c['judge_max_pairs']}, judge_min_confidence {c['judge_min_confidence']}, judge model {c['model']}, seed "
+        f"{c['seed']}.",
         "",
         "### Detection",
         "",
@@ -643,26 +818,34 @@ def markdown(r: dict) -> str:
         f"| judge calls (`IngestReport.judged_pairs`) / LLM completions incl. repairs | {d['judged_pairs']} / {d['judge_completions']} |",
         "| judge verdicts | " + ", ".join(f"{k} {v}" for k, v in sorted(d["judge_verdicts"].items())) + " |",
         f"| mean seconds per judge call | {d['judge_seconds_mean']:.2f} |",
-        f"| stream ingest: seconds per paragraph (embed + detect + judge) | {d['seconds_per_paragraph']:.2f} ({d['stream_seconds']:.0f} s total; "
+        f"| stream ingest: seconds per paragraph (embed + detect + judge) | {d['seconds_per_paragraph']:.2f} "
+        f"({d['stream_seconds']:.0f} s total; "
         f"edits {d['seconds_per_edit']:.2f}, copies {d['seconds_per_copy']:.2f}) |",
         f"| originals ingest: seconds per paragraph (no detection) | {d['originals_per_paragraph']:.3f} |",
         "",
         "Reviews by detector / relation and by what they link:",
         "",
-        "| detector/relation | reviews |", "|---|---:|",
+        "| detector/relation | reviews |",
+        "|---|---:|",
         *(f"| {k} | {v} |" for k, v in sorted(d["by_detector_relation"].items())),
         "",
-        "| link | judge | rule |", "|---|---:|---:|",
-        *(f"| {t} | {d['by_type_detector'].get(t + '|judge', 0)} | {d['by_type_detector'].get(t + '|rule', 0)} |" for t in sorted(d["by_type"])),
+        "| link | judge | rule |",
+        "|---|---:|---:|",
+        *(
+            f"| {t} | {d['by_type_detector'].get(t + '|judge', 0)} | {d['by_type_detector'].get(t + '|rule', 0)} |"
+            for t in sorted(d["by_type"])
+        ),
         "",
         f"Resolution: {res['resolved_keep_new']} reviews whose new side is an edited paragraph resolved keep=new by `{RESOLVER}` "
         f"({', '.join(f'{k} {v}' for k, v in sorted(res['resolved_types'].items())) or 'none'}); {res['left_open']} left open "
         f"({', '.join(f'{k} {v}' for k, v in sorted(res['open_types'].items())) or 'none'}).",
         "",
-        f"### Hop questions on edited paragraphs ({qa['n']['all']} questions: {qa['n']['detected']} detected edits, {qa['n']['missed']} missed; "
+        f"### Hop questions on edited paragraphs ({qa['n']['all']} questions: {qa['n']['detected']} detected edits, "
+        f"{qa['n']['missed']} missed; "
         f"answers: {c['answer_mode']} RAG, top_k {c['top_k']}, {qa['seconds_per_answer']:.1f} s per answer)",
         "",
-        "| measure | all | detected | missed |", "|---|---:|---:|---:|",
+        "| measure | all | detected | missed |",
+        "|---|---:|---:|---:|",
     ]
     rows = [
         ("top-1 now is the edited version", "retrieval_now_ok"),
@@ -680,26 +863,39 @@ def markdown(r: dict) -> str:
     lines += ["", "### Missed edits, by cause", ""]
     if r["misses"]:
         lines += ["| cause | edits |", "|---|---:|", *(f"| {k} | {v} |" for k, v in sorted(r["misses"].items(), key=lambda kv: -kv[1])), ""]
-        lines += [f"- `{e['doc']}` ({e['qid']} hop {e['hop']}): **{e['miss_category']}** — {e['miss_detail']}"
-                  + (f" (also flagged against {', '.join(e['also_flagged_against'])})" if e["also_flagged_against"] and "flagged instead" not in e["miss_detail"] else "")
-                  for e in r["edits"] if not e["detected"]]
+        lines += [
+            f"- `{e['doc']}` ({e['qid']} hop {e['hop']}): **{e['miss_category']}** — {e['miss_detail']}"
+            + (
+                f" (also flagged against {', '.join(e['also_flagged_against'])})"
+                if e["also_flagged_against"] and "flagged instead" not in e["miss_detail"]
+                else ""
+            )
+            for e in r["edits"]
+            if not e["detected"]
+        ]
     else:
         lines.append("none")
     flagged = [x for x in r["copies"] if x["flagged"]]
     lines += ["", "### Flagged unedited copies", ""]
     if flagged:
-        lines += [f"- `{x['doc']}`: " + "; ".join(f"{v['type']} ({v['detector']}/{v['relation']} {v['confidence']:.2f})" for v in x["reviews"])
-                  for x in flagged]
+        lines += [
+            f"- `{x['doc']}`: " + "; ".join(f"{v['type']} ({v['detector']}/{v['relation']} {v['confidence']:.2f})" for v in x["reviews"])
+            for x in flagged
+        ]
     else:
         lines.append("none")
     ip = r["in_place"]
     lines += [
-        "", "### The same edits made in place (a changed file re-ingested under its own id; no review involved)", "",
+        "",
+        "### The same edits made in place (a changed file re-ingested under its own id; no review involved)",
+        "",
         f"A second knowledge base: the {ip['paragraphs']} originals valid from {OLD_FROM:%Y-%m-%d}, then each edited text under its "
         f"original's doc id, valid from {NEW_FROM:%Y-%m-%d}: {ip['updated']} documents updated in {ip['seconds']:.1f} s, "
         f"{ip['chunks_embedded']} changed chunks embedded, {ip['chunks_expired']} replaced chunks kept as history; "
-        f"store and ledger {'agree' if ip['store_matches_ledger'] else 'DISAGREE'}.", "",
-        "| measure (hop question of each edited paragraph) | value |", "|---|---:|",
+        f"store and ledger {'agree' if ip['store_matches_ledger'] else 'DISAGREE'}.",
+        "",
+        "| measure (hop question of each edited paragraph) | value |",
+        "|---|---:|",
         f"| top-1 now is the new version | {_pct(ip['top1_now_ok'])} |",
         f"| top-1 as of {BEFORE:%Y-%m-%d} is the version before the edit | {_pct(ip['top1_before_ok'])} |",
         f"| context now holds a replaced chunk (stale) | {_pct(ip['context_now_stale'])} |",
@@ -714,8 +910,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=60, help="edited and unedited-copy paragraphs, each (default 60)")
     parser.add_argument("--limit-questions", type=int, default=40, help="hop questions asked on edited paragraphs (default 40)")
     parser.add_argument("--out", type=Path, default=OUT, help="per-item results as JSON")
-    parser.add_argument("--answer", choices=["plain", "dag"], default="plain",
-                        help="plain: one RAG call with as_of (default); dag: DagRAG.ask(q, as_of=...) (much slower)")
+    parser.add_argument(
+        "--answer",
+        choices=["plain", "dag"],
+        default="plain",
+        help="plain: one RAG call with as_of (default); dag: DagRAG.ask(q, as_of=...) (much slower)",
+    )
     parser.add_argument("--detect-originals", action="store_true", help="also run conflict detection while ingesting the originals")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--keep-kb", action="store_true", help="keep the temporary knowledge base (its path is printed)")

@@ -53,7 +53,7 @@ class PeakRSS:
         self._stop = threading.Event()
         self._proc = psutil.Process()
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -78,9 +78,21 @@ def speed(rag: DagRAG, corpus: Path) -> dict:
         from kb.items import KnowledgeItem, utc_now
 
         now = utc_now()
-        texts += [_embed_text(KnowledgeItem(item_id="x", doc_id=d.doc_id, text=c.text, title=d.title, source=d.source,
-                                            added_at=now, validated_at=now, valid_from=now))
-                  for c in chunk_text(d.text, s.chunk_chars, s.chunk_overlap)]
+        texts += [
+            _embed_text(
+                KnowledgeItem(
+                    item_id="x",
+                    doc_id=d.doc_id,
+                    text=c.text,
+                    title=d.title,
+                    source=d.source,
+                    added_at=now,
+                    validated_at=now,
+                    valid_from=now,
+                )
+            )
+            for c in chunk_text(d.text, s.chunk_chars, s.chunk_overlap)
+        ]
     model = rag.embedder._load()
     model.encode(texts[:64], batch_size=s.embed_batch_size)  # warm up
     bare = []
@@ -121,9 +133,17 @@ def speed(rag: DagRAG, corpus: Path) -> dict:
     p50_10x = p50(big)
     shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "passages": len(texts), "bare_s": min(bare), "ingest_s": min(ingest), "ingest_ratio": min(bare) / min(ingest),
-        "ingest_per_s": len(texts) / min(ingest), "bare_per_s": len(texts) / min(bare),
-        "chroma_p50_ms_1x": p50_1x, "n_1x": n_1x, "chroma_p50_ms_10x": p50_10x, "n_10x": big.count(), "ingest_peak_rss_mib": mem.peak,
+        "passages": len(texts),
+        "bare_s": min(bare),
+        "ingest_s": min(ingest),
+        "ingest_ratio": min(bare) / min(ingest),
+        "ingest_per_s": len(texts) / min(ingest),
+        "bare_per_s": len(texts) / min(bare),
+        "chroma_p50_ms_1x": p50_1x,
+        "n_1x": n_1x,
+        "chroma_p50_ms_10x": p50_10x,
+        "n_10x": big.count(),
+        "ingest_peak_rss_mib": mem.peak,
     }
 
 
@@ -133,8 +153,15 @@ def quality(name: str, questions: Path, corpus: Path, variants: list[str], limit
     rag = DagRAG(settings.with_overrides(kb_path=kb))
     rag.kb.ingest_documents(runner.corpus_documents(corpus), detect_conflicts=False)
     qs = load_questions(questions, limit)
-    config = {"questions": questions.name, "corpus": kb.name, "model": "embedded", "top_k": settings.top_k,
-              "max_rounds": settings.max_rounds, "node_top_k": settings.node_top_k, "max_nodes": settings.max_nodes}
+    config = {
+        "questions": questions.name,
+        "corpus": kb.name,
+        "model": "embedded",
+        "top_k": settings.top_k,
+        "max_rounds": settings.max_rounds,
+        "node_top_k": settings.node_top_k,
+        "max_nodes": settings.max_nodes,
+    }
     results = runner.open_results(OUT / f"{name}.json", config)
     done = [0]
 
@@ -161,16 +188,35 @@ def machine() -> str:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; Python {platform.python_version()}, "
-            f"llama-cpp-python {llama_cpp.__version__}")
+    return (
+        f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; Python {platform.python_version()}, "
+        f"llama-cpp-python {llama_cpp.__version__}"
+    )
 
 
-QUALITY_COLS = [("EM", "em"), ("F1", "f1"), ("Acc", "acc"), ("R@2", "recall@2"), ("R@5", "recall@5"),
-                ("hops match", "hops_match"), ("DAG match", "structure_match"), ("fallback", "fallback_rate")]
-COST_COLS = [("LLM calls", "llm_calls", "{:.2f}"), ("prompt tok", "prompt_tokens", "{:.0f}"), ("completion tok", "completion_tokens", "{:.0f}"),
-             ("tokens vs vanilla", "_ratio", "{:.2f}x"), ("p50 s", "p50_s", "{:.1f}"), ("p95 s", "p95_s", "{:.1f}"),
-             ("LLM", "share_llm", "{:.0%}"), ("embed", "share_embed", "{:.1%}"), ("retrieval", "share_retrieval", "{:.1%}"), ("other", "share_other", "{:.1%}")]
+QUALITY_COLS = [
+    ("EM", "em"),
+    ("F1", "f1"),
+    ("Acc", "acc"),
+    ("R@2", "recall@2"),
+    ("R@5", "recall@5"),
+    ("hops match", "hops_match"),
+    ("DAG match", "structure_match"),
+    ("fallback", "fallback_rate"),
+]
+COST_COLS = [
+    ("LLM calls", "llm_calls", "{:.2f}"),
+    ("prompt tok", "prompt_tokens", "{:.0f}"),
+    ("completion tok", "completion_tokens", "{:.0f}"),
+    ("tokens vs vanilla", "_ratio", "{:.2f}x"),
+    ("p50 s", "p50_s", "{:.1f}"),
+    ("p95 s", "p95_s", "{:.1f}"),
+    ("LLM", "share_llm", "{:.0%}"),
+    ("embed", "share_embed", "{:.1%}"),
+    ("retrieval", "share_retrieval", "{:.1%}"),
+    ("other", "share_other", "{:.1%}"),
+]
 
 
 def table(summary: dict, cols: list, vanilla_tokens: float | None = None) -> str:
@@ -214,28 +260,44 @@ def main() -> None:
             summary, peak, _ = quality(name, DATA / f"{name}_dev.json", DATA / f"{name}_dev_corpus.json", variants, args.limit, settings)
             answer_peaks.append(peak)
             vt = summary.get("vanilla", {}).get("tokens")
-            sections.append(f"### {name} ({args.limit} questions)\n\nQuality\n\n{table(summary, QUALITY_COLS)}\n\n"
-                            f"Cost and time split (share of wall time)\n\n{table(summary, COST_COLS, vt)}\n")
+            sections.append(
+                f"### {name} ({args.limit} questions)\n\nQuality\n\n{table(summary, QUALITY_COLS)}\n\n"
+                f"Cost and time split (share of wall time)\n\n{table(summary, COST_COLS, vt)}\n"
+            )
             for v in ("dag", "dag-gold"):
                 if v in summary:
                     overheads.append(summary[v]["share_other"])
                     cached_shares.append(summary[v]["prompt_cached_share"])
     took = (datetime.now(timezone.utc) - started).total_seconds() / 60
-    speed_table = "\n".join([
-        "| measure | value | target |", "|---|---:|---|",
-        f"| ingest throughput / bare `encode` (same {sp['passages']} passages, batch {settings.embed_batch_size}) | {sp['ingest_ratio']:.2f} ({sp['ingest_per_s']:.0f} vs {sp['bare_per_s']:.0f} passages/s) | ≥ 0.9 |",
-        f"| orchestration overhead (share of dag wall time outside LLM, embedding, retrieval) | {max(overheads):.2%} (worst variant) | < 5% |" if overheads else "| orchestration overhead | not measured (--skip-quality) | < 5% |",
-        f"| Chroma query p50 at {sp['n_1x']} passages | {sp['chroma_p50_ms_1x']:.2f} ms | |",
-        f"| Chroma query p50 at {sp['n_10x']} passages (10x, synthetic) | {sp['chroma_p50_ms_10x']:.2f} ms | |",
-        f"| llama.cpp prompt reuse in dag questions (prompt tokens served from cache / sent) | {min(cached_shares):.0%} to {max(cached_shares):.0%} | |" if cached_shares else "| prompt reuse | not measured | |",
-        f"| peak RSS while ingesting (embedder + Chroma) | {sp['ingest_peak_rss_mib']:.0f} MiB | |",
-        f"| peak RSS while answering (+ llama.cpp model) | {max(answer_peaks):.0f} MiB | |" if answer_peaks else "| peak RSS answering | not measured | |",
-    ])
+    speed_table = "\n".join(
+        [
+            "| measure | value | target |",
+            "|---|---:|---|",
+            f"| ingest throughput / bare `encode` (same {sp['passages']} passages, batch {settings.embed_batch_size}) | "
+            f"{sp['ingest_ratio']:.2f} ({sp['ingest_per_s']:.0f} vs {sp['bare_per_s']:.0f} passages/s) | ≥ 0.9 |",
+            f"| orchestration overhead (share of dag wall time outside LLM, embedding, retrieval) | {max(overheads):.2%} (worst "
+            "variant) | < 5% |"
+            if overheads
+            else "| orchestration overhead | not measured (--skip-quality) | < 5% |",
+            f"| Chroma query p50 at {sp['n_1x']} passages | {sp['chroma_p50_ms_1x']:.2f} ms | |",
+            f"| Chroma query p50 at {sp['n_10x']} passages (10x, synthetic) | {sp['chroma_p50_ms_10x']:.2f} ms | |",
+            f"| llama.cpp prompt reuse in dag questions (prompt tokens served from cache / sent) | {min(cached_shares):.0%} to "
+            f"{max(cached_shares):.0%} | |"
+            if cached_shares
+            else "| prompt reuse | not measured | |",
+            f"| peak RSS while ingesting (embedder + Chroma) | {sp['ingest_peak_rss_mib']:.0f} MiB | |",
+            f"| peak RSS while answering (+ llama.cpp model) | {max(answer_peaks):.0f} MiB | |"
+            if answer_peaks
+            else "| peak RSS answering | not measured | |",
+        ]
+    )
     REPORT.write_text(
         f"# dagrag benchmark report\n\nGenerated by `benchmarks/run_benchmarks.py --limit {args.limit}` on {started:%Y-%m-%d %H:%M} UTC "
         f"in {took:.0f} min.\n\nMachine: {machine()}.\nModels: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp), all-MiniLM-L6-v2.\n"
-        f"Settings: top_k={settings.top_k}, node_top_k={settings.node_top_k}, max_nodes={settings.max_nodes}, max_rounds={settings.max_rounds}, "
-        f"chunk_chars={settings.chunk_chars}.\n\n## Speed and memory\n\n{speed_table}\n\n## Quality and cost\n\n" + "\n".join(sections)
+        f"Settings: top_k={settings.top_k}, node_top_k={settings.node_top_k}, max_nodes={settings.max_nodes}, "
+        f"max_rounds={settings.max_rounds}, "
+        f"chunk_chars={settings.chunk_chars}.\n\n## Speed and memory\n\n{speed_table}\n\n## Quality and cost\n\n"
+        + "\n".join(sections)
         + "\n<!-- analysis -->\n"
     )
     print(f"wrote {REPORT}")

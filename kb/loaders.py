@@ -83,9 +83,7 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 found.extend(
-                    Path(root, name)
-                    for name in files
-                    if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+                    Path(root, name) for name in files if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
                 )
             candidates = sorted(found, key=lambda p: p.as_posix())
         else:
@@ -203,9 +201,7 @@ def _decode_utf8(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LoadError(
-            path, f"not UTF-8 text (invalid byte at offset {exc.start}); re-save the file as UTF-8"
-        ) from None
+        raise LoadError(path, f"not UTF-8 text (invalid byte at offset {exc.start}); re-save the file as UTF-8") from None
 
 
 def _parse_front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -270,9 +266,7 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str]:
     except LoadError:
         raise
     except Exception as exc:  # pypdf raises many types for damaged files
-        raise LoadError(
-            path, f"unreadable or damaged PDF ({type(exc).__name__}: {exc}); re-export or re-download it"
-        ) from None
+        raise LoadError(path, f"unreadable or damaged PDF ({type(exc).__name__}: {exc}); re-export or re-download it") from None
     text = "\n\n".join(p for p in pages if p)
     if not text:
         raise LoadError(path, "no extractable text (scanned PDF?); run OCR on it first")
@@ -323,10 +317,10 @@ def _read_json(path: Path, source: str, data: bytes) -> list[SourceDocument]:
     docs: list[SourceDocument] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise LoadError(path, f"item {index} has no string \"text\"; {_JSON_SHAPE}")
+            raise LoadError(path, f'item {index} has no string "text"; {_JSON_SHAPE}')
         title = item.get("title")
         if title is not None and not isinstance(title, str):
-            raise LoadError(path, f"item {index} has a non-string \"title\"; {_JSON_SHAPE}")
+            raise LoadError(path, f'item {index} has a non-string "title"; {_JSON_SHAPE}')
         text = item["text"].strip()
         if not text:
             continue

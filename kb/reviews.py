@@ -61,18 +61,51 @@ class ReviewQueue:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def open_conflict(self, old: KnowledgeItem, new: KnowledgeItem, *, old_statement: str, new_statement: str, relation: str,
-                      confidence: float, reason: str, detector: str, question: str, actor: str = "dagrag") -> int:
+    def open_conflict(
+        self,
+        old: KnowledgeItem,
+        new: KnowledgeItem,
+        *,
+        old_statement: str,
+        new_statement: str,
+        relation: str,
+        confidence: float,
+        reason: str,
+        detector: str,
+        question: str,
+        actor: str = "dagrag",
+    ) -> int:
         """Queue a conflict; the older side becomes potentially outdated while it is open."""
         with self.ledger.transaction() as db:
             cur = db.execute(
                 "INSERT INTO reviews(kind, state, created_at, old_item, new_item, old_statement, new_statement, relation, confidence, "
                 "reason, detector, question) VALUES ('conflict','open',?,?,?,?,?,?,?,?,?,?)",
-                (utc_now().isoformat(), old.item_id, new.item_id, old_statement, new_statement, relation, confidence, reason, detector, question),
+                (
+                    utc_now().isoformat(),
+                    old.item_id,
+                    new.item_id,
+                    old_statement,
+                    new_statement,
+                    relation,
+                    confidence,
+                    reason,
+                    detector,
+                    question,
+                ),
             )
             review_id = int(cur.lastrowid)
-            self.ledger.audit(db, actor, "flagged", review_id=review_id, item_id=new.item_id, old=old.item_id, relation=relation,
-                              confidence=confidence, reason=reason, detector=detector)
+            self.ledger.audit(
+                db,
+                actor,
+                "flagged",
+                review_id=review_id,
+                item_id=new.item_id,
+                old=old.item_id,
+                relation=relation,
+                confidence=confidence,
+                reason=reason,
+                detector=detector,
+            )
             current = db.execute("SELECT status FROM items WHERE item_id=?", (old.item_id,)).fetchone()
             if current and current["status"] == Status.VALID.value:
                 self.ledger.set_status(db, old.item_id, Status.POTENTIALLY_OUTDATED, actor, review_id=review_id)
@@ -80,8 +113,10 @@ class ReviewQueue:
 
     def open_clarification(self, question: str, *, items: list[str], thread_id: str | None = None, actor: str = "dagrag") -> int:
         with self.ledger.transaction() as db:
-            cur = db.execute("INSERT INTO reviews(kind, state, created_at, question, thread_id, new_item) VALUES ('clarification','open',?,?,?,?)",
-                             (utc_now().isoformat(), question, thread_id, ",".join(items) or None))
+            cur = db.execute(
+                "INSERT INTO reviews(kind, state, created_at, question, thread_id, new_item) VALUES ('clarification','open',?,?,?,?)",
+                (utc_now().isoformat(), question, thread_id, ",".join(items) or None),
+            )
             review_id = int(cur.lastrowid)
             self.ledger.audit(db, actor, "asked", review_id=review_id, question=question, thread_id=thread_id)
         return review_id
@@ -107,7 +142,8 @@ class ReviewQueue:
             return []
         marks = ",".join("?" * len(item_ids))
         rows = self.ledger.query(
-            f"SELECT * FROM reviews WHERE state='open' AND kind='conflict' AND (old_item IN ({marks}) OR new_item IN ({marks})) ORDER BY review_id",
+            f"SELECT * FROM reviews WHERE state='open' AND kind='conflict' AND (old_item IN ({marks}) OR new_item IN ({marks})) "
+            "ORDER BY review_id",
             [*item_ids, *item_ids],
         )
         return [_review(r) for r in rows]
@@ -121,8 +157,9 @@ class ReviewQueue:
         rows = self.ledger.query("SELECT question, at FROM review_hits WHERE review_id=? ORDER BY at", (review_id,))
         return [(r["question"], parse_time(r["at"])) for r in rows]
 
-    def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edited: KnowledgeItem | None = None,
-                action: str = "resolved") -> Review:
+    def resolve(
+        self, review_id: int, keep: str, *, by: str, note: str | None = None, edited: KnowledgeItem | None = None, action: str = "resolved"
+    ) -> Review:
         """Apply a person's decision atomically; exactly one of two racing resolutions wins.
 
         keep=new: the old side is superseded by the new; keep=old: the new side is superseded;
@@ -138,7 +175,9 @@ class ReviewQueue:
             if row is None:
                 raise ReviewError(f"no review {review_id}: `dagrag review` lists the open ones")
             if row["state"] != "open":
-                raise ReviewError(f"review {review_id} was already resolved by {row['resolved_by']} at {row['resolved_at']} (keep {row['resolution']})")
+                raise ReviewError(
+                    f"review {review_id} was already resolved by {row['resolved_by']} at {row['resolved_at']} (keep {row['resolution']})"
+                )
             now = utc_now()
             old, new = row["old_item"], row["new_item"]
             if row["kind"] == "conflict":
@@ -146,7 +185,9 @@ class ReviewQueue:
                 ends = parse_time(new_from["valid_from"]) if new_from else now
                 if keep in ("new", "old"):
                     loser, winner = (old, new) if keep == "new" else (new, old)
-                    ledger.set_status(db, loser, Status.SUPERSEDED, by, review_id=review_id, superseded_by=winner, valid_to=ends, validated=True)
+                    ledger.set_status(
+                        db, loser, Status.SUPERSEDED, by, review_id=review_id, superseded_by=winner, valid_to=ends, validated=True
+                    )
                     ledger.set_status(db, winner, Status.VALID, by, review_id=review_id, validated=True)
                 elif keep == "both":
                     for item in (old, new):
@@ -155,8 +196,16 @@ class ReviewQueue:
                     assert edited is not None
                     ledger.insert_human_item(db, edited, by)
                     for item in (old, new):
-                        ledger.set_status(db, item, Status.SUPERSEDED, by, review_id=review_id, superseded_by=edited.item_id,
-                                          valid_to=edited.valid_from, validated=True)
+                        ledger.set_status(
+                            db,
+                            item,
+                            Status.SUPERSEDED,
+                            by,
+                            review_id=review_id,
+                            superseded_by=edited.item_id,
+                            valid_to=edited.valid_from,
+                            validated=True,
+                        )
             elif keep == "edit" and edited is not None:
                 ledger.insert_human_item(db, edited, by)
             cur = db.execute(
@@ -166,6 +215,7 @@ class ReviewQueue:
             )
             if cur.rowcount != 1:  # pragma: no cover - BEGIN IMMEDIATE already serializes writers
                 raise ReviewError(f"review {review_id} was resolved concurrently")
-            ledger.audit(db, by, action, review_id=review_id, item_id=new, old=old, keep=keep, note=note,
-                         edited=edited.item_id if edited else None)
+            ledger.audit(
+                db, by, action, review_id=review_id, item_id=new, old=old, keep=keep, note=note, edited=edited.item_id if edited else None
+            )
         return self.review(review_id)

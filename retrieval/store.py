@@ -9,9 +9,10 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from retrieval.errors import DagragError
@@ -107,8 +108,9 @@ class ChromaStore(VectorStore):
 
     def _unreachable(self) -> StoreError:
         port = _server_address(self.url)[1] if self.url else 8000
-        return StoreError(f"Chroma server at {self.url} is not reachable: start it (chroma run --path DIR --port {port}) "
-                          "or unset DAGRAG_CHROMA_URL")
+        return StoreError(
+            f"Chroma server at {self.url} is not reachable: start it (chroma run --path DIR --port {port}) or unset DAGRAG_CHROMA_URL"
+        )
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

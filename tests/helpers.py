@@ -10,9 +10,10 @@ import re
 import subprocess
 import sys
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pytest
 from prompt_toolkit import PromptSession
@@ -79,15 +80,29 @@ class LexicalRetriever:
         q = _words(query)
         scored = sorted(((len(q & _words(t + " " + x)), i) for i, (t, x) in enumerate(self.passages)), key=lambda p: (-p[0], p[1]))
         evidence = [
-            Evidence(chunk_id=f"c{i}", doc_id=f"d{i}", title=self.passages[i][0], source=f"/docs/{i}.md", text=self.passages[i][1], score=float(s))
-            for s, i in scored[:k] if s > 0
+            Evidence(
+                chunk_id=f"c{i}",
+                doc_id=f"d{i}",
+                title=self.passages[i][0],
+                source=f"/docs/{i}.md",
+                text=self.passages[i][1],
+                score=float(s),
+            )
+            for s, i in scored[:k]
+            if s > 0
         ]
         return Retrieval(evidence, 0.0, 0.0)
 
 
-_OPS = {"$eq": lambda a, b: a == b, "$ne": lambda a, b: a != b, "$lte": lambda a, b: a is not None and a <= b,
-        "$lt": lambda a, b: a is not None and a < b, "$gte": lambda a, b: a is not None and a >= b,
-        "$gt": lambda a, b: a is not None and a > b, "$in": lambda a, b: a in b}
+_OPS = {
+    "$eq": lambda a, b: a == b,
+    "$ne": lambda a, b: a != b,
+    "$lte": lambda a, b: a is not None and a <= b,
+    "$lt": lambda a, b: a is not None and a < b,
+    "$gte": lambda a, b: a is not None and a >= b,
+    "$gt": lambda a, b: a is not None and a > b,
+    "$in": lambda a, b: a in b,
+}
 
 
 def matches(metadata: dict, where: dict[str, Any] | None) -> bool:
@@ -98,7 +113,7 @@ def matches(metadata: dict, where: dict[str, Any] | None) -> bool:
         return all(matches(metadata, w) for w in where["$and"])
     if "$or" in where:
         return any(matches(metadata, w) for w in where["$or"])
-    (field_name, cond), = where.items()
+    ((field_name, cond),) = where.items()
     if not isinstance(cond, dict):
         cond = {"$eq": cond}
     return all(_OPS[op](metadata.get(field_name), value) for op, value in cond.items())
@@ -163,8 +178,6 @@ COMPANY = [
 ]
 
 
-
-
 def write_company_docs(folder: Path) -> Path:
     """The COMPANY passages as one markdown file each in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,8 +224,9 @@ def start_dagrag(cwd: Path, *args: str, **env: str) -> tuple[tuple[str, ...], su
     cwd.mkdir(parents=True, exist_ok=True)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
     environ.update({**OFFLINE_ENV, "DAGRAG_KB_PATH": str(cwd / "kb"), "NO_COLOR": "1", "COLUMNS": "250", **env})
-    proc = subprocess.Popen([str(DAGRAG), *args], cwd=cwd, env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(DAGRAG), *args], cwd=cwd, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return args, proc
 
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import netguard  # noqa: E402
-
 from agent import DagRAG  # noqa: E402
 from agent.demo import demo_docs  # noqa: E402
 from kb.knowledge_base import IngestReport  # noqa: E402
-
 from retrieval.offline import OFFLINE_ENV  # noqa: E402
 
 netguard.install()  # patched but inactive until a test of this folder sets up

@@ -26,8 +26,8 @@ import pytest
 
 from agent import DagRAG
 from agent.types import Answer
-from kb.items import Status
 from helpers import chat, finish_dagrag
+from kb.items import Status
 from kb.ledger import Ledger
 from retrieval.store import ChromaStore
 
@@ -57,8 +57,15 @@ class Session:
         return Path(self.env["DAGRAG_TEST_NET_LOG"])
 
     def start(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([str(DAGRAG), *args, "--kb", str(self.kb)], cwd=self.root / "work", env=self.env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [str(DAGRAG), *args, "--kb", str(self.kb)],
+            cwd=self.root / "work",
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def finish(self, proc: subprocess.Popen) -> subprocess.CompletedProcess:
         result = finish_dagrag((tuple(proc.args[1:]), proc), TIMEOUT_S)
@@ -166,8 +173,19 @@ def test_3_eval(session: Session, clean_env, monkeypatch):
 
     monkeypatch.chdir(session.root / "work")
     out = session.root / "results.json"
-    args = ["eval", str(FIXTURES / "eval_questions.json"), str(FIXTURES / "eval_corpus.json"), "--limit", "1",
-            "--method", "vanilla", "--out", str(out), "--kb-cache", str(session.root / "eval-cache")]
+    args = [
+        "eval",
+        str(FIXTURES / "eval_questions.json"),
+        str(FIXTURES / "eval_corpus.json"),
+        "--limit",
+        "1",
+        "--method",
+        "vanilla",
+        "--out",
+        str(out),
+        "--kb-cache",
+        str(session.root / "eval-cache"),
+    ]
     result = CliRunner().invoke(app, args)  # in this process: the models are loaded already, and the guard is armed
     assert result.exit_code == 0, f"{result.output[-3000:]}\n{result.exception!r}"
     records = json.loads(out.read_text())["records"]
@@ -177,11 +195,18 @@ def test_3_eval(session: Session, clean_env, monkeypatch):
 
 
 def test_4_subprocesses_run_offline_and_guarded(session: Session, offline_env):
-    for key, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}.items():
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+    }.items():
         assert session.env.get(key) == value, key
-    probe = ("import json, os, socket; print(json.dumps({k: os.environ.get(k) for k in "
-             "('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'ANONYMIZED_TELEMETRY')} | "
-             "{'guard': getattr(socket, '_dagrag_netguard', False)}))")
+    probe = (
+        "import json, os, socket; print(json.dumps({k: os.environ.get(k) for k in "
+        "('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'ANONYMIZED_TELEMETRY')} | "
+        "{'guard': getattr(socket, '_dagrag_netguard', False)}))"
+    )
     proc = subprocess.run([sys.executable, "-c", probe], env=session.env, capture_output=True, text=True, timeout=60, cwd=session.root)
     assert proc.returncode == 0, explain(proc)
     assert json.loads(proc.stdout) == {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "guard": True}

@@ -16,8 +16,7 @@ from typing import get_args
 import pytest
 from rich.console import Console
 
-from agent import DagRAG
-from agent import render
+from agent import DagRAG, render
 from agent.demo import demo_docs, demo_questions
 from agent.settings import load_settings
 from agent.types import Answer, PlanSource

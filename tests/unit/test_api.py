@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -10,8 +11,8 @@ from agent import prompts
 from agent.api import MAX_QUESTION_CHARS, DagRAG, QuestionError, clean_question
 from agent.settings import Settings
 from agent.types import Answer, StepEvent
-from helpers import FakeLLM, HashEmbedder, MemoryStore, plan_reply, write_company_docs
 from graph import Plan
+from helpers import FakeLLM, HashEmbedder, MemoryStore, plan_reply, write_company_docs
 
 Q = "Who manages the team that owns the billing service?"
 NOT_ENOUGH = {"can_answer": False, "answer": "unknown", "sources": []}
@@ -161,7 +162,9 @@ def test_answer_json_round_trips(tmp_path, docs):
 
 def test_stream_with_a_given_plan_skips_the_plan_call(tmp_path, docs):
     gold = Plan.model_validate(TWO_HOPS)
-    rag, llm, _ = make_rag(tmp_path, docs, [{"answer": "Payments team"}, {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [1]}])
+    rag, llm, _ = make_rag(
+        tmp_path, docs, [{"answer": "Payments team"}, {"answer": "Dana Kim"}, ENOUGH, {"answer": "Dana Kim", "sources": [1]}]
+    )
     events = list(rag.stream(Q, plan=gold))
     answer = events[-1].answer
     assert answer.plan_source == "gold" and answer.answer == "Dana Kim"
@@ -179,5 +182,5 @@ def test_context_manager_closes_the_ledger(tmp_path, docs):
     rag, _, _ = make_rag(tmp_path, docs, [])
     with rag as same:
         assert same is rag
-    with pytest.raises(Exception):
-        rag.kb.ledger.documents()  # closed sqlite connection
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        rag.kb.ledger.documents()

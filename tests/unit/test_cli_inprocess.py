@@ -100,8 +100,9 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:
     return stop.value.code, out, err
 
 
-@pytest.mark.parametrize("args", [("ingest", "--debug", "/does/not/exist"), ("--debug", "ingest", "/does/not/exist"),
-                                  ("ingest", "/does/not/exist", "--debug")])
+@pytest.mark.parametrize(
+    "args", [("ingest", "--debug", "/does/not/exist"), ("--debug", "ingest", "/does/not/exist"), ("ingest", "/does/not/exist", "--debug")]
+)
 def test_bug6_debug_is_accepted_wherever_it_is_typed(opened, capsys, args):
     code, _, err = run_main(capsys, *args)
     assert code == 2 and "No such option" not in err
@@ -128,10 +129,36 @@ def test_every_error_meant_for_the_user_is_a_dagrag_error():
     assert EvalError  # wrapped in a UsageError by `dagrag eval`
 
 
-SUMMARY = {"dag (llm)": {"n": 50, "em": 0.123, "f1": 0.2346, "acc": 0.31, "recall@2": 0.4567, "recall@5": 0.5678, "llm_calls": 4.5,
-                         "tokens": 12345, "p50_s": 3.21, "p95_s": 9.87, "fallback_rate": 0.12, "hops_match": 0.5, "structure_match": 0.25},
-           "vanilla": {"n": 50, "em": 0.111, "f1": 0.222, "acc": 0.333, "recall@2": 0.444, "recall@5": 0.555, "llm_calls": 1.0,
-                       "tokens": 2345, "p50_s": 1.0, "p95_s": 2.0, "fallback_rate": 0.0}}
+SUMMARY = {
+    "dag (llm)": {
+        "n": 50,
+        "em": 0.123,
+        "f1": 0.2346,
+        "acc": 0.31,
+        "recall@2": 0.4567,
+        "recall@5": 0.5678,
+        "llm_calls": 4.5,
+        "tokens": 12345,
+        "p50_s": 3.21,
+        "p95_s": 9.87,
+        "fallback_rate": 0.12,
+        "hops_match": 0.5,
+        "structure_match": 0.25,
+    },
+    "vanilla": {
+        "n": 50,
+        "em": 0.111,
+        "f1": 0.222,
+        "acc": 0.333,
+        "recall@2": 0.444,
+        "recall@5": 0.555,
+        "llm_calls": 1.0,
+        "tokens": 2345,
+        "p50_s": 1.0,
+        "p95_s": 2.0,
+        "fallback_rate": 0.0,
+    },
+}
 
 
 def test_bug5_a_table_written_to_a_file_keeps_every_value_readable():
@@ -173,8 +200,12 @@ def skipped_question(rag: DagRAG) -> int:
 
 
 def test_bug3_a_skipped_question_answered_later_is_stored_and_resolved(tmp_path):
-    rag = DagRAG(Settings(kb_path=tmp_path / "kb", clarify_budget=2, reviewer="tester"), llm=FakeLLM([]), embedder=HashEmbedder(),
-                 store=MemoryStore())
+    rag = DagRAG(
+        Settings(kb_path=tmp_path / "kb", clarify_budget=2, reviewer="tester"),
+        llm=FakeLLM([]),
+        embedder=HashEmbedder(),
+        store=MemoryStore(),
+    )
     with rag:
         review_id = skipped_question(rag)
         assert rag.answer_review(review_id, text="Sparkle Ltd cleans the office every evening.", by="ana") is None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -201,7 +201,11 @@ def test_going_back_to_an_earlier_text_keeps_every_period(tmp_path):
     third = kb.ingest([path], valid_from=datetime(2025, 1, 1, tzinfo=timezone.utc))
     assert third.chunks == 1 and third.expired == 1
     query = "opening hours nine five eight six"
-    assert [("nine" in top_text(kb, query, as_of=datetime(y, 6, 1, tzinfo=timezone.utc))) for y in (2021, 2024, 2026)] == [True, False, True]
+    assert [("nine" in top_text(kb, query, as_of=datetime(y, 6, 1, tzinfo=timezone.utc))) for y in (2021, 2024, 2026)] == [
+        True,
+        False,
+        True,
+    ]
     assert "nine to five" in top_text(kb, query)
     assert sorted(i.text.startswith("Opening hours are nine") for i in kb.ledger.items() if i.position == 0) == [False, True, True]
 

@@ -99,13 +99,20 @@ def v2_ledger(path: Path) -> Path:
     db.execute("INSERT INTO meta VALUES ('chroma_unsynced', ?)", (json.dumps(["i-0", "gone"]),))
     db.execute("INSERT INTO documents VALUES ('doc-1', '/docs/hours.md', 'Hours', 'h1', 2, ?, ?, 'ready', NULL)", (T0, T0))
     for n, (text, status) in enumerate([("The office opens at nine.", "potentially_outdated"), ("The office opens at ten.", "valid")]):
-        db.execute("INSERT INTO items VALUES (?, 'doc-1', ?, 'chunk', 'Hours', '/docs/hours.md', ?, ?, ?, ?, NULL, ?, NULL, NULL)",
-                   (f"i-{n}", n, text, T0, T0, status, T0))
-    db.execute("INSERT INTO reviews(kind, state, created_at, old_item, new_item, question, relation, confidence, reason, detector) "
-               "VALUES ('conflict', 'open', ?, 'i-0', 'i-1', 'Does ten replace nine?', 'updates', 0.6, 'nine -> ten', 'rule')", (T0,))
+        db.execute(
+            "INSERT INTO items VALUES (?, 'doc-1', ?, 'chunk', 'Hours', '/docs/hours.md', ?, ?, ?, ?, NULL, ?, NULL, NULL)",
+            (f"i-{n}", n, text, T0, T0, status, T0),
+        )
+    db.execute(
+        "INSERT INTO reviews(kind, state, created_at, old_item, new_item, question, relation, confidence, reason, detector) "
+        "VALUES ('conflict', 'open', ?, 'i-0', 'i-1', 'Does ten replace nine?', 'updates', 0.6, 'nine -> ten', 'rule')",
+        (T0,),
+    )
     db.execute("INSERT INTO review_hits VALUES (1, 'When does the office open?', ?)", (T0,))
-    db.execute("INSERT INTO audit(at, actor, action, review_id, item_id, detail) VALUES (?, 'dagrag', 'flagged', 1, 'i-1', ?)",
-               (T0, json.dumps({"old": "i-0"})))
+    db.execute(
+        "INSERT INTO audit(at, actor, action, review_id, item_id, detail) VALUES (?, 'dagrag', 'flagged', 1, 'i-1', ?)",
+        (T0, json.dumps({"old": "i-0"})),
+    )
     db.commit()
     db.close()
     return path
@@ -119,7 +126,11 @@ def test_a_schema_2_ledger_is_migrated_step_by_step_and_keeps_everything(tmp_pat
         assert list(applied) == [m.__name__ for m in migrations.MIGRATIONS]
         assert [applied[m.__name__] for m in migrations.MIGRATIONS[:2]] == [migrations.PRE_RECORD] * 2  # schema 2 had the first two steps
         assert all(applied[m.__name__] != migrations.PRE_RECORD for m in migrations.MIGRATIONS[2:])
-        assert ledger.query("SELECT value FROM meta WHERE key='schema_version'")[0][0] == str(SCHEMA_VERSION) == str(len(migrations.MIGRATIONS))
+        assert (
+            ledger.query("SELECT value FROM meta WHERE key='schema_version'")[0][0]
+            == str(SCHEMA_VERSION)
+            == str(len(migrations.MIGRATIONS))
+        )
         items = {i.item_id: i for i in ledger.items()}
         assert items["i-0"].status is Status.POTENTIALLY_OUTDATED and items["i-1"].text == "The office opens at ten."
         assert items["i-0"].added_at == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
@@ -134,8 +145,10 @@ def test_a_schema_2_ledger_is_migrated_step_by_step_and_keeps_everything(tmp_pat
         assert {r["table"] for r in ledger.query("PRAGMA foreign_key_list(review_hits)")} == {"reviews"}
         with pytest.raises(sqlite3.IntegrityError):
             with ledger.transaction() as db:
-                db.execute("INSERT INTO items VALUES ('x', 'no-such-doc', 0, 'chunk', 't', 's', 'x', ?, ?, 'valid', NULL, ?, NULL, NULL)",
-                           (T0, T0, T0))
+                db.execute(
+                    "INSERT INTO items VALUES ('x', 'no-such-doc', 0, 'chunk', 't', 's', 'x', ?, ?, 'valid', NULL, ?, NULL, NULL)",
+                    (T0, T0, T0),
+                )
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             with ledger.transaction() as db:
                 db.execute("DELETE FROM audit")
@@ -213,29 +226,48 @@ def test_rows_are_validated_into_models_with_aware_times(tmp_path):
 
 
 def test_a_naive_datetime_is_taken_as_utc_everywhere(tmp_path):
-    item = KnowledgeItem(item_id="a", doc_id="d", text="t", title="t", source="s", added_at=datetime(2024, 1, 1),
-                         validated_at="2024-01-01T00:00:00", valid_from=datetime(2024, 1, 1, 2, tzinfo=timezone.utc))
+    item = KnowledgeItem(
+        item_id="a",
+        doc_id="d",
+        text="t",
+        title="t",
+        source="s",
+        added_at=datetime(2024, 1, 1),
+        validated_at="2024-01-01T00:00:00",
+        valid_from=datetime(2024, 1, 1, 2, tzinfo=timezone.utc),
+    )
     assert item.added_at == datetime(2024, 1, 1, tzinfo=timezone.utc) and item.validated_at.tzinfo is timezone.utc
     assert item.valid_from.tzinfo is timezone.utc
 
 
 def _kb_with_rule_judge(tmp_path: Path) -> KnowledgeBase:
-    return KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore(), judge=lambda o, n, of, nf: rule_finding(o, n),
-                         time_policy=TimePolicy(conflict_similarity=0.0))
+    return KnowledgeBase(
+        tmp_path / "kb",
+        HashEmbedder(),
+        store=MemoryStore(),
+        judge=lambda o, n, of, nf: rule_finding(o, n),
+        time_policy=TimePolicy(conflict_similarity=0.0),
+    )
+
+
+def refunds(name: str, days: int) -> SourceDocument:
+    text = f"Refunds are processed within {days} days of the request."
+    return SourceDocument(doc_id=name, source=f"/docs/{name}.md", title=name, text=text)
 
 
 def test_bug1_naive_valid_from_flags_a_conflict_instead_of_crashing(tmp_path):
     """`dagrag ingest --valid-from 2026-03-01` after a document ingested `--valid-from 2024-01-01` (both naive)."""
     kb = _kb_with_rule_judge(tmp_path)
     try:
-        doc = lambda name, days: SourceDocument(doc_id=name, source=f"/docs/{name}.md", title=name,  # noqa: E731
-                                                 text=f"Refunds are processed within {days} days of the request.")
-        kb.ingest_documents([doc("refunds-2024", 14)], valid_from=datetime(2024, 1, 1))
-        report = kb.ingest_documents([doc("refunds-2026", 30)], valid_from=datetime(2026, 3, 1))
+        kb.ingest_documents([refunds("refunds-2024", 14)], valid_from=datetime(2024, 1, 1))
+        report = kb.ingest_documents([refunds("refunds-2026", 30)], valid_from=datetime(2026, 3, 1))
         assert len(report.reviews) == 1
         review = kb.ledger.review(report.reviews[0])
         assert "2026-03-01" in review.question and "within 14 days" in review.old_statement
-        assert {i.valid_from for i in kb.ledger.items()} == {datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2026, 3, 1, tzinfo=timezone.utc)}
+        assert {i.valid_from for i in kb.ledger.items()} == {
+            datetime(2024, 1, 1, tzinfo=timezone.utc),
+            datetime(2026, 3, 1, tzinfo=timezone.utc),
+        }
         as_of = kb.search("How long do refunds take?", 2, as_of=datetime(2025, 1, 1)).evidence  # naive as_of: UTC too
         assert [e.doc_id for e in as_of] == ["refunds-2024"]
     finally:
@@ -273,10 +305,24 @@ def test_a_store_passed_in_stays_the_callers_and_one_from_a_factory_is_the_knowl
 def test_time_policy_from_settings():
     from agent.settings import Settings
 
-    s = Settings(outdated_weight=0.25, decay_per_day=0.01, candidate_factor=7, conflict_similarity=0.7, judge_max_pairs=5,
-                 conflict_policy="auto", auto_resolve_confidence=0.99)
-    assert TimePolicy.from_settings(s) == TimePolicy(outdated_weight=0.25, decay_per_day=0.01, candidate_factor=7, conflict_similarity=0.7,
-                                                     judge_max_pairs=5, policy="auto", auto_confidence=0.99)
+    s = Settings(
+        outdated_weight=0.25,
+        decay_per_day=0.01,
+        candidate_factor=7,
+        conflict_similarity=0.7,
+        judge_max_pairs=5,
+        conflict_policy="auto",
+        auto_resolve_confidence=0.99,
+    )
+    assert TimePolicy.from_settings(s) == TimePolicy(
+        outdated_weight=0.25,
+        decay_per_day=0.01,
+        candidate_factor=7,
+        conflict_similarity=0.7,
+        judge_max_pairs=5,
+        policy="auto",
+        auto_confidence=0.99,
+    )
 
 
 def test_a_ledger_error_is_a_dagrag_error():

@@ -3,9 +3,9 @@ resolutions, history, time-aware retrieval, caveats, self-check and the person i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import multiprocessing
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -83,8 +83,12 @@ def test_the_value_change_rule_backs_up_a_judge_that_misses(tmp_path):
 def test_identical_copy_and_unrelated_documents_are_not_flagged(tmp_path):
     rag = make(tmp_path, [])  # no judge call may happen
     rag.ingest([write(tmp_path / "a" / "old.md", OLD)])
-    report = rag.ingest([write(tmp_path / "b" / "copy.md", OLD.replace("Refund policy 2024", "Copy")),
-                         write(tmp_path / "b" / "other.md", "The cafeteria opens at nine.")])
+    report = rag.ingest(
+        [
+            write(tmp_path / "b" / "copy.md", OLD.replace("Refund policy 2024", "Copy")),
+            write(tmp_path / "b" / "other.md", "The cafeteria opens at nine."),
+        ]
+    )
     assert report.reviews == [] and report.judged_pairs == 0 and rag.reviews() == []
 
 
@@ -137,7 +141,9 @@ def test_a_resolution_does_not_revive_an_earlier_version_of_a_changed_document(t
     after = {i.item_id: i for i in rag.kb.ledger.items()}
     assert after[review.old_item].status is Status.SUPERSEDED and after[review.old_item].valid_to == expired.valid_to
     assert after[review.new_item].status is Status.SUPERSEDED and after[review.new_item].superseded_by == review.old_item
-    assert [e.text for e in rag.kb.search("How long do refunds take?", 5).evidence] == ["Refunds are processed within 21 days of the request."]
+    assert [e.text for e in rag.kb.search("How long do refunds take?", 5).evidence] == [
+        "Refunds are processed within 21 days of the request."
+    ]
     then = rag.kb.search("How long do refunds take?", 5, as_of=datetime(2024, 6, 1, tzinfo=timezone.utc))
     assert [e.text for e in then.evidence] == ["Refunds are processed within 14 days of the request."]
 
@@ -228,7 +234,7 @@ def test_potentially_outdated_items_rank_below_valid_ones(tmp_path):
     assert aria_score(0.8, fresh, now, policy) == pytest.approx(0.8)
     assert aria_score(0.8, {**fresh, "status": "potentially_outdated"}, now, policy) == pytest.approx(0.4)
     assert aria_score(0.8, {**fresh, "status": "superseded"}, now, policy) == 0.0
-    assert aria_score(0.8, {**fresh, "validated_at": now - 100 * 86400}, now, policy) == pytest.approx(0.8 * 2.718281828 ** -1, rel=1e-6)
+    assert aria_score(0.8, {**fresh, "validated_at": now - 100 * 86400}, now, policy) == pytest.approx(0.8 * 2.718281828**-1, rel=1e-6)
 
 
 def test_answer_relying_on_an_open_conflict_says_so_and_cites_both_sides(tmp_path):
