@@ -165,7 +165,6 @@ def fake_rag(tmp_path: Path, script: list | None = None, **settings) -> tuple[Da
     """A DagRAG on fakes; no conflict judge at ingest unless asked for."""
     llm = FakeLLM(list(script or []))
     settings = {"detect_conflicts": False, **settings}
-    settings = {"planner": "llm", "reader": "free", **settings}  # scripted for the model-writes-it path
     rag = DagRAG(Settings(kb_path=tmp_path / "kb", **settings), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
     OPENED.append(rag)
     return rag, llm
