@@ -422,6 +422,13 @@ def _ingest_docs_with_progress(rag, docs):
         )
 
 
+# serve and mcp (agent/server/cli.py) ------------------------------------------------
+from agent.server.cli import mcp as _mcp, serve as _serve  # noqa: E402
+
+app.command("serve")(_serve)
+app.command("mcp")(_mcp)
+
+
 # errors -------------------------------------------------------------------------
 class UsageError(DagragError):
     """A mistake by the user, reported in one line."""

@@ -96,9 +96,11 @@ def write(path: Path, text: str) -> Path:
 
 
 def dag_settings() -> dict:
-    """Settings under which the fake's two-node plan is executed (no warm-up shortcut, the LLM plans)."""
-    planner = {"planner": "llm"} if "planner" in Settings.model_fields else {}
-    return {"reviewer": "tester", "clarify_budget": 0, "warmup_shortcut": False, **planner}
+    """Settings of the "capable model" path, so the fake's two-node plan runs: no warm-up shortcut, the LLM plans
+    and writes the answers (``planner``/``reader`` where this dagrag has them)."""
+    fields = Settings.model_fields
+    capable = {k: v for k, v in (("planner", "llm"), ("reader", "free")) if k in fields}
+    return {"reviewer": "tester", "clarify_budget": 0, "warmup_shortcut": False, **capable}
 
 
 def refund_rag(tmp_path: Path, *, embedder=None, store=None, ingest: bool = True, **settings) -> DagRAG:
