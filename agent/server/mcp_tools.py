@@ -43,7 +43,7 @@ def build_mcp(console: Console) -> Any:
             raise ValueError(str(err)) from None  # the SDK reports it to the caller as a tool error
 
     @mcp.tool()
-    async def ask(question: str, as_of: str | None = None) -> dict:
+    async def ask(question: str, as_of: str | None = None) -> dict[str, Any]:
         """Answer a question from the user's documents, with citations. Use this first for any question the
         user's own files, notes or policies could answer, and for multi-hop questions (it plans sub-questions).
         as_of (YYYY-MM-DD) answers from what was valid at that date (e.g. an old policy). The reply has the
@@ -61,7 +61,7 @@ def build_mcp(console: Console) -> Any:
         }
 
     @mcp.tool()
-    async def retrieve(query: str, k: int = 5, as_of: str | None = None) -> list[dict]:
+    async def retrieve(query: str, k: int = 5, as_of: str | None = None) -> list[dict[str, Any]]:
         """Return the k passages of the user's documents most relevant to a query, without writing an answer:
         use this when you want to read the evidence yourself. Outdated or superseded facts rank lower or not
         at all; as_of (YYYY-MM-DD) retrieves what was valid at that date."""
@@ -79,7 +79,7 @@ def build_mcp(console: Console) -> Any:
         ]
 
     @mcp.tool()
-    async def ingest(paths: list[str]) -> dict:
+    async def ingest(paths: list[str]) -> dict[str, Any]:
         """Add files or folders on the machine running dagrag to the knowledge base (.txt .md .pdf .html, JSON
         [{"title","text"}]). Unchanged files are skipped; a changed file becomes a new version. New facts that
         conflict with known ones are queued for review (see list_reviews)."""
@@ -87,7 +87,7 @@ def build_mcp(console: Console) -> Any:
         return {k: v for k, v in job.to_dict().items() if k not in ("job_id", "state", "done", "total")}
 
     @mcp.tool()
-    async def list_reviews(state: str = "open") -> list[dict]:
+    async def list_reviews(state: str = "open") -> list[dict[str, Any]]:
         """List the review queue, oldest first: conflicts between facts (older vs newer statement, the judge's
         relation and reason) and questions the agent asked a person. state: open, resolved or all. Use before
         resolve_review, and only when the user wants to review conflicts."""
@@ -110,7 +110,7 @@ def build_mcp(console: Console) -> Any:
         ]
 
     @mcp.tool()
-    async def resolve_review(review_id: int, keep: str, by: str, note: str | None = None, edit: str | None = None) -> dict:
+    async def resolve_review(review_id: int, keep: str, by: str, note: str | None = None, edit: str | None = None) -> dict[str, Any]:
         """Resolve a conflict in the review queue, on the user's decision (never on your own guess): keep "new"
         (the older statement is superseded), "old" (the newer one is), or "both" (both hold); or give `edit`, a
         corrected statement that replaces both. `by` is the person deciding, recorded in the audit log. If
@@ -125,11 +125,11 @@ def build_mcp(console: Console) -> Any:
         }
 
     @mcp.tool()
-    async def document_history(document: str) -> dict:
+    async def document_history(document: str) -> dict[str, Any]:
         """How a document changed over time: its versions, passages that expired when it changed, conflicts
         flagged and how they were resolved. document: its id, its file path, or a unique part of its title."""
 
-        def run() -> dict:
+        def run() -> dict[str, Any]:
             record, timeline, _ = console.document(console.find_document(document))
             return {
                 "document": record.model_dump(mode="json"),
