@@ -19,15 +19,19 @@ from datetime import datetime
 from pathlib import Path
 
 from agent import outputs, prompts
+from agent.escalation import Budget
 from agent.evidence import supported_citations
 from agent.judge import conflict_judge
 from agent.llm import LLM, LlamaCppLLM, ask_structured
+from agent.reading import cosine_similarity
+from agent.run import run_agent, to_answer
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
 from agent.types import Answer, StepEvent, follow
-from agent.workflow import Budget, Context, build_graph, llm_calls, messages_for, run_agent, to_answer, warmup_call
+from agent.workflow import Context, build_graph
+from agent.writer import llm_calls, messages_for, warmup_call
 from graph import Plan
 from kb.items import as_utc
-from kb.knowledge_base import IngestReport, KnowledgeBase, Progress, TimePolicy
+from kb.knowledge_base import IngestReport, KnowledgeBase, Progress, RetrievalPolicy, TimePolicy
 from kb.ledger import Review, ReviewError
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.errors import DagragError
@@ -120,6 +124,7 @@ class DagRAG:
                 chunk_overlap=s.chunk_overlap,
                 judge=judge,
                 time_policy=TimePolicy.from_settings(s),
+                retrieval=RetrievalPolicy.from_settings(s),
             )
         return self._kb
 
@@ -216,7 +221,14 @@ class DagRAG:
     def _context(self, as_of: datetime | None, interactive: bool) -> Context:
         as_of = as_utc(as_of) if as_of else None  # naive: UTC
         return Context(
-            llm=self.llm, retriever=self.kb, settings=self.settings, desk=self.kb, as_of=as_of, interactive=interactive, budget=self._budget
+            llm=self.llm,
+            retriever=self.kb,
+            settings=self.settings,
+            desk=self.kb,
+            as_of=as_of,
+            similarity=cosine_similarity(self.embedder.embed),
+            interactive=interactive,
+            budget=self._budget,
         )
 
     def _checkpointed_graph(self):

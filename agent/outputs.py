@@ -87,5 +87,19 @@ def reflect_schema(max_new: int) -> dict:
     }
 
 
+class ChoiceReply(BaseModel):
+    answer: str = Field(min_length=1, max_length=ANSWER_CHARS * 2)
+
+
+def choice_schema(options: list[str]) -> dict:
+    """The reply may only name one of ``options`` (llama.cpp turns the enum into a grammar)."""
+    return {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": list(options)}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+
+
 def plan_schema(max_nodes: int) -> dict:
     return plan_json_schema(max_nodes=max_nodes, max_question_chars=160, max_deps=min(4, max_nodes))

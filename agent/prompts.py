@@ -83,3 +83,14 @@ Answer with a short phrase (a name, place, date or number)."""
 REPAIR_JSON = "That reply was not usable: {error}. Reply again with only the corrected JSON."
 
 EMPTY_MEMORY = "(none yet)"
+
+# The reader's one call: instructions and the question first (a prefix shared by the calls of a
+# question, so llama.cpp can reuse it), then the passages, then the candidates to choose from.
+READ = """Choose the answer to the question from the options. The options are spans copied from the passages; pick the one the passages give as the answer.
+
+Question: {question}
+
+Passages:
+{evidence}
+
+Options: {options}"""

@@ -47,6 +47,7 @@ class QuestionType:
     kind: AnswerType
     head: str | None = None
     options: tuple[str, ...] = field(default=())
+    recognised: bool = True  # False when no English question cue was found (the reader then declines)
 
 
 def classify(question: str) -> QuestionType:
@@ -82,7 +83,7 @@ def classify(question: str) -> QuestionType:
         return QuestionType("person", head=head)
     if re.search(r"\bwhere\b", low):
         return QuestionType("place", head=head)
-    return QuestionType("entity", head=head)
+    return QuestionType("entity", head=head, recognised=bool(_WH.search(low)))
 
 
 def _last_clause(low: str) -> str:

@@ -33,6 +33,8 @@ DATE = re.compile(
     rf"|\d{{1,2}}(?:st|nd|rd|th)\s+century)\b"
 )
 YEAR = re.compile(r"(?<![\d,.$€£-])\b(1[0-9]{3}|20[0-9]{2})s?\b(?![\d,.%-])")
+ORG_NOUNS = "team|crew|group|band|company|department|committee|board|club|party|council|agency|office|unit|squad|division"
+ORG = re.compile(rf"(?<![\w'])(?!(?:The|A|An|This|That|Our|Their|Its)\s)(?:[A-Z][\w'’&-]*\s+){{1,3}}(?:{ORG_NOUNS})\b")
 WEEKDAY = re.compile(rf"\b(?:{WEEKDAYS})s?\b")
 _MAGNITUDE = r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
 NUMBER = re.compile(rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}")
@@ -136,6 +138,8 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
                 continue  # "lists which team": a verb phrase, not a name for the team
             if words:
                 add(m.start(1) + m.group(1).find(words[0]), m.end(), "phrase")
+    for m in ORG.finditer(sent):
+        add(m.start(), m.end(), "name")
     for m in NAME.finditer(sent):
         text = m.group(0)
         words = text.split()
@@ -168,10 +172,12 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind) -> float:
         return 0.0
     words = {w.lower().strip(".,") for w in text.split()}
     if qtype.kind == "person" and kind == "name":
-        if words & (_ORG_WORDS | PLACE_NOUNS):
+        if words & set(ORG_NOUNS.split("|")):
+            fit *= 0.6  # "who owns X" is often answered by a team or a company
+        elif words & (_ORG_WORDS | PLACE_NOUNS):
             fit *= 0.35
         elif len(text.split()) == 1:
-            fit *= 0.8
+            fit *= 0.45  # one capitalised word is as often a team, a place or a thing as a person
     if qtype.kind == "date" and qtype.head == "weekday":
         fit = 1.0 if re.fullmatch(rf"(?:{WEEKDAYS})s?", text) else 0.2
     if qtype.kind == "number" and qtype.head and kind == "number":

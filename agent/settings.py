@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     node_top_k: int = Field(3, ge=1, le=50, description="passages retrieved per sub-question")
     max_nodes: int = Field(5, ge=1, le=12)
     max_rounds: int = Field(1, ge=0, le=5, description="reflection rounds that may add sub-questions")
+    planner: Literal["rules", "llm", "none"] = Field(
+        "rules", description="rules: sub-questions from the question's nested descriptions (built for small models); llm: the model writes the DAG (capable GGUFs); none: no DAG (plain RAG with the reader)"
+    )
+    reader: Literal["choice", "score", "free"] = Field(
+        "choice", description="choice: the LLM picks among typed answer spans from the evidence; score: the best-ranked span, no LLM call; free: the LLM writes the answer"
+    )
+    reader_options: int = Field(5, ge=2, le=20, description="answer candidates the LLM chooses among")
     share_rank_retrieval: bool = Field(False, description="one retrieval per DAG rank (LogicRAG pruning)")
     warmup_shortcut: bool = Field(True, description="answer directly when warm-up evidence suffices")
     warmup_max_words: int = Field(8, ge=1, le=100, description="longest warm-up answer trusted as final (longer = copied text, not an answer)")
@@ -62,9 +69,19 @@ class Settings(BaseSettings):
     judge_min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="judge confidence needed to flag a conflict")
     conflict_similarity: float = Field(0.55, ge=0.0, le=1.0)
     judge_max_pairs: int = Field(3, ge=0, le=50, description="LLM judge calls per new document")
+    judge_max_per_ingest: int = Field(30, ge=0, le=100000, description="LLM judge calls per ingest in all; pairs beyond get the rule judge alone")
     outdated_weight: float = Field(0.5, ge=0.0, le=1.0, description="retrieval weight of potentially outdated items")
     decay_per_day: float = Field(0.001, ge=0.0, le=1.0, description="retrieval decay rate per day since last validation")
     candidate_factor: int = Field(4, ge=1, le=50)
+    # multi-hop retrieval without an LLM (issue 10): both off = plain dense retrieval (the baseline)
+    entity_expansion: bool = Field(True, description="re-rank dense hits with a per-query mention graph: passages about the entities the best hits mention")
+    lexical_channel: bool = Field(False, description="fuse BM25 (SQLite FTS5) hits with the dense hits by reciprocal rank")
+    lexical_weight: float = Field(1.0, ge=0.0, le=10.0, description="weight of the BM25 ranking in the fusion (dense: 1)")
+    expansion_method: Literal["bfs", "ppr"] = Field("bfs", description="rank the mention graph by bounded breadth-first links or personalised PageRank")
+    expansion_seeds: int = Field(5, ge=1, le=50, description="best dense hits whose mentions are followed")
+    expansion_hops: int = Field(2, ge=0, le=4, description="link steps from a seed")
+    expansion_max_fanout: int = Field(8, ge=1, le=100, description="an entity more passages are about is ambiguous and not followed")
+    expansion_weight: float = Field(2.0, ge=0.0, le=10.0, description="weight of the link score added to a passage's own similarity")
     stale_days: int = Field(365, ge=1, description="items validated longer ago lower the answer's confidence")
     clarify_budget: int = Field(3, ge=0, le=100, description="questions the agent may raise for a person per session")
     reviewer: str = Field(default_factory=lambda: os.environ.get("USER") or "reviewer", description="name recorded for resolutions")

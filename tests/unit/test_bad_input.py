@@ -165,6 +165,7 @@ def fake_rag(tmp_path: Path, script: list | None = None, **settings) -> tuple[Da
     """A DagRAG on fakes; no conflict judge at ingest unless asked for."""
     llm = FakeLLM(list(script or []))
     settings = {"detect_conflicts": False, **settings}
+    settings = {"planner": "llm", "reader": "free", **settings}  # scripted for the model-writes-it path
     rag = DagRAG(Settings(kb_path=tmp_path / "kb", **settings), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
     OPENED.append(rag)
     return rag, llm
@@ -386,7 +387,7 @@ def answering(answer: str):
 
 @pytest.mark.parametrize(("title", "text", "question", "answer"), MULTILINGUAL, ids=["chinese", "arabic", "emoji"])
 def test_questions_in_other_scripts_are_answered(tmp_path, company, title, text, question, answer):
-    rag, llm = fake_rag(tmp_path, [answering(answer)] * 20, top_k=6, max_rounds=0)
+    rag, llm = fake_rag(tmp_path, [answering(answer)] * 20, top_k=6, max_rounds=0, planner="rules", reader="choice")  # the defaults
     rag.ingest([company])
     result = rag.ask(question)
     assert result.question == question and result.answer == answer
@@ -402,7 +403,7 @@ def test_a_grounded_answer_in_another_script_is_trusted(tmp_path, company, title
     rag.ingest([company])
     result = rag.ask(question)
     assert result.plan_source == "warmup" and len(llm.calls) == 1  # as for an answer in English
-    assert result.confidence == "high"
+    assert result.confidence == "moderate"  # supported by a cited passage; one reading, none to corroborate it
     rag.close()
 
 
@@ -522,7 +523,8 @@ def test_an_injected_document_changes_no_schema_prompt_role_or_status(tmp_path, 
     assert {c.chunk_id for c in again.citations} <= rag.kb.ledger.item_ids()
     assert all(isinstance(f, str) for f in again.fallbacks)
     if model is obeying_reply:
-        assert again.plan_source == "fallback" and any(f.startswith("plan unusable") for f in again.fallbacks)
+        # a flat question is answered at the warm-up (its structure decides, not the model's can_answer flag)
+        assert again.plan_source == "warmup" and again.answer == "42"
     else:
         assert again.answer == "Payments team" and again.fallbacks == []
     rag.close()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("no_dagrag_env")
 def rag_and_llm(tmp_path):
     docs = write_company_docs(tmp_path / "docs")
     llm = FakeLLM(list(SCRIPT))
-    rag = DagRAG(Settings(kb_path=tmp_path / "kb"), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
+    rag = DagRAG(Settings(kb_path=tmp_path / "kb", planner="llm", reader="free"), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
     assert len(rag.ingest([docs]).added) == 3
     yield rag, llm
     rag.close()

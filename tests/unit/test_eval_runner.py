@@ -85,7 +85,7 @@ def test_run_scores_every_variant_and_resumes(tmp_path):
         {"answer": "Paris"},  # none
     ]
     llm = FakeLLM(list(script))
-    rag = DagRAG(Settings(kb_path=tmp_path / "kb"), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
+    rag = DagRAG(Settings(kb_path=tmp_path / "kb", planner="llm", reader="free"), llm=llm, embedder=HashEmbedder(), store=MemoryStore())
     rag.kb.ingest_documents(runner.corpus_documents(FIXTURES / "eval_corpus.json"))
     out = tmp_path / "r.json"
     results = runner.run(rag, questions, ["dag", "dag-gold", "vanilla", "none"], runner.open_results(out, {"k": 1}))

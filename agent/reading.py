@@ -1,0 +1,112 @@
+"""One reading step: typed candidates from the evidence, ranked, then chosen by the LLM.
+
+This is where ``agent.reader`` (pure) meets the model and the embedder. The LLM only picks
+among the top candidates (a JSON-schema enum, so llama.cpp cannot write anything else);
+with ``reader="score"`` no call is made and the best-ranked span answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent import outputs, prompts
+from agent.evaluation.metrics import normalize_answer
+from agent.evidence import format_evidence
+from agent.llm import LLM, ask_structured
+from agent.questions import QuestionType, classify
+from agent.reader import Scored, extract_candidates, judge_choice, rank
+from agent.settings import Settings
+from agent.types import Evidence, LLMCall, Stage
+
+Similarity = Callable[[str, list[str]], list[float]]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The answer a reading step found, and the signals that say how far to trust it."""
+
+    answer: str
+    qtype: QuestionType
+    options: tuple[str, ...] = ()  # what the LLM could choose among, best-ranked first
+    passages: tuple[int, ...] = ()  # evidence indexes that contain the answer
+    typed: bool = False  # the answer is a span of the type the question asks for
+    ranked_first: bool = False  # the LLM's choice is also the best-ranked candidate
+    margin: float = 0.0  # score of the best candidate minus the runner-up's
+    calls: list[LLMCall] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.options)
+
+
+def read(
+    question: str,
+    evidence: Sequence[Evidence],
+    *,
+    llm: LLM,
+    settings: Settings,
+    similarity: Similarity | None = None,
+    stage: Stage = "node",
+    use_llm: bool = True,
+    require_typed: bool = False,
+    exclude: Sequence[str] = (),
+) -> Reading:
+    """Answer ``question`` with a span of ``evidence`` (``"unknown"`` when no span fits, or, with
+    ``require_typed``, when no span is of the type asked; the caller may then let the model write)."""
+    qtype = classify(question)
+    if not qtype.recognised:
+        return Reading(answer="unknown", qtype=qtype, notes=[f"no English question cue in {question!r}: the reader cannot type it"])
+    if qtype.kind in ("yesno", "choice"):
+        ranked = judge_choice(question, qtype, evidence)
+    else:
+        sim = (lambda sents: similarity(question, sents)) if similarity else None
+        ranked = rank(question, qtype, extract_candidates(evidence, qtype), sim)
+    if exclude:  # the answers of earlier hops are what the question is about, not its answer
+        known = {normalize_answer(e) for e in exclude}
+        ranked = [r for r in ranked if normalize_answer(r.text) not in known]
+    if require_typed:
+        ranked = [r for r in ranked if r.type_ok]
+    if not ranked:
+        return Reading(answer="unknown", qtype=qtype, notes=[f"no {qtype.kind} in the evidence for {question!r}"])
+    top = ranked[: settings.reader_options]
+    margin = top[0].score - top[1].score if len(top) > 1 else top[0].score
+    chosen, calls, notes = top[0], [], []
+    if use_llm and settings.reader == "choice" and len(top) > 1:
+        chosen, calls, notes = _choose(question, evidence, top, llm, settings, stage)
+    passages = tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
+    return Reading(answer=chosen.text, qtype=qtype, options=tuple(s.text for s in top), passages=passages or chosen.passages,
+                   typed=chosen.type_ok, ranked_first=chosen.text == top[0].text, margin=margin, calls=calls, notes=notes)
+
+
+def _choose(question: str, evidence: Sequence[Evidence], top: list[Scored], llm: LLM, settings: Settings,
+            stage: Stage) -> tuple[Scored, list[LLMCall], list[str]]:
+    options = [s.text for s in top]
+    user = prompts.READ.format(question=question, evidence=format_evidence(list(evidence), settings.evidence_chars),
+                               options=" | ".join(options))
+    messages = [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
+    reply = ask_structured(llm, messages, outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options))
+    calls = [LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds,
+                     cached_tokens=c.cached_tokens) for c in reply.completions]
+    if reply.value is None or reply.value.answer not in options:
+        return top[0], calls, [f"reader choice unusable ({reply.error or 'not an option'}); took the best-ranked span"]
+    return top[options.index(reply.value.answer)], calls, []
+
+
+def cosine_similarity(embed: Callable[[list[str]], list[list[float]]]) -> Similarity:
+    """A ``Similarity`` from an embedding function (one batch per call: the question and the sentences)."""
+
+    def similarity(question: str, sentences: list[str]) -> list[float]:
+        vectors = embed([question, *sentences])
+        q = vectors[0]
+        return [_cos(q, v) for v in vectors[1:]]
+
+    return similarity
+
+
+def _cos(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0

@@ -1,0 +1,88 @@
+"""The agent on its defaults (rule planner, extractive reader) with a scripted LLM that only chooses."""
+
+from __future__ import annotations
+
+import json
+
+from agent.escalation import self_check
+from agent.run import run_agent
+from agent.settings import Settings
+from agent.workflow import Context, build_graph
+from helpers import FakeLLM, LexicalRetriever
+
+Q = "Who manages the team that owns the billing service?"
+
+
+def run(llm: FakeLLM, retriever: LexicalRetriever, question: str = Q, **settings):
+    ctx = Context(llm=llm, retriever=retriever, settings=Settings(**settings))
+    events = list(run_agent(build_graph(), question, ctx))
+    assert events[-1].kind == "done"
+    return events[-1].answer
+
+
+def first_option(messages, schema):
+    return json.dumps({"answer": schema["properties"]["answer"]["enum"][0]})
+
+
+def test_nested_question_runs_a_two_node_dag_and_the_sink_answers(company_retriever):
+    llm = FakeLLM([first_option, first_option])
+    answer = run(llm, company_retriever)
+    assert answer.plan_source == "rules" and answer.answer == "Dana Kim"
+    assert [n.question for n in answer.nodes] == ["Which team owns the billing service?", "Who manages #1?"]
+    assert [n.answer for n in answer.nodes] == ["Payments team", "Dana Kim"]
+    assert answer.nodes[1].resolved_question == "Who manages Payments team?"
+    assert [c.stage for c in answer.calls] == ["node", "node"]  # no warm-up, plan, reflection or final call
+    assert answer.citations[0].title == "Managers"
+    # every call could only name spans of the evidence, in the question-first prompt
+    for messages, schema in llm.calls:
+        assert messages[-1]["content"].index("Question:") < messages[-1]["content"].index("Passages:")
+        assert all(option in messages[-1]["content"] for option in schema["properties"]["answer"]["enum"])
+
+
+def test_the_models_choice_is_the_answer_but_not_corroborated(company_retriever):
+    omar = lambda m, schema: json.dumps({"answer": "Omar Haddad"})  # noqa: E731
+    answer = run(FakeLLM([first_option, omar]), company_retriever)
+    assert answer.answer == "Omar Haddad"
+    assert answer.confidence == "moderate"  # a typed span of a cited passage, but no second reading agrees
+
+
+def test_flat_question_is_answered_at_the_warm_up(company_retriever):
+    answer = run(FakeLLM([first_option]), company_retriever, question="Who manages the Payments team?")
+    assert answer.plan_source == "warmup" and answer.answer == "Dana Kim" and answer.nodes == []
+    assert [c.stage for c in answer.calls] == ["warmup"]
+    assert answer.confidence == "high"
+
+
+def test_score_reader_answers_without_any_llm_call(company_retriever):
+    llm = FakeLLM([])
+    answer = run(llm, company_retriever, reader="score")
+    assert answer.answer == "Dana Kim" and llm.calls == []
+
+
+def test_no_typed_span_lets_the_model_write_the_answer_as_plain_rag_would():
+    retriever = LexicalRetriever([("Teams", "The Payments team owns the billing service.")])
+    llm = FakeLLM([{"can_answer": False, "answer": "unknown", "sources": []}])
+    answer = run(llm, retriever, question="When did the Payments team start?")
+    assert answer.answer == "unknown" and answer.confidence == "low"
+    assert [c.stage for c in answer.calls] == ["warmup"] and any("the model wrote the answer" in f for f in answer.fallbacks)
+
+
+def test_a_dag_that_finds_no_typed_answer_consults_reflection_and_says_low_confidence():
+    retriever = LexicalRetriever([("Teams", "The Payments team owns the billing service."), ("Managers", "Payments is managed by the platform group.")])
+    llm = FakeLLM([{"enough": True, "new_questions": []}])
+    answer = run(llm, retriever)
+    assert [n.answer for n in answer.nodes] == ["Payments team", "unknown"]
+    assert [c.stage for c in answer.calls] == ["reflect"]  # one option only for node 1: no choice to make
+    assert answer.confidence == "low"  # whatever the last reading found is not a person's name
+    assert not answer.self_check[1].ok
+
+
+def test_self_check_confidence_rules():
+    kw = {"conflicts": 0, "stale": 0, "stale_days": 365}
+    assert self_check(supported=True, typed=True, corroborated=True, **kw)[1] == "high"
+    assert self_check(supported=True, typed=True, corroborated=False, **kw)[1] == "moderate"
+    assert self_check(supported=True, typed=False, corroborated=True, **kw)[1] == "low"
+    assert self_check(supported=False, typed=True, corroborated=True, **kw)[1] == "low"
+    assert self_check(supported=True, typed=True, corroborated=True, conflicts=1, stale=0, stale_days=365)[1] == "moderate"
+    checks, _ = self_check(supported=True, typed=True, corroborated=False, **kw)
+    assert [c.ok for c in checks] == [True, True, False, True, True]
