@@ -10,7 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+from kb import entity_index, hybrid
 from kb.conflicts import ConflictJudge, Finding, candidate_pairs
+from kb.entity_index import IndexSize
+from kb.hybrid import RetrievalPolicy
 from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, as_utc, parse_time, utc_now
 from kb.ledger import KBBusyError, Ledger, LedgerError, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
@@ -21,7 +24,7 @@ from retrieval.embedder import Embedder
 from retrieval.store import ChromaStore, Record, VectorStore
 
 __all__ = ["ConflictJudge", "Finding", "IngestReport", "KBBusyError", "KBStats", "KnowledgeBase", "Progress", "Retrieval",
-           "StoreFactory", "TimePolicy", "aria_score"]
+           "RetrievalPolicy", "StoreFactory", "TimePolicy", "aria_score"]
 
 Progress = Callable[[int, int], None]  # (passages just embedded, total passages)
 StoreFactory = Callable[[], VectorStore]  # opens a vector store that the knowledge base then owns
@@ -59,6 +62,7 @@ class Retrieval:
     evidence: list[Evidence]
     embed_seconds: float
     search_seconds: float
+    graph_seconds: float = 0.0  # of search_seconds: the BM25 channel and the mention graph after the dense query
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class KBStats:
     by_status: dict[str, int]
     embedder: str
     expired: int = 0  # chunks of earlier versions of changed documents (superseded, kept for "as of")
+    entity_index: IndexSize | None = None  # items indexed, distinct entities, about / mention rows
 
 
 @dataclass
@@ -101,6 +106,7 @@ class KnowledgeBase:
         judge: ConflictJudge | None = None,
         time_policy: TimePolicy = TimePolicy(),
         lock_timeout: float = 30.0,
+        retrieval: RetrievalPolicy = RetrievalPolicy(),
     ) -> None:
         """``store``: a vector store instance stays the caller's (used as is, never closed here); a factory, or
         None for a Chroma folder inside ``path``, gives one this knowledge base owns: it opens it under the folder
@@ -123,6 +129,7 @@ class KnowledgeBase:
         self.batch_passages = batch_passages
         self.judge = judge
         self.time_policy = time_policy
+        self.retrieval = retrieval
         try:
             if self._open_store is not None and not (self.path / "chroma").exists():
                 with self._using_store(write=True):
@@ -423,19 +430,21 @@ class KnowledgeBase:
             vectors = self.store.count()
         return KBStats(
             path=self.path, documents=counts.pop("documents"), chunks=counts.pop("items"), expired=counts.pop("expired"),
-            vectors=vectors, by_status=counts, embedder=getattr(self.embedder, "name", "?"),
+            vectors=vectors, by_status=counts, embedder=getattr(self.embedder, "name", "?"), entity_index=entity_index.size(self.ledger.query),
         )
 
     def documents(self) -> list[DocumentRecord]:
         return self.ledger.documents()
 
     # retrieval -----------------------------------------------------------------
-    def search(self, query: str, k: int, *, as_of: datetime | None = None) -> Retrieval:
+    def search(self, query: str, k: int, *, as_of: datetime | None = None, plain: bool | None = None) -> Retrieval:
         """Top-``k`` items for ``query``, scored as in ARIA: status weight x time decay x similarity.
 
         Now: superseded items are out (weight 0), potentially outdated ones weigh less, and
         similarity decays with the time since an item was last validated. ``as_of``: only
         items valid at that world time count, superseded since or not, by similarity alone.
+        The BM25 channel and the mention graph (``self.retrieval``, see ``kb.hybrid``) re-rank
+        the dense hits with the same visibility; ``plain=True`` is dense retrieval alone.
         """
         t0 = time.perf_counter()
         vector = self.embedder.embed([query])[0]
@@ -445,19 +454,15 @@ class KnowledgeBase:
         else:
             at = as_utc(as_of).timestamp()  # naive: UTC, not the machine's zone
             where = {"$and": [{"valid_from": {"$lte": at}}, {"valid_to": {"$gt": at}}]}
+        now = time.time()
+        policy = self.retrieval if plain is not True else RetrievalPolicy(entity_expansion=False, lexical_channel=False)
         with self._using_store(write=False):
             hits = self.store.query(vector, k * self.time_policy.candidate_factor, where)
-        t2 = time.perf_counter()
-        now = time.time()
-        scored = [((aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score), h) for h in hits]
-        evidence = [
-            Evidence(
-                chunk_id=h.id, doc_id=str(h.metadata.get("doc_id", "")), title=str(h.metadata.get("title", "")),
-                source=str(h.metadata.get("source", "")), text=h.text, score=score, metadata=h.metadata,
-            )
-            for score, h in sorted(scored, key=lambda p: -p[0])[:k]
-        ]
-        return Retrieval(evidence, t1 - t0, t2 - t1)
+            t2 = time.perf_counter()
+            evidence = hybrid.rank(query, vector, hits, k, store=self.store, where=where, ledger=self.ledger.query, as_of=as_of,
+                                   policy=policy, score=lambda h: aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score)
+        t3 = time.perf_counter()
+        return Retrieval(evidence, t1 - t0, t3 - t1, graph_seconds=t3 - t2)
 
     def close(self) -> None:
         self.ledger.close()

@@ -20,7 +20,7 @@ from typing import Annotated, Iterator
 from pydantic import BeforeValidator
 from pydantic.dataclasses import dataclass
 
-from kb import migrations
+from kb import entity_index, migrations
 from kb.items import DocumentRecord, KnowledgeItem, Status, UTCDateTime, as_utc, parse_time, utc_now
 from kb.reviews import KEEP_CHOICES, Review, ReviewError, ReviewQueue
 from retrieval.errors import DagragError
@@ -208,6 +208,7 @@ class Ledger:
             (item.doc_id, item.source, item.title, item.item_id, 1, item.added_at.isoformat(), item.valid_from.isoformat()),
         )
         db.execute(_INSERT_ITEM, _item_row(item))
+        entity_index.index_items(db, [item.item_id])
         self.audit(db, by, "added", item_id=item.item_id, text=item.text)
         self.mark_unsynced(db, [item.item_id])
 
@@ -286,6 +287,7 @@ class Ledger:
                                superseded_by=successor.get(r["position"]), valid_to=valid_to.isoformat(), version=doc.content_hash)
                     expired.append(r["item_id"])
                 db.execute(_UPSERT_DOCUMENT, (*_document_row(doc), "ready"))
+                entity_index.index_items(db, version)  # the version's new items; expired ones stay indexed as history
             if expired:
                 self.mark_unsynced(db, expired)
         return expired

@@ -138,9 +138,17 @@ def m004_unsynced_table(db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM meta WHERE key='chroma_unsynced'")
 
 
+def m005_entity_index(db: sqlite3.Connection) -> None:
+    """The entity index and the BM25 text index of the items (``kb.entity_index``), filled from the items already there."""
+    from kb import entity_index
+
+    entity_index.migrate(db)
+
+
 PRE_RECORD = "before migrations were recorded"
 
-MIGRATIONS: list[Migration] = [m001_documents_items_reviews_audit, m002_document_versions, m003_foreign_keys, m004_unsynced_table]
+MIGRATIONS: list[Migration] = [m001_documents_items_reviews_audit, m002_document_versions, m003_foreign_keys, m004_unsynced_table,
+                               m005_entity_index]
 
 
 def schema_version() -> int:

@@ -64,7 +64,9 @@ def entity_key(name: str) -> str:
     text = text.replace("\u2019", "'")
     text = re.sub(r"'s\b", "", text)
     text = _KEY_DROP.sub(" ", text)
-    text = _ARTICLE.sub("", " ".join(text.split()))
+    text = " ".join(text.split())
+    while _ARTICLE.match(text):
+        text = _ARTICLE.sub("", text, count=1)
     if not text or _DIGIT.fullmatch(text.replace(" ", "")) or all(_DIGIT.search(t) for t in text.split()):
         return ""
     return text[:MAX_KEY_CHARS]
@@ -75,8 +77,10 @@ def _keys(names: list[str]) -> list[str]:
 
 
 def title_keys(title: str) -> list[str]:
-    """A document title as entity keys: as written, and without a trailing "(disambiguation)"."""
-    return _keys([title, _PAREN.sub("", title)])
+    """A document title as entity keys: as written, without a trailing "(disambiguation)", and before a
+    qualifying comma ("Indianola, Iowa" is also "Indianola")."""
+    bare = _PAREN.sub("", title)
+    return _keys([title, bare, bare.split(",")[0]])
 
 
 def headings(text: str) -> list[str]:
@@ -152,7 +156,7 @@ def mentions(text: str) -> list[str]:
             for i in range(len(caps)):
                 for j in range(i, len(caps)):
                     if j > i and (i, j) != (0, len(caps) - 1):  # single words of a longer name are too ambiguous
-                        part = words[caps[i]:caps[j] + 1]
+                        part = words[caps[i] : caps[j] + 1]
                         if part[0].casefold() not in _STOP:
                             found.append(" ".join(part))
     for m in _QUOTED.finditer(text):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion (Cormack et al. 2009)
 
@@ -42,7 +42,9 @@ def rrf(rankings: Iterable[Sequence[str]], k: int = RRF_K, weights: Sequence[flo
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def fuse_scores(dense: Sequence[tuple[str, float]], lexical: Sequence[str], k: int = RRF_K, lexical_weight: float = 1.0) -> list[tuple[str, float]]:
+def fuse_scores(
+    dense: Sequence[tuple[str, float]], lexical: Sequence[str], k: int = RRF_K, lexical_weight: float = 1.0
+) -> list[tuple[str, float]]:
     """Dense hits (best first) and BM25 hits fused by reciprocal rank; returns (id, fused score) best first."""
     return rrf([[i for i, _ in dense], list(lexical)], k=k, weights=[1.0, lexical_weight])
 
@@ -52,32 +54,33 @@ FTS_TABLE = "chunk_fts"
 
 
 def create_fts(db: sqlite3.Connection, table: str = FTS_TABLE) -> None:
-    """The FTS5 table of chunk text (item id stored, not indexed); porter stemming, diacritics folded."""
-    db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(item_id UNINDEXED, title, text, "
-               "tokenize = 'porter unicode61 remove_diacritics 2')")
+    """An FTS5 table of chunk titles and text keyed by rowid; porter stemming, diacritics folded."""
+    db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2')")
 
 
-def index_rows(db: sqlite3.Connection, rows: Iterable[tuple[str, str, str]], table: str = FTS_TABLE) -> None:
-    """Add (item id, title, text) rows."""
-    db.executemany(f"INSERT INTO {table}(item_id, title, text) VALUES (?,?,?)", list(rows))
+def index_rows(db: sqlite3.Connection, rows: Iterable[tuple[int, str, str]], table: str = FTS_TABLE) -> None:
+    """Add (rowid, title, text) rows."""
+    db.executemany(f"INSERT INTO {table}(rowid, title, text) VALUES (?,?,?)", list(rows))
 
 
-def delete_rows(db: sqlite3.Connection, item_ids: Sequence[str], table: str = FTS_TABLE) -> None:
-    for start in range(0, len(item_ids), 500):
-        part = list(item_ids[start:start + 500])
-        db.execute(f"DELETE FROM {table} WHERE item_id IN ({','.join('?' * len(part))})", part)
+def delete_rows(db: sqlite3.Connection, rowids: Sequence[int], table: str = FTS_TABLE) -> None:
+    for start in range(0, len(rowids), 500):
+        part = list(rowids[start : start + 500])
+        db.execute(f"DELETE FROM {table} WHERE rowid IN ({','.join('?' * len(part))})", part)
 
 
-def search(db: sqlite3.Connection, query: str, limit: int, table: str = FTS_TABLE, *, join: str = "", where: str = "",
-           params: Sequence[object] = ()) -> list[tuple[str, float]]:
-    """BM25 hits (item id, bm25 score: lower is better) for ``query``; ``join``/``where`` restrict the items."""
+def search(
+    db: sqlite3.Connection, query: str, limit: int, table: str = FTS_TABLE, *, select: str = "", join: str = "", where: str = ""
+) -> list[tuple]:
+    """BM25 hits, best first: (rowid, bm25 score (lower is better), *``select`` columns); ``join``/``where`` restrict them."""
     expr = fts_query(query)
     if not expr or limit < 1:
         return []
-    sql = (f"SELECT {table}.item_id, bm25({table}) AS s FROM {table} {join} WHERE {table} MATCH ? "
-           f"{'AND ' + where if where else ''} ORDER BY s, {table}.item_id LIMIT ?")
+    sql = (
+        f"SELECT {table}.rowid, bm25({table}) AS s{', ' + select if select else ''} FROM {table} {join} "
+        f"WHERE {table} MATCH ? {'AND ' + where if where else ''} ORDER BY s, {table}.rowid LIMIT ?"
+    )
     try:
-        return [(r[0], float(r[1])) for r in db.execute(sql, [expr, *params, limit]).fetchall()]
+        return [tuple(r) for r in db.execute(sql, [expr, limit]).fetchall()]
     except sqlite3.OperationalError:  # a query FTS5 cannot parse: no lexical hits rather than an error
         return []
-

@@ -17,8 +17,9 @@ the ledger, tests over dicts); the same inputs always give the same ranking (tie
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Protocol, Sequence
+from typing import Literal, Protocol
 
 import networkx as nx
 
@@ -38,17 +39,30 @@ class EntityLookup(Protocol):
         """entity key -> ids of the items about it."""
         ...
 
+    def mentioned_by(self, keys: Sequence[str], limit: int) -> Mapping[str, Sequence[str]]:
+        """entity key -> ids of the items mentioning it, for the keys at most ``limit`` items mention."""
+        ...
+
+    def mention_counts(self, keys: Sequence[str]) -> Mapping[str, int]:
+        """entity key -> how many items mention it (its document frequency)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ExpansionParams:
     method: Method = "bfs"
+    # defaults tuned on questions 1-25 of the shared MuSiQue and HotpotQA dev sets (benchmarks/REPORT_RETRIEVAL.md)
     seeds: int = 5  # dense hits whose mentions are followed
     hops: int = 2  # link steps from a seed
-    max_fanout: int = 4  # an entity that more items are about is ambiguous: not followed
+    max_fanout: int = 8  # an entity that more items are about is ambiguous: not followed
     max_new: int = 40  # passages added per hop at most
-    decay: float = 0.5  # link strength lost per hop
-    weight: float = 0.6  # share of the link (or PageRank) score in the fused score
+    decay: float = 0.8  # link strength kept per hop
+    weight: float = 2.0  # weight of the link (or PageRank) score added to a passage's own similarity
     query_links: bool = True  # entities the question names pull in the items about them
+    comention: float = 0.5  # strength of a link through an entity both passages mention (about links: 1; 0: off)
+    max_mention_fanout: int = 8  # an entity mentioned by more items is too common to link by
+    reinforce: bool = True  # a seed linked from another seed gets the link's bonus too
+    idf: float = 0.5  # a link through an entity many items mention is weaker: x (1 / (1 + ln mentions)) ** idf
     alpha: float = 0.5  # ppr: probability of continuing the walk
 
 
@@ -82,14 +96,14 @@ def build(query: str, seeds: Sequence[tuple[str, float]], lookup: EntityLookup, 
     """Grow the query graph from the dense seeds (best first), following mentions to the items about them."""
     g = nx.Graph()
     seed_scores = {sid: float(score) for sid, score in list(seeds)[: params.seeds]}
-    for sid, score in seed_scores.items():
+    for sid in seed_scores:
         g.add_node(f"p:{sid}", kind="passage", seed=True)
     qg = QueryGraph(g, seed_scores)
     frontier: dict[str, float] = dict(seed_scores)
     if params.query_links:
         named = sorted(set(query_entities(query)))
         top = max(seed_scores.values(), default=1.0)
-        _link(qg, {"question": named}, {"question": top}, lookup, params, hop=1, allow_seed=True)
+        frontier.update(_link(qg, {"question": named}, {"question": top}, lookup, params, hop=1, allow_seed=True))
     for hop in range(1, params.hops + 1):
         if not frontier:
             break
@@ -99,33 +113,56 @@ def build(query: str, seeds: Sequence[tuple[str, float]], lookup: EntityLookup, 
     return qg
 
 
-def _link(qg: QueryGraph, mentions: Mapping[str, Sequence[str]], scores: Mapping[str, float], lookup: EntityLookup,
-          params: ExpansionParams, hop: int, allow_seed: bool = False) -> dict[str, float]:
+def _link(
+    qg: QueryGraph,
+    mentions: Mapping[str, Sequence[str]],
+    scores: Mapping[str, float],
+    lookup: EntityLookup,
+    params: ExpansionParams,
+    hop: int,
+    allow_seed: bool = False,
+) -> dict[str, float]:
     """Add entity nodes and the items about them; returns the newly reached items with their link scores."""
     g = qg.graph
     keys = sorted({k for ks in mentions.values() for k in ks})
     if not keys:
         return {}
     about = lookup.about(keys)
+    mentioned = lookup.mentioned_by(keys, params.max_mention_fanout) if params.comention > 0 else {}
+    df = lookup.mention_counts(keys) if params.idf > 0 else {}
     offers: dict[str, tuple[float, str, str]] = {}
     for src in sorted(mentions, key=lambda s: (-scores.get(s, 0.0), s)):
         for key in sorted(set(mentions[src])):
-            targets = sorted(set(about.get(key, ())) - {src})
-            if not targets or len(targets) > params.max_fanout:
-                continue
-            strength = scores.get(src, 0.0) * (params.decay ** (hop - 1 if src == "question" else hop)) * _specificity(len(targets))
-            if src != "question":
-                g.add_edge(f"p:{src}", f"e:{key}", kind="mentions")
-            for t in targets:
-                g.add_edge(f"e:{key}", f"p:{t}", kind="about")
-                g.nodes[f"p:{t}"].setdefault("kind", "passage")
-                g.nodes[f"e:{key}"]["kind"] = "entity"
-                if t in qg.seeds and not allow_seed:
+            for kind, found, cap, weight in (
+                ("about", about, params.max_fanout, 1.0),
+                ("mentions", mentioned, params.max_mention_fanout, params.comention),
+            ):
+                targets = sorted(set(found.get(key, ())) - {src})
+                if not targets or len(targets) > cap:
                     continue
-                if t not in offers or strength > offers[t][0]:
-                    offers[t] = (strength, key, src)
+                strength = (
+                    weight
+                    * scores.get(src, 0.0)
+                    * (params.decay ** (hop - 1 if src == "question" else hop))
+                    * _specificity(len(targets))
+                    * _specificity(df.get(key, 1)) ** params.idf
+                )
+                if src != "question":
+                    g.add_edge(f"p:{src}", f"e:{key}", kind="mentions")
+                for t in targets:
+                    g.add_edge(f"e:{key}", f"p:{t}", kind=kind)
+                    g.nodes[f"p:{t}"].setdefault("kind", "passage")
+                    g.nodes[f"e:{key}"]["kind"] = "entity"
+                    if t in qg.seeds and not (allow_seed or params.reinforce):
+                        continue
+                    if t not in offers or strength > offers[t][0]:
+                        offers[t] = (strength, key, src)
     new: dict[str, float] = {}
-    for t, (strength, key, src) in sorted(offers.items(), key=lambda kv: (-kv[1][0], kv[0]))[: params.max_new]:
+    fresh = sorted(((t, o) for t, o in offers.items() if t not in qg.seeds and t not in qg.reached), key=lambda kv: (-kv[1][0], kv[0]))
+    allowed = {t for t, _ in fresh[: params.max_new]}
+    for t, (strength, key, src) in sorted(offers.items()):
+        if t not in allowed and (t not in qg.seeds and t not in qg.reached):
+            continue
         known = qg.reached.get(t)
         if known is None or strength > known[0]:
             if known is None and t not in qg.seeds:
@@ -147,11 +184,16 @@ def rank(qg: QueryGraph, dense: Mapping[str, float], params: ExpansionParams) ->
         bonus = link.get(i, 0.0)
         via = qg.reached.get(i)
         from_link = via is not None and i not in qg.seeds and (i not in dense or bonus > 0)
-        out.append(Ranked(
-            item_id=i, score=own + params.weight * bonus, dense=own,
-            via_entity=via[1] if from_link and via else None, via_item=via[2] if from_link and via else None,
-            hop=via[3] if from_link and via else 0,
-        ))
+        out.append(
+            Ranked(
+                item_id=i,
+                score=own + params.weight * bonus,
+                dense=own,
+                via_entity=via[1] if from_link and via else None,
+                via_item=via[2] if from_link and via else None,
+                hop=via[3] if from_link and via else 0,
+            )
+        )
     out.sort(key=lambda r: (-r.score, r.item_id))
     return out
 
@@ -171,8 +213,13 @@ def _ppr(qg: QueryGraph, params: ExpansionParams) -> dict[str, float]:
     return {i: v / top for i, v in passages.items()} if top > 0 else {}
 
 
-def expand(query: str, seeds: Sequence[tuple[str, float]], lookup: EntityLookup, similarity: Callable[[Sequence[str]], Mapping[str, float]],
-           params: ExpansionParams) -> list[Ranked]:
+def expand(
+    query: str,
+    seeds: Sequence[tuple[str, float]],
+    lookup: EntityLookup,
+    similarity: Callable[[Sequence[str]], Mapping[str, float]],
+    params: ExpansionParams,
+) -> list[Ranked]:
     """Seeds (dense hits, best first) -> the fused ranking of seeds and linked passages.
 
     ``similarity`` gives the question's similarity to passages that were not dense hits.
@@ -191,9 +238,23 @@ class DictLookup:
     def __init__(self, mentions: Mapping[str, Sequence[str]], about: Mapping[str, Sequence[str]]) -> None:
         self._mentions = mentions
         self._about = about
+        self._mentioned: dict[str, list[str]] | None = None
 
     def mentions_of(self, item_ids: Sequence[str]) -> dict[str, list[str]]:
         return {i: list(self._mentions.get(i, ())) for i in item_ids}
 
     def about(self, keys: Sequence[str]) -> dict[str, list[str]]:
         return {k: list(self._about[k]) for k in keys if k in self._about}
+
+    def mention_counts(self, keys: Sequence[str]) -> dict[str, int]:
+        self.mentioned_by([], 0)
+        assert self._mentioned is not None
+        return {k: len(self._mentioned[k]) for k in keys if k in self._mentioned}
+
+    def mentioned_by(self, keys: Sequence[str], limit: int) -> dict[str, list[str]]:
+        if self._mentioned is None:
+            self._mentioned = {}
+            for item in sorted(self._mentions):
+                for k in self._mentions[item]:
+                    self._mentioned.setdefault(k, []).append(item)
+        return {k: list(self._mentioned[k]) for k in keys if 0 < len(self._mentioned.get(k, ())) <= limit}

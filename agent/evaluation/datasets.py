@@ -21,6 +21,7 @@ class EvalQuestion:
     gold_titles: list[str]  # titles of the supporting passages ([] when unknown)
     gold_decomposition: list[dict]  # [{"id", "question", "answer", "depends_on"}] (MuSiQue only)
     kind: str  # "musique", "hotpotqa" or "generic"
+    gold_texts: tuple[str, ...] = ()  # texts of the supporting passages where titles repeat (MuSiQue); () = titles identify them
 
 
 def _read_list(path: Path, what: str) -> list[dict[str, Any]]:
@@ -69,6 +70,7 @@ def _parse(item: dict[str, Any], index: int, path: Path) -> EvalQuestion:
             gold_titles=_dedupe(titles),
             gold_decomposition=_decomposition(item["question_decomposition"], where),
             kind="musique",
+            gold_texts=tuple(str(p.get("paragraph_text", "")) for p in item["paragraphs"] if p.get("is_supporting")),
         )
     if "supporting_facts" in item:
         return EvalQuestion(

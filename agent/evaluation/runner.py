@@ -77,16 +77,25 @@ def ranked_passages(answer: Answer) -> list[str]:
     return list(dict.fromkeys(answer.retrieved_ids))
 
 
-def score(answer: Answer, question: EvalQuestion, titles: list[str]) -> dict[str, float | None]:
-    """Quality metrics of one prediction; ``titles`` are the titles of ``ranked_passages``."""
+def score(answer: Answer, question: EvalQuestion, titles: list[str], passages: list[str] | None = None,
+          gold_passages: set[str] | None = None) -> dict[str, float | None]:
+    """Quality metrics of one prediction.
+
+    Recall@k counts the first k distinct source passages (``passages``: the documents of the
+    ranked chunks) against the supporting passages (``gold_passages``); without them (no
+    corpus to map to) it falls back to ``titles``, the titles of ``ranked_passages``.
+    """
     row: dict[str, float | None] = {
         "em": metrics.exact_match(answer.answer, question.answers),
         "f1": metrics.token_f1(answer.answer, question.answers),
         "acc": metrics.string_accuracy(answer.answer, question.answers),
     }
-    unique_titles = list(dict.fromkeys(titles))
+    if gold_passages:
+        ranked, gold = list(dict.fromkeys(passages or [])), set(gold_passages)
+    else:
+        ranked, gold = list(dict.fromkeys(titles)), set(question.gold_titles)
     for k in RECALL_KS:
-        row[f"recall@{k}"] = metrics.recall_at_k(unique_titles, set(question.gold_titles), k) if titles or question.gold_titles else None
+        row[f"recall@{k}"] = metrics.recall_at_k(ranked, gold, k) if ranked or gold else None
     if question.gold_decomposition and answer.plan_source not in ("vanilla", "none"):
         planned = [n for n in answer.nodes if n.round == 0]  # the plan itself, not nodes added by reflection
         pred_edges = [(d, n.id) for n in planned for d in n.depends_on]
@@ -116,7 +125,8 @@ def answer_with(rag: DagRAG, variant: str, question: EvalQuestion) -> Answer:
     return rag.ask_without_retrieval(question.question)
 
 
-def record(variant: str, question: EvalQuestion, answer: Answer, titles_of: Callable[[list[str]], list[str]]) -> dict:
+def record(variant: str, question: EvalQuestion, answer: Answer, titles_of: Callable[[list[str]], list[str]],
+           passages: list[str] | None = None, gold_passages: set[str] | None = None) -> dict:
     ranked = ranked_passages(answer)
     titles = titles_of(ranked)
     return {
@@ -126,7 +136,8 @@ def record(variant: str, question: EvalQuestion, answer: Answer, titles_of: Call
         "retrieved_ids": ranked, "retrieved_titles": titles,
         "llm_calls": answer.usage.llm_calls, "prompt_tokens": answer.usage.prompt_tokens,
         "completion_tokens": answer.usage.completion_tokens, "cached_prompt_tokens": answer.usage.cached_prompt_tokens,
-        "timings": answer.timings, "metrics": score(answer, question, titles),
+        "timings": answer.timings, "metrics": score(answer, question, titles, passages, gold_passages),
+        **({"recall_passages": passages} if passages is not None else {}),
     }
 
 
@@ -179,16 +190,49 @@ def run(
         titles_cache.update({it.item_id: it.title for it in rag.kb.ledger.items(missing)})
         return [titles_cache.get(i, "") for i in ids]
 
+    passages = PassageMap(rag)
     for q in questions:
         for v in variants:
             if (v, q.qid) in done:
                 continue
-            rec = record(v, q, answer_with(rag, v, q), titles_of)
+            answer = answer_with(rag, v, q)
+            ranked = passages.ranking(rag, q, ranked_passages(answer)) if v != "none" else []
+            rec = record(v, q, answer, titles_of, ranked, passages.gold(q))
             results.records.append(rec)
             results.save()
             if on_record:
                 on_record(rec)
     return results
+
+
+def _prefix(text: str) -> str:
+    return " ".join(text.split())[:80]
+
+
+class PassageMap:
+    """Chunks mapped to their source passage (document), and the supporting passages of a question, for recall@k."""
+
+    def __init__(self, rag: DagRAG) -> None:
+        items = rag.kb.ledger.items()
+        self.doc_of = {i.item_id: i.doc_id for i in items}
+        first = {i.doc_id: _prefix(i.text) for i in sorted(items, key=lambda i: -i.position)}  # position 0 wins
+        self.by_title: dict[str, list[tuple[str, str]]] = {}
+        for d in rag.kb.ledger.documents():
+            self.by_title.setdefault(d.title, []).append((d.doc_id, first.get(d.doc_id, "")))
+
+    def gold(self, question: EvalQuestion) -> set[str]:
+        """Documents holding the supporting passages (by title, and by text where a question gives it)."""
+        texts = {_prefix(t) for t in question.gold_texts}
+        return {doc for t in question.gold_titles for doc, head in self.by_title.get(t, []) if not texts or head in texts}
+
+    def ranking(self, rag: DagRAG, question: EvalQuestion, chunk_ids: list[str]) -> list[str]:
+        """Distinct passages in retrieval order; a method that retrieved fewer than k is continued to k by plain retrieval."""
+        ranked = list(dict.fromkeys(self.doc_of[i] for i in chunk_ids if i in self.doc_of))
+        want = max(RECALL_KS)
+        if len(ranked) < want:
+            extra = rag.kb.search(question.question, 3 * want).evidence
+            ranked = list(dict.fromkeys(ranked + [e.doc_id for e in extra]))
+        return ranked
 
 
 def summarize(records: list[dict]) -> dict[str, dict[str, float]]:

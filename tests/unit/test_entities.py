@@ -58,8 +58,9 @@ def test_entity_keys_are_case_accent_and_article_insensitive():
 
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
-wordy = st.lists(st.sampled_from(["The", "of", "Hank", "Snow", "New", "York", '"', ",", ".", "1949", "May", "'s", "#", "\n", "and", "é"]),
-                 max_size=60).map(" ".join)
+wordy = st.lists(
+    st.sampled_from(["The", "of", "Hank", "Snow", "New", "York", '"', ",", ".", "1949", "May", "'s", "#", "\n", "and", "é"]), max_size=60
+).map(" ".join)
 
 
 @settings(max_examples=300)

@@ -1,0 +1,234 @@
+"""The entity index and the BM25 text index, kept in the ledger (SQLite), next to the items.
+
+Tables (written in the ledger's own transactions, so they are exactly as durable as the items):
+
+- ``entity_items(n, item_id)``: the items indexed (``n`` is also the FTS5 rowid);
+- ``entity_about(key, n)``: an item is about the entity (its title, a heading);
+- ``entity_mentions(n, key)``: an item mentions the entity;
+- ``chunk_fts``: FTS5 over the items' title and text, for the lexical channel.
+
+An item is indexed when its document version becomes current (``commit``) or a person adds it,
+and unindexed when its document is removed. Expired and superseded items stay indexed (they
+are history, found "as of" a time they were valid): what a query may see is decided when it
+reads, from the item's status and validity in ``items``, as for the vectors in Chroma.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from kb.items import Status, as_utc, parse_time
+from retrieval import lexical
+from retrieval.entities import extract
+
+Query = Callable[[str, Sequence[object]], Sequence[sqlite3.Row]]
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entity_items (n INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS entity_about (key TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, n)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS entity_about_n ON entity_about(n)",
+    "CREATE TABLE IF NOT EXISTS entity_mentions (n INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY (n, key)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS entity_mentions_key ON entity_mentions(key)",
+)
+TABLES = ("entity_items", "entity_about", "entity_mentions", lexical.FTS_TABLE)
+_CHUNK = 500  # SQLite host parameters per statement, well under its limit
+
+
+def create(db: sqlite3.Connection) -> None:
+    """The index tables (idempotent)."""
+    for statement in SCHEMA:
+        db.execute(statement)
+    lexical.create_fts(db)
+
+
+# an item leaving the ledger (its document removed, a half-written version abandoned) leaves the index in the same statement
+FORGET_TRIGGER = (
+    "CREATE TRIGGER IF NOT EXISTS entity_index_forget AFTER DELETE ON items BEGIN "
+    "DELETE FROM entity_about WHERE n IN (SELECT n FROM entity_items WHERE item_id = OLD.item_id); "
+    "DELETE FROM entity_mentions WHERE n IN (SELECT n FROM entity_items WHERE item_id = OLD.item_id); "
+    f"DELETE FROM {lexical.FTS_TABLE} WHERE rowid IN (SELECT n FROM entity_items WHERE item_id = OLD.item_id); "
+    "DELETE FROM entity_items WHERE item_id = OLD.item_id; END"
+)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Schema migration: create the tables and index every item already in the ledger, in the caller's transaction."""
+    create(db)
+    db.execute(FORGET_TRIGGER)
+    index_items(db, [r[0] for r in db.execute("SELECT item_id FROM items")])
+
+
+def _parts(values: Sequence, size: int = _CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def index_items(db: sqlite3.Connection, item_ids: Sequence[str]) -> int:
+    """Index the ledger items among ``item_ids`` that are not indexed yet; returns how many were added."""
+    added = 0
+    for part in _parts(sorted(set(item_ids))):
+        marks = ",".join("?" * len(part))
+        rows = db.execute(
+            f"SELECT item_id, title, text FROM items WHERE item_id IN ({marks}) "
+            f"AND item_id NOT IN (SELECT item_id FROM entity_items WHERE item_id IN ({marks}))",
+            [*part, *part],
+        ).fetchall()
+        for item_id, title, text in rows:
+            n = int(db.execute("INSERT INTO entity_items(item_id) VALUES (?)", (item_id,)).lastrowid)
+            ents = extract(title, text)
+            db.executemany("INSERT OR IGNORE INTO entity_about(key, n) VALUES (?,?)", [(k, n) for k in ents.about])
+            db.executemany("INSERT OR IGNORE INTO entity_mentions(n, key) VALUES (?,?)", [(n, k) for k in ents.mentions])
+            lexical.index_rows(db, [(n, title, text)])
+            added += 1
+    return added
+
+
+def unindex_items(db: sqlite3.Connection, item_ids: Sequence[str]) -> None:
+    """Forget items (their document was removed)."""
+    for part in _parts(sorted(set(item_ids))):
+        rows = db.execute(f"SELECT n FROM entity_items WHERE item_id IN ({','.join('?' * len(part))})", part).fetchall()
+        ns = [r[0] for r in rows]
+        for chunk in _parts(ns):
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM entity_about WHERE n IN ({marks})", chunk)
+            db.execute(f"DELETE FROM entity_mentions WHERE n IN ({marks})", chunk)
+            db.execute(f"DELETE FROM entity_items WHERE n IN ({marks})", chunk)
+            lexical.delete_rows(db, chunk)
+
+
+def unindexed(query: Query) -> list[str]:
+    """Items of the ledger the index lacks (none, unless a ledger was written by a dagrag without the index)."""
+    rows = query("SELECT item_id FROM items WHERE item_id NOT IN (SELECT item_id FROM entity_items)", ())
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class IndexSize:
+    items: int  # items indexed
+    entities: int  # distinct entity keys (about or mentioned)
+    about: int  # (entity, item) "about" rows
+    mentions: int  # (item, entity) "mentions" rows
+
+
+def size(query: Query) -> IndexSize:
+    one = lambda sql: int(query(sql, ())[0][0])  # noqa: E731
+    return IndexSize(
+        items=one("SELECT COUNT(*) FROM entity_items"),
+        entities=one("SELECT COUNT(*) FROM (SELECT key FROM entity_about UNION SELECT key FROM entity_mentions)"),
+        about=one("SELECT COUNT(*) FROM entity_about"),
+        mentions=one("SELECT COUNT(*) FROM entity_mentions"),
+    )
+
+
+class Visibility:
+    """Which items a query may see: now, every item not superseded; as of a time, the items valid then."""
+
+    def __init__(self, as_of: datetime | None) -> None:
+        self.as_of = as_utc(as_of) if as_of is not None else None  # naive: UTC
+
+    def __call__(self, status: str, valid_from: str, valid_to: str | None) -> bool:
+        if self.as_of is None:
+            return status != Status.SUPERSEDED.value
+        return parse_time(valid_from) <= self.as_of and (valid_to is None or parse_time(valid_to) > self.as_of)
+
+
+class LedgerLookup:
+    """``EntityLookup`` over the ledger's index tables, restricted to what ``visible`` allows."""
+
+    def __init__(self, query: Query, visible: Visibility) -> None:
+        self._query, self._visible = query, visible
+
+    def mentions_of(self, item_ids: Sequence[str]) -> Mapping[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for part in _parts(sorted(set(item_ids))):
+            rows = self._query(
+                f"SELECT e.item_id, m.key FROM entity_items e JOIN entity_mentions m ON m.n = e.n "
+                f"WHERE e.item_id IN ({','.join('?' * len(part))}) ORDER BY e.item_id, m.key",
+                part,
+            )
+            for item_id, key in rows:
+                out.setdefault(item_id, []).append(key)
+        return out
+
+    def about(self, keys: Sequence[str]) -> Mapping[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for part in _parts(sorted(set(keys))):
+            rows = self._query(
+                "SELECT a.key, e.item_id, i.status, i.valid_from, i.valid_to FROM entity_about a JOIN entity_items e ON e.n = a.n "
+                f"JOIN items i ON i.item_id = e.item_id WHERE a.key IN ({','.join('?' * len(part))}) ORDER BY a.key, e.item_id",
+                part,
+            )
+            for key, item_id, status, valid_from, valid_to in rows:
+                if self._visible(status, valid_from, valid_to):
+                    out.setdefault(key, []).append(item_id)
+        return out
+
+    def mentioned_by(self, keys: Sequence[str], limit: int) -> Mapping[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for part in _parts(sorted(set(keys))):
+            marks = ",".join("?" * len(part))
+            common = [
+                r[0]
+                for r in self._query(
+                    f"SELECT key FROM entity_mentions WHERE key IN ({marks}) GROUP BY key HAVING COUNT(*) <= ?", [*part, limit]
+                )
+            ]
+            if not common:
+                continue
+            rows = self._query(
+                "SELECT m.key, e.item_id, i.status, i.valid_from, i.valid_to FROM entity_mentions m JOIN entity_items e ON e.n = m.n "
+                f"JOIN items i ON i.item_id = e.item_id WHERE m.key IN ({','.join('?' * len(common))}) ORDER BY m.key, e.item_id",
+                common,
+            )
+            for key, item_id, status, valid_from, valid_to in rows:
+                if self._visible(status, valid_from, valid_to):
+                    out.setdefault(key, []).append(item_id)
+        return out
+
+    def mention_counts(self, keys: Sequence[str]) -> Mapping[str, int]:
+        out: dict[str, int] = {}
+        for part in _parts(sorted(set(keys))):
+            out.update(
+                (r[0], int(r[1]))
+                for r in self._query(
+                    f"SELECT key, COUNT(*) FROM entity_mentions WHERE key IN ({','.join('?' * len(part))}) GROUP BY key", part
+                )
+            )
+        return out
+
+    def docs_of(self, item_ids: Sequence[str]) -> dict[str, str]:
+        """item id -> its document id."""
+        out: dict[str, str] = {}
+        for part in _parts(sorted(set(item_ids))):
+            out.update(
+                (r[0], r[1]) for r in self._query(f"SELECT item_id, doc_id FROM items WHERE item_id IN ({','.join('?' * len(part))})", part)
+            )
+        return out
+
+    def lexical(self, text: str, limit: int) -> list[str]:
+        """Item ids by BM25 for ``text``, best first, visible ones only."""
+        hits = lexical.search(
+            _Connection(self._query),
+            text,
+            limit * 3,
+            select="e.item_id, i.status, i.valid_from, i.valid_to",
+            join=f"JOIN entity_items e ON e.n = {lexical.FTS_TABLE}.rowid JOIN items i ON i.item_id = e.item_id",
+        )
+        return [h[2] for h in hits if self._visible(h[3], h[4], h[5])][:limit]
+
+
+class _Connection:
+    """Just enough of a connection for ``lexical.search`` on a ``Query`` function."""
+
+    def __init__(self, query: Query) -> None:
+        self._query = query
+
+    def execute(self, sql: str, params: Sequence[object]) -> _Connection:
+        self._rows = self._query(sql, params)
+        return self
+
+    def fetchall(self) -> list:
+        return list(self._rows)
