@@ -366,6 +366,8 @@ def evaluate(
             "max_rounds": s.max_rounds,
             "node_top_k": s.node_top_k,
             "max_nodes": s.max_nodes,
+            "entity_expansion": s.entity_expansion,
+            "lexical_channel": s.lexical_channel,
         }
         results = _read_eval(lambda: runner.open_results(out, config), out)
         console.print(f"[b]eval[/b] {len(qs)} questions · {', '.join(variants)} · corpus cached in {kb}")

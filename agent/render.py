@@ -108,6 +108,10 @@ def stats_table(s) -> Table:
         *s.by_status.items(),
         ("embedder", s.embedder),
     ]
+    if getattr(s, "entity_index", None) is not None:
+        ix = s.entity_index
+        rows += [("entity index: chunks indexed", ix.items), ("… distinct entities", ix.entities),
+                 ("… about / mention links", f"{ix.about} / {ix.mentions}")]
     return key_value_table(f"Knowledge base {s.path}", rows)
 
 
