@@ -42,7 +42,8 @@ def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:
     for n in dict.fromkeys(numbers):
         if 1 <= n <= len(evidence):
             e = evidence[n - 1]
-            chosen.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=clip(e.text, 200)))
+            chosen.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=clip(e.text, 200),
+                                   via_entity=e.metadata.get("via_entity")))
     return chosen
 
 

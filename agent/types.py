@@ -25,6 +25,7 @@ class Citation(BaseModel):
     title: str
     source: str
     snippet: str
+    via_entity: str | None = None  # retrieved through the mention graph: the entity that linked it (None: a dense hit)
 
 
 class NodeResult(BaseModel):
