@@ -60,7 +60,7 @@ class ReaderLLM:
             numbers = [set(re.findall(r"\d+", text)) for text in _STATEMENT.findall(prompt)]
             changed = len(numbers) == 2 and numbers[0] != numbers[1]
             return "judge", (
-                {"relation": "updates", "confidence": 90, "reason": "the number of days changed"}
+                {"relation": "updates", "confidence": 90, "reason": "a number in the statement changed"}
                 if changed
                 else {"relation": "consistent", "confidence": 90, "reason": "the same"}
             )

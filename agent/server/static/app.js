@@ -25,6 +25,8 @@
     if (!question) return;
     const button = $("#ask-button"), progress = $("#progress"), nodes = $("#live-nodes"), result = $("#result");
     button.disabled = true; progress.innerHTML = ""; nodes.innerHTML = ""; result.innerHTML = "";
+    progress.hidden = false; nodes.hidden = false;
+    const oldToggle = $("#show-steps"); if (oldToggle) oldToggle.remove();
     $("#live").hidden = false;
     document.querySelectorAll("main > .error").forEach((e) => e.remove());
     const showError = (text) => { const p = el("p", "error", text); p.setAttribute("role", "alert"); result.appendChild(p); };
@@ -58,6 +60,15 @@
       button.disabled = false;
     }
 
+    function collapse(steps) {  // the answer and its DAG take the place of the live view; the steps stay one click away
+      progress.hidden = true; nodes.hidden = true;
+      const toggle = el("button", "link", "show the " + steps + " progress steps");
+      toggle.type = "button";
+      toggle.id = "show-steps";
+      toggle.addEventListener("click", () => { progress.hidden = !progress.hidden; });
+      $("#live").appendChild(toggle);
+    }
+
     function handle(name, data) {
       if (name === "step") {
         const li = el("li", "step step-" + data.kind, data.message);
@@ -72,6 +83,7 @@
         result.innerHTML = data.html || "";
         const li = el("li", "step step-done", "done");
         progress.appendChild(li);
+        collapse(progress.children.length);
       } else if (name === "error") {
         showError(data.error);
       }
