@@ -33,11 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from retrieval import lexical  # noqa: E402
 from retrieval.chunking import chunk_text  # noqa: E402
 from retrieval.entities import extract  # noqa: E402
+from kb.hybrid import merge  # noqa: E402
 from retrieval.mention_graph import DictLookup, ExpansionParams, expand  # noqa: E402
 
 DATA = Path(os.environ.get("DAGRAG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CACHE = Path(tempfile.gettempdir()) / "dagrag_bench_retrieval"
-POOL = 20  # dense candidates fetched (top_k x candidate_factor in the knowledge base)
+POOL = 20  # dense candidates: k x candidate_factor in the knowledge base (k = 5)
+SIM_POOL = 50  # dense hits fetched for their similarity (RetrievalPolicy.pool)
 KS = (2, 5)
 
 
@@ -120,38 +122,23 @@ class Method:
 
 
 def retrieve(col: Collection, qi: int, m: Method, pool: int = POOL) -> tuple[list[str], float]:
-    """Ranked chunk ids for question ``qi`` and the seconds spent beyond the dense query."""
+    """Ranked chunk ids for question ``qi`` and the seconds spent beyond the dense query (as ``kb.hybrid.rank`` does it)."""
     sims = col.vectors @ col.qvectors[qi]
-    order = np.argsort(-sims, kind="stable")[:pool]
-    dense = [(str(i), float(sims[i])) for i in order]
+    order = np.argsort(-sims, kind="stable")[: max(pool, SIM_POOL)]
+    known = {str(i): float(sims[i]) for i in order}
+    floor = min(known.values())  # a linked passage outside the dense pool: the pool's lowest similarity
+    base = [(str(i), float(sims[i])) for i in order[:pool]]
     t0 = time.perf_counter()
-    base = dense
     if m.lexical:
         lex = [str(h[0]) for h in lexical.search(col.fts, col.questions[qi], pool)]
-        fused = lexical.fuse_scores(dense, lex, lexical_weight=m.lexical_weight)
-        # the fused order, with each chunk's own similarity as its score (what expansion fuses with)
-        base = [(i, float(sims[int(i)])) for i, _ in fused[:pool]]
+        fused = lexical.fuse_scores(base, lex, lexical_weight=m.lexical_weight)
+        base = [(i, known.get(i, floor)) for i, _ in fused[:pool]]
     if m.expansion is None:
         ranked = [i for i, _ in base]
     else:
-        ranking = expand(col.questions[qi], base, col.lookup, lambda ids: {i: float(sims[int(i)]) for i in ids}, m.expansion)
-        if m.lexical:  # keep the fused order among the base hits: expansion bonus on top of a rank-based base score
-            pos = {i: r for r, (i, _) in enumerate(base)}
-            ranked = _merge_ranked(base, ranking, pos)
-        else:
-            ranked = [r.item_id for r in ranking]
+        ranking = expand(col.questions[qi], base, col.lookup, lambda ids: {i: known.get(i, floor) for i in ids}, m.expansion)
+        ranked = [r.item_id for r in (merge(base, ranking) if m.lexical else ranking)]
     return ranked, time.perf_counter() - t0
-
-
-def _merge_ranked(base, ranking, pos) -> list[str]:
-    """Base order for base hits; a linked passage goes just above the first base hit it outscores."""
-    by_score = {r.item_id: r.score for r in ranking}
-    linked = [r for r in ranking if r.item_id not in pos]
-    out = [i for i, _ in base]
-    for r in sorted(linked, key=lambda r: (-r.score, r.item_id)):
-        at = next((n for n, i in enumerate(out) if by_score.get(i, 0.0) < r.score), len(out))
-        out.insert(at, r.item_id)
-    return out
 
 
 def evaluate(col: Collection, m: Method, rows: range) -> dict:

@@ -140,6 +140,7 @@ class LedgerLookup:
 
     def __init__(self, query: Query, visible: Visibility) -> None:
         self._query, self._visible = query, visible
+        self._df: dict[str, int] = {}  # entity key -> items mentioning it, read once per query
 
     def mentions_of(self, item_ids: Sequence[str]) -> Mapping[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -168,16 +169,8 @@ class LedgerLookup:
 
     def mentioned_by(self, keys: Sequence[str], limit: int) -> Mapping[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for part in _parts(sorted(set(keys))):
-            marks = ",".join("?" * len(part))
-            common = [
-                r[0]
-                for r in self._query(
-                    f"SELECT key FROM entity_mentions WHERE key IN ({marks}) GROUP BY key HAVING COUNT(*) <= ?", [*part, limit]
-                )
-            ]
-            if not common:
-                continue
+        df = self.mention_counts(keys)  # counted once per query: the idf weights use the same counts
+        for common in _parts(sorted(k for k, n in df.items() if n <= limit)):
             rows = self._query(
                 "SELECT m.key, e.item_id, i.status, i.valid_from, i.valid_to FROM entity_mentions m JOIN entity_items e ON e.n = m.n "
                 f"JOIN items i ON i.item_id = e.item_id WHERE m.key IN ({','.join('?' * len(common))}) ORDER BY m.key, e.item_id",
@@ -189,15 +182,15 @@ class LedgerLookup:
         return out
 
     def mention_counts(self, keys: Sequence[str]) -> Mapping[str, int]:
-        out: dict[str, int] = {}
-        for part in _parts(sorted(set(keys))):
-            out.update(
+        todo = sorted(set(keys) - set(self._df))
+        for part in _parts(todo):
+            self._df.update((k, 0) for k in part)
+            marks = ",".join("?" * len(part))
+            self._df.update(
                 (r[0], int(r[1]))
-                for r in self._query(
-                    f"SELECT key, COUNT(*) FROM entity_mentions WHERE key IN ({','.join('?' * len(part))}) GROUP BY key", part
-                )
+                for r in self._query(f"SELECT key, COUNT(*) FROM entity_mentions WHERE key IN ({marks}) GROUP BY key", part)
             )
-        return out
+        return {k: self._df[k] for k in keys if self._df.get(k)}
 
     def docs_of(self, item_ids: Sequence[str]) -> dict[str, str]:
         """item id -> its document id."""
@@ -209,15 +202,18 @@ class LedgerLookup:
         return out
 
     def lexical(self, text: str, limit: int) -> list[str]:
-        """Item ids by BM25 for ``text``, best first, visible ones only."""
-        hits = lexical.search(
-            _Connection(self._query),
-            text,
-            limit * 3,
-            select="e.item_id, i.status, i.valid_from, i.valid_to",
-            join=f"JOIN entity_items e ON e.n = {lexical.FTS_TABLE}.rowid JOIN items i ON i.item_id = e.item_id",
+        """Item ids by BM25 for ``text``, best first, visible ones only (ranked in FTS5 alone, then joined)."""
+        hits = lexical.search(_Connection(self._query), text, limit * 3)
+        if not hits:
+            return []
+        rowids = [h[0] for h in hits]
+        rows = self._query(
+            "SELECT e.n, e.item_id, i.status, i.valid_from, i.valid_to FROM entity_items e JOIN items i ON i.item_id = e.item_id "
+            f"WHERE e.n IN ({','.join('?' * len(rowids))})",
+            rowids,
         )
-        return [h[2] for h in hits if self._visible(h[3], h[4], h[5])][:limit]
+        seen = {r[0]: r for r in rows if self._visible(r[2], r[3], r[4])}
+        return [seen[n][1] for n in rowids if n in seen][:limit]
 
 
 class _Connection:

@@ -3,9 +3,10 @@
 ``KnowledgeBase.search`` queries Chroma, then hands the hits here: the BM25 hits of the
 ledger's FTS5 index are fused with them by reciprocal rank, and the mention graph
 (``retrieval.mention_graph``) adds the passages that the best hits' entities are about.
-Passages that were not among the dense hits are fetched from the vector store with their
-similarity to the question (restricted to their documents and to what the query may see),
-so every passage is scored the same way. An expanded passage's ``metadata`` records the
+The dense query fetches a larger pool than it keeps (``pool``) so that most linked passages
+come with their own similarity to the question; a linked passage outside the pool is scored with
+the pool's lowest similarity and read from the ledger. What a query may see (now, or as of a
+time) is decided by the ledger rows the index lookups join, as the vector store's filter does. An expanded passage's ``metadata`` records the
 entity that brought it in (``via_entity``) and the passage that mentions it (``via_item``, or
 "question"); a BM25 hit's records its BM25 rank (``lexical_rank``).
 """
@@ -21,7 +22,7 @@ from kb.entity_index import LedgerLookup, Query, Visibility
 from kb.items import Evidence
 from retrieval import lexical
 from retrieval.mention_graph import ExpansionParams, Ranked, expand
-from retrieval.store import Hit, VectorStore
+from retrieval.store import Hit
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RetrievalPolicy:
     lexical_channel: bool = False
     expansion: ExpansionParams = field(default_factory=ExpansionParams)
     lexical_weight: float = 1.0  # weight of the BM25 ranking in the reciprocal-rank fusion (dense: 1)
+    pool: int = 50  # dense hits fetched for their similarity to the question (the first k x candidate_factor are candidates)
 
     @property
     def plain(self) -> bool:
@@ -70,61 +72,55 @@ def evidence(hit: Hit, score: float, **extra: Any) -> Evidence:
 
 def rank(
     query: str,
-    vector: Sequence[float],
     hits: Sequence[Hit],
     k: int,
     *,
-    store: VectorStore,
-    where: dict,
+    base_size: int,
     ledger: Query,
+    load: Callable[[Sequence[str]], dict[str, Evidence]],
     as_of: datetime | None,
     policy: RetrievalPolicy,
     score: Callable[[Hit], float],
 ) -> list[Evidence]:
-    """The top ``k`` evidence for ``query`` from the dense ``hits`` and the channels ``policy`` turns on."""
-    by_id = {h.id: h for h in hits}
+    """The top ``k`` evidence for ``query`` from the dense ``hits`` and the channels ``policy`` turns on.
+
+    ``hits`` are the dense pool (best first); the first ``base_size`` of them are the dense
+    candidates, the rest only tell the similarity of passages the graph links in. A linked
+    passage outside the pool is scored with the pool's lowest similarity (an upper bound of its
+    own) and read from the ledger (``load``) if it makes the top ``k``.
+    """
     scores = {h.id: score(h) for h in hits}
     dense = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    by_id = {h.id: h for h in hits}
     if policy.plain:
         return [evidence(by_id[i], s) for i, s in dense[:k]]
     lookup = LedgerLookup(ledger, Visibility(as_of))
-    pool = max(len(hits), k)
-
-    def fetch(ids: Sequence[str]) -> None:
-        """Hits (text, metadata, similarity) for items that were not dense hits; items the query may not see stay out."""
-        missing = sorted(set(ids) - set(by_id))
-        if not missing:
-            return
-        docs = sorted(set(lookup.docs_of(missing).values()))
-        if docs:
-            found = store.query(vector, len(missing) + 4 * len(docs), {"$and": [where, {"doc_id": {"$in": docs}}]})
-            for h in found:
-                if h.id not in by_id:
-                    by_id[h.id], scores[h.id] = h, score(h)
-
-    base = dense
+    floor = min(scores.values(), default=0.0)
+    base = dense[:base_size]
     lexical_rank: dict[str, int] = {}
     if policy.lexical_channel:
-        lex = lookup.lexical(query, pool)
-        fetch(lex)
-        lex = [i for i in lex if i in by_id]
+        lex = lookup.lexical(query, max(base_size, k))
         lexical_rank = {i: n for n, i in enumerate(lex, 1)}
-        fused = lexical.fuse_scores(dense, lex, lexical_weight=policy.lexical_weight)
-        base = [(i, scores[i]) for i, _ in fused[:pool]]
+        fused = lexical.fuse_scores(base, lex, lexical_weight=policy.lexical_weight)
+        base = [(i, scores.get(i, floor)) for i, _ in fused[: max(base_size, k)]]
     if not policy.entity_expansion:
-        return [evidence(by_id[i], s, lexical_rank=lexical_rank.get(i)) for i, s in base[:k]]
-
-    def similarity(ids: Sequence[str]) -> dict[str, float]:
-        fetch(ids)
-        return {i: scores[i] for i in ids if i in scores}
-
-    ranking = expand(query, base, lookup, similarity, policy.expansion)
-    ranking = [r for r in ranking if r.item_id in by_id]
-    ordered = merge(base, ranking) if policy.lexical_channel else ranking
-    return [
-        evidence(by_id[r.item_id], r.score, via_entity=r.via_entity, via_item=r.via_item, lexical_rank=lexical_rank.get(r.item_id))
-        for r in ordered[:k]
-    ]
+        ranking = [Ranked(i, s, s) for i, s in base]
+    else:
+        ranked = expand(query, base, lookup, lambda ids: {i: scores.get(i, floor) for i in ids}, policy.expansion)
+        ranking = merge(base, ranked) if policy.lexical_channel else ranked
+    top = ranking[:k]
+    loaded = load([r.item_id for r in top if r.item_id not in by_id])
+    out = []
+    for r in top:
+        extra = {"via_entity": r.via_entity, "via_item": r.via_item, "lexical_rank": lexical_rank.get(r.item_id)}
+        if r.item_id in by_id:
+            out.append(evidence(by_id[r.item_id], r.score, **extra))
+        elif r.item_id in loaded:  # linked in from outside the dense pool
+            e = loaded[r.item_id]
+            out.append(
+                e.model_copy(update={"score": r.score, "metadata": {**e.metadata, **{a: b for a, b in extra.items() if b is not None}}})
+            )
+    return out
 
 
 def merge(base: Sequence[tuple[str, float]], ranking: Sequence[Ranked]) -> list[Ranked]:

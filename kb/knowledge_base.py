@@ -456,11 +456,13 @@ class KnowledgeBase:
             where = {"$and": [{"valid_from": {"$lte": at}}, {"valid_to": {"$gt": at}}]}
         now = time.time()
         policy = self.retrieval if plain is not True else RetrievalPolicy(entity_expansion=False, lexical_channel=False)
+        base = k * self.time_policy.candidate_factor
         with self._using_store(write=False):
-            hits = self.store.query(vector, k * self.time_policy.candidate_factor, where)
-            t2 = time.perf_counter()
-            evidence = hybrid.rank(query, vector, hits, k, store=self.store, where=where, ledger=self.ledger.query, as_of=as_of,
-                                   policy=policy, score=lambda h: aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score)
+            hits = self.store.query(vector, base if policy.plain else max(base, policy.pool), where)
+        t2 = time.perf_counter()
+        evidence = hybrid.rank(query, hits, k, base_size=base, ledger=self.ledger.query, as_of=as_of, policy=policy,
+                               load=lambda ids: {e.chunk_id: e for e in self.evidence_for(list(ids))},
+                               score=lambda h: aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score)
         t3 = time.perf_counter()
         return Retrieval(evidence, t1 - t0, t3 - t1, graph_seconds=t3 - t2)
 

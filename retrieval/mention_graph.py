@@ -55,7 +55,7 @@ class ExpansionParams:
     seeds: int = 5  # dense hits whose mentions are followed
     hops: int = 2  # link steps from a seed
     max_fanout: int = 8  # an entity that more items are about is ambiguous: not followed
-    max_new: int = 40  # passages added per hop at most
+    max_new: int = 10  # passages added per hop at most
     decay: float = 0.8  # link strength kept per hop
     weight: float = 2.0  # weight of the link (or PageRank) score added to a passage's own similarity
     query_links: bool = True  # entities the question names pull in the items about them
