@@ -107,7 +107,7 @@ def refund_rag(tmp_path: Path, *, embedder=None, store=None, ingest: bool = True
     """A DagRAG with the ReaderLLM; with ``ingest`` the two refund policies are in it (one open review)."""
     from helpers import HashEmbedder, MemoryStore
 
-    s = Settings(kb_path=tmp_path / "kb", **dag_settings(), **settings)
+    s = Settings(kb_path=tmp_path / "kb", **{**dag_settings(), **settings})
     rag = DagRAG(s, llm=ReaderLLM(), embedder=embedder or HashEmbedder(), store=store if store is not None else MemoryStore())
     if ingest:
         rag.ingest([write(tmp_path / "docs" / "refunds-2024.md", OLD)])

@@ -208,3 +208,36 @@ def test_openapi_lists_the_api(client):
         "/api/documents/history",
     } <= set(paths)
     assert client.get("/docs").status_code == 200
+
+
+def test_a_paused_run_resumes_when_its_conflict_is_resolved_from_the_console(tmp_path):
+    rag = refund_rag(tmp_path, clarify_budget=1)  # a `dagrag chat` session may ask a person once
+    with TestClient(create_app(rag, mcp=False), base_url=BASE) as client:
+        client.headers["X-CSRF-Token"] = client.get("/api/csrf").json()["csrf_token"]
+        _resume_from_the_console(rag, client)
+    rag.close()
+
+
+def _resume_from_the_console(rag, client):
+    events = list(rag.stream(QUESTION, interactive=True))
+    pause = events[-1]
+    assert pause.kind == "question" and pause.review_id == 1 and pause.thread_id
+    queue = client.get("/api/reviews").json()
+    assert queue[0]["thread_id"] == pause.thread_id
+    r = client.post("/api/reviews/1/resolve", json={"keep": "new", "by": "ana", "note": "2025 applies"})
+    assert r.status_code == 200, r.text
+    resumed = r.json()["answer"]
+    assert resumed["answer"] == "30 days" and any("asked a person (ana)" in f for f in resumed["fallbacks"])
+    assert "Refund policy 2024" not in {c["title"] for c in resumed["citations"]}
+    assert client.get("/api/reviews/1").json()["note"] == "2025 applies"
+
+
+def test_a_question_queued_for_a_person_is_answered_once_and_becomes_knowledge(rag, client):
+    review_id = rag.kb.queue_question("Who cleans the office?", [], None)
+    r = client.post(f"/api/reviews/{review_id}/answer", json={"text": "Sparkle Ltd cleans the office every evening.", "by": "ana"})
+    assert r.status_code == 200 and r.json()["review"]["state"] == "resolved" and r.json()["review"]["resolved_by"] == "ana"
+    found = client.post("/api/retrieve", json={"query": "Who cleans the office?", "k": 1}).json()[0]
+    assert found["text"] == "Sparkle Ltd cleans the office every evening." and found["source"] == "ana"
+    again = client.post(f"/api/reviews/{review_id}/answer", json={"text": "Someone else.", "by": "bo"})
+    assert again.status_code == 409 and "already resolved by ana" in again.json()["error"]
+    assert client.post("/api/reviews/1/answer", json={"by": "bo"}).status_code == 400  # a conflict needs keep

@@ -107,3 +107,15 @@ def test_unknown_things_are_a_readable_404_page(client):
     assert r.status_code == 404 and "no review 42" in text(r.text) and "<html" in r.text
     assert client.get("/passages/nope").status_code == 404
     assert client.get("/documents/view", params={"doc": "nope"}).status_code == 404
+
+
+def test_a_queued_question_is_answered_on_its_page(client, rag):
+    review_id = rag.kb.queue_question("Who cleans the office?", [], None)
+    page = client.get(f"/reviews/{review_id}").text
+    assert "Your answer" in text(page) and "Keep new" not in text(page)
+    r = client.post(
+        f"/reviews/{review_id}/answer", data={"text": "Sparkle Ltd cleans the office.", "by": "ana", "csrf_token": form_token(page)}
+    )
+    assert r.status_code == 200 and "your statement is now knowledge" in text(r.text) and "Resolved by ana" in text(r.text)
+    empty = client.post(f"/reviews/{review_id}/answer", data={"text": "", "by": "bo", "csrf_token": form_token(page)})
+    assert empty.status_code == 409
