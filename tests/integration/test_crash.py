@@ -313,6 +313,13 @@ def assert_consistent(kb: KnowledgeBase, rng: random.Random, sample: int = 6) ->
             assert i.status.value == "superseded" and i.valid_to is not None, f"{i.item_id}: an earlier version that is still current"
     for doc in ledger.documents():
         assert sorted(positions.get(doc.doc_id, [])) == list(range(doc.n_chunks)), f"{doc.source}: not exactly its {doc.n_chunks} chunks"
+    # the entity index and the BM25 index (kb.entity_index) hold exactly the ledger's items, no row of an item that is gone
+    indexed = [r[0] for r in ledger.query("SELECT item_id FROM entity_items")]
+    assert sorted(indexed) == sorted(i.item_id for i in items), "the entity index differs from the ledger's items"
+    assert ledger.query("SELECT COUNT(*) FROM chunk_fts")[0][0] == len(indexed), "BM25 rows differ from the indexed items"
+    for table in ("entity_about", "entity_mentions"):
+        lost = ledger.query(f"SELECT 1 FROM {table} WHERE n NOT IN (SELECT n FROM entity_items) LIMIT 1")
+        assert not lost, f"{table}: rows of an item that is gone"
     if items:
         mirror = kb.store._collection.get(ids=[i.item_id for i in items], include=["metadatas"])  # type: ignore[attr-defined]
         status = {i: m["status"] for i, m in zip(mirror["ids"], mirror["metadatas"])}
