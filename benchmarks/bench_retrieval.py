@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kb.hybrid import merge  # noqa: E402
 from retrieval import lexical  # noqa: E402
 from retrieval.chunking import chunk_text  # noqa: E402
 from retrieval.entities import extract  # noqa: E402
-from kb.hybrid import merge  # noqa: E402
 from retrieval.mention_graph import DictLookup, ExpansionParams, expand  # noqa: E402
 
 DATA = Path(os.environ.get("DAGRAG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -121,7 +121,7 @@ class Method:
     lexical_weight: float = 1.0
 
 
-def retrieve(col: Collection, qi: int, m: Method, pool: int = POOL) -> tuple[list[str], float]:
+def retrieve(col: Collection, qi: int, m: Method, pool: int = POOL, via: dict | None = None) -> tuple[list[str], float]:
     """Ranked chunk ids for question ``qi`` and the seconds spent beyond the dense query (as ``kb.hybrid.rank`` does it)."""
     sims = col.vectors @ col.qvectors[qi]
     order = np.argsort(-sims, kind="stable")[: max(pool, SIM_POOL)]
@@ -138,6 +138,8 @@ def retrieve(col: Collection, qi: int, m: Method, pool: int = POOL) -> tuple[lis
     else:
         ranking = expand(col.questions[qi], base, col.lookup, lambda ids: {i: known.get(i, floor) for i in ids}, m.expansion)
         ranked = [r.item_id for r in (merge(base, ranking) if m.lexical else ranking)]
+        if via is not None:
+            via.update({r.item_id: r.via_entity for r in ranking if r.via_entity})
     return ranked, time.perf_counter() - t0
 
 
@@ -209,6 +211,28 @@ def tune(cols: list[Collection], rows: range, method: str, lexical_on: bool = Fa
             break
     print(f"tuned {method}{' +bm25' if lexical_on else ''}: {best} objective {score:.3f}", flush=True)
     return best
+
+
+def losses(col: Collection, m: Method, k: int = 2) -> list[str]:
+    """Questions where a supporting passage in plain dense retrieval's top ``k`` is not in ``m``'s top ``k``, and what took its place."""
+    out = []
+    for qi in range(len(col.questions)):
+        dense = passages(col, retrieve(col, qi, Method("dense"))[0])
+        linked: dict[str, str] = {}
+        ranked_chunks = retrieve(col, qi, m, via=linked)[0]
+        ranked = passages(col, ranked_chunks)
+        lost = [p for p in dense[:k] if p in col.gold[qi] and p not in ranked[:k]]
+        if not lost:
+            continue
+        via = {col.chunk_passage[int(i)]: e for i, e in linked.items()}
+        took = [f"{_title(col, p)}{' (gold)' if p in col.gold[qi] else ''}{' via ' + repr(via[p]) if p in via else ''}" for p in ranked[:k]]
+        now = {p: ranked.index(p) + 1 for p in lost}
+        out.append(f"q{qi + 1}: lost {', '.join(f'{_title(col, p)!r} (now rank {now[p]})' for p in lost)}; top {k}: {'; '.join(took)}")
+    return out
+
+
+def _title(col: Collection, passage: int) -> str:
+    return col.chunk_title[col.chunk_passage.index(passage)]
 
 
 # cost ---------------------------------------------------------------------------------------
@@ -342,6 +366,9 @@ def main() -> None:
                 r = evaluate(col, m, rows)
                 results[(col.name, m.name, part)] = r
                 print(f"{col.name:9} {m.name:16} {part:15} R@2 {r['R@2']:.3f} R@5 {r['R@5']:.3f} +{r['ms_p50']:.2f} ms", flush=True)
+    for col in cols:
+        for line in losses(col, Method("dense+bfs", expansion=bfs)):
+            print(f"{col.name} dense+bfs R@2 loss: {line}", flush=True)
     if args.cost:
         results[("cost",)] = cost()  # type: ignore[index]
         results[("ingest",)] = ingest_ratio()  # type: ignore[index]
