@@ -190,10 +190,10 @@ class DagRAG:
 
     def paused(self, review: Review) -> bool:
         """Whether a run is paused on ``review`` now (a run that went on without the answer is finished: nothing to resume)."""
-        if not review.thread_id or review.state != "open":
+        if not review.thread_id:
             return False
         snapshot = self._checkpointed_graph().get_state({"configurable": {"thread_id": review.thread_id}})
-        return bool(snapshot.next)
+        return bool(snapshot.next or snapshot.tasks)  # waiting at the interrupt, or killed while resuming: a task still to run
 
     def answer_review(self, review_id: int, *, keep: str | None = None, text: str | None = None, by: str | None = None) -> Answer | None:
         """A person's decision (``keep``) or statement (``text``) for a review.

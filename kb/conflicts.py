@@ -13,14 +13,26 @@ are *values*; a pair whose only differences are values is the "value updated" pa
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Literal
+from typing import Literal
 
 from retrieval.chunking import split_sentences
 
-__all__ = ["ConflictJudge", "Finding", "Signals", "statements", "signals", "candidate_pairs", "rule_relation", "rule_finding",
-           "with_rule_fallback", "MIN_OVERLAP", "VALUE_FRAME"]
+__all__ = [
+    "ConflictJudge",
+    "Finding",
+    "Signals",
+    "statements",
+    "signals",
+    "candidate_pairs",
+    "rule_relation",
+    "rule_finding",
+    "with_rule_fallback",
+    "MIN_OVERLAP",
+    "VALUE_FRAME",
+]
 
 MIN_OVERLAP = 0.2  # below this two statements are about different things: score 0
 VALUE_FRAME = 0.6  # shared / (shared + changed slots) needed for a value change
@@ -37,9 +49,13 @@ STOP_WORDS = frozenset(
 NEGATIONS = frozenset("not no never nobody none nothing neither nor nowhere cannot n't without".split())
 _FUNCTION_WORDS = STOP_WORDS | NEGATIONS  # never a name, even when capitalised at a sentence start
 
-_MONTHS = {m[:3]: i for i, m in enumerate(
-    "january february march april may june july august september october november december".split(), 1)}
-_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_MONTHS = {
+    m[:3]: i for i, m in enumerate("january february march april may june july august september october november december".split(), 1)
+}
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
+    r"|nov(?:ember)?|dec(?:ember)?)\.?"
+)
 _DATE = re.compile(
     rf"\b(?P<iso>(?P<y>\d{{4}})[-/](?P<m>\d{{1,2}})[-/](?P<d>\d{{1,2}}))\b"
     rf"|\b(?P<m1>{_MONTH})\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y1>\d{{4}})\b"
@@ -172,20 +188,34 @@ def signals(old: str, new: str) -> Signals:
     # while "Dana Kim works in Lisbon" -> "Omar Haddad works in Oslo" (two slots, one shared word) does not.
     slots = max(len(removed), len(added))
     frame = len(shared) / (len(shared) + slots) if shared else 0.0
-    value_change = (not identical and bool(removed) and bool(added) and frame >= VALUE_FRAME
-                    and all(i.kind != "word" for i in changed))
+    value_change = not identical and bool(removed) and bool(added) and frame >= VALUE_FRAME and all(i.kind != "word" for i in changed)
     if identical or overlap < MIN_OVERLAP:
         score = 0.0
     else:
-        score = (0.4 * overlap + 0.2 * (numbers_differ or dates_differ or names_differ)
-                 + 0.3 * value_change + 0.3 * negation_differs)
-    return Signals(overlap, identical, numbers_differ, dates_differ, names_differ, negation_differs,
-                   removed, added, value_change, round(min(1.0, max(0.0, score)), 4))
+        score = 0.4 * overlap + 0.2 * (numbers_differ or dates_differ or names_differ) + 0.3 * value_change + 0.3 * negation_differs
+    return Signals(
+        overlap,
+        identical,
+        numbers_differ,
+        dates_differ,
+        names_differ,
+        negation_differs,
+        removed,
+        added,
+        value_change,
+        round(min(1.0, max(0.0, score)), 4),
+    )
 
 
-def candidate_pairs(old_text: str, new_text: str, limit: int = 3, min_overlap: float = MIN_OVERLAP) -> list[tuple[str, str, Signals]]:
+def candidate_pairs(
+    old_text: str, new_text: str, limit: int = 3, min_overlap: float = MIN_OVERLAP, titles: tuple[str, str] | None = None
+) -> list[tuple[str, str, Signals]]:
     """The ``limit`` statement pairs most worth judging: not identical, overlap >= ``min_overlap``,
-    by score, then overlap (both descending), then document order."""
+    by score, then overlap (both descending), then document order.
+
+    With ``titles`` (of the old and the new text's documents), only pairs about the same
+    subject (``same_subject``) are kept: a changed value about another thing is no conflict.
+    """
     olds, news = statements(old_text), statements(new_text)
     said_old, said_new = {_plain(o) for o in olds}, {_plain(n) for n in news}
     # a statement both documents make is no conflict, nor is pairing it with the other's other sentences
@@ -193,12 +223,46 @@ def candidate_pairs(old_text: str, new_text: str, limit: int = 3, min_overlap: f
     news = [n for n in news if _plain(n) not in said_old]
     pairs = [(o, n, signals(o, n)) for o in olds for n in news]
     kept = [p for p in pairs if not p[2].identical and p[2].overlap >= min_overlap]
+    if titles is not None:
+        kept = [p for p in kept if same_subject(titles[0], titles[1], p[0], p[1])]
     kept.sort(key=lambda p: (-p[2].score, -p[2].overlap))
     return kept[: max(0, limit)]
 
 
 def _plain(statement: str) -> str:
     return " ".join(statement.lower().split())
+
+
+# what tells two versions of one document's title apart, not what it is about
+_VERSION = re.compile(
+    r"\b(?:v(?:ersion)?\s*\d[\w.]*|rev(?:ision)?\s*\d+|edition|draft|final|updated?|new|old|current|latest|revised)\b", re.IGNORECASE
+)
+
+
+def subject_key(title: str) -> str:
+    """What a document title says its text is about: lower-cased, without dates, years, numbers and version words.
+
+    "Refund policy 2024" and "Refund Policy (2025, revised)" have the same key; "Delhi" and "Paris" do not.
+    """
+    text = _DATE.sub(" ", title)
+    text = _NUMBER.sub(" ", _VERSION.sub(" ", text))
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+def same_subject(old_title: str, new_title: str, old: str, new: str) -> bool:
+    """Whether two statements (from documents so titled) are about the same thing, so that a changed value is a conflict.
+
+    Yes when the titles name the same subject (``subject_key``), or when the statements
+    name the same things (the same, non-empty set of names): "The Lisbon office opens at
+    8" and "… at 9" from an office guide and an office notice. No for same-shaped sentences
+    about different subjects: Delhi's mean temperature against Paris's, in "Delhi" and
+    "Paris" (another name, or no shared name, and other titles).
+    """
+    key = subject_key(old_title)
+    if key and key == subject_key(new_title):
+        return True
+    names_old, names_new = ({n for n in _keys(_items(text), "name") if len(n) > 1} for text in (old, new))  # not the C of °C
+    return bool(names_old) and names_old == names_new
 
 
 NEGATION_OVERLAP = 0.5  # a statement and its negation share most of their words

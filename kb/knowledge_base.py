@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
-from kb import entity_index, hybrid
-from kb.conflicts import ConflictJudge, Finding, candidate_pairs
+from kb import detection, entity_index, hybrid
+from kb.conflicts import ConflictJudge, Finding, rule_finding
 from kb.entity_index import IndexSize
 from kb.hybrid import RetrievalPolicy
 from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, as_utc, parse_time, utc_now
@@ -23,8 +23,20 @@ from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
 from retrieval.store import ChromaStore, Record, VectorStore
 
-__all__ = ["ConflictJudge", "Finding", "IngestReport", "KBBusyError", "KBStats", "KnowledgeBase", "Progress", "Retrieval",
-           "RetrievalPolicy", "StoreFactory", "TimePolicy", "aria_score"]
+__all__ = [
+    "ConflictJudge",
+    "Finding",
+    "IngestReport",
+    "KBBusyError",
+    "KBStats",
+    "KnowledgeBase",
+    "Progress",
+    "Retrieval",
+    "RetrievalPolicy",
+    "StoreFactory",
+    "TimePolicy",
+    "aria_score",
+]
 
 Progress = Callable[[int, int], None]  # (passages just embedded, total passages)
 StoreFactory = Callable[[], VectorStore]  # opens a vector store that the knowledge base then owns
@@ -48,7 +60,8 @@ class IngestReport:
     embed_seconds: float = 0.0
     reviews: list[int] = field(default_factory=list)  # conflicts flagged (review ids)
     auto_resolved: list[int] = field(default_factory=list)
-    judged_pairs: int = 0
+    judged_pairs: int = 0  # statement pairs put to the judge (the LLM, backed by the rule), at most judge_max_per_ingest
+    rule_judged_pairs: int = 0  # pairs beyond that budget, decided by the rule judge alone
 
     @property
     def passages_per_second(self) -> float:
@@ -267,13 +280,28 @@ class KnowledgeBase:
             item_id = content_hash(doc.doc_id, str(c.position), doc.title, c.text)  # the title is embedded with the text
             if item_id not in current and self.ledger.has_item(item_id):  # back to an older version's text: history keeps its own row
                 item_id = content_hash(doc.doc_id, str(c.position), doc.title, c.text, now.isoformat())
-            items.append(KnowledgeItem(
-                item_id=item_id, doc_id=doc.doc_id, text=c.text, title=doc.title, source=doc.source, position=c.position,
-                added_at=now, validated_at=now, status=Status.VALID, valid_from=world,
-            ))
+            items.append(
+                KnowledgeItem(
+                    item_id=item_id,
+                    doc_id=doc.doc_id,
+                    text=c.text,
+                    title=doc.title,
+                    source=doc.source,
+                    position=c.position,
+                    added_at=now,
+                    validated_at=now,
+                    status=Status.VALID,
+                    valid_from=world,
+                )
+            )
         record = DocumentRecord(
-            doc_id=doc.doc_id, source=doc.source, title=doc.title, content_hash=digest,
-            n_chunks=len(items), ingested_at=now, valid_from=world,
+            doc_id=doc.doc_id,
+            source=doc.source,
+            title=doc.title,
+            content_hash=digest,
+            n_chunks=len(items),
+            ingested_at=now,
+            valid_from=world,
         )
         return _Pending(doc, record, items, [i for i in items if i.item_id not in current], replaced=known is not None or bool(current))
 
@@ -306,52 +334,69 @@ class KnowledgeBase:
         if progress:
             progress(len(items), total)
         if detect and self.judge is not None:
-            for p in batch:
-                self._detect_conflicts(p.new_items, by_id, report)
+            self._detect_conflicts(items, vectors, report)
 
     # conflicts -----------------------------------------------------------------
-    def _detect_conflicts(self, items: list[KnowledgeItem], vectors: dict[str, Sequence[float]], report: IngestReport) -> None:
-        """Compare new chunks with similar chunks of other documents; queue what the judge flags."""
+    def _detect_conflicts(self, items: list[KnowledgeItem], vectors: Sequence[Sequence[float]], report: IngestReport) -> None:
+        """Compare a batch's new chunks with similar chunks of other documents (``kb.detection``); queue what the judges flag."""
         tp, judge = self.time_policy, self.judge
         assert judge is not None
-        pairs = []
-        with self._using_store(write=False):
-            hits = [(item, self.store.query(vectors[item.item_id], tp.conflict_candidates,
-                                            {"$and": [{"doc_id": {"$ne": item.doc_id}}, {"status": {"$ne": Status.SUPERSEDED.value}}]}))
-                    for item in items]
-        for item, found in hits:
-            for hit in found:
-                if hit.score < tp.conflict_similarity:
-                    continue
-                for old_s, new_s, sig in candidate_pairs(hit.text, item.text, limit=2):
-                    pairs.append((sig.score, hit.id, item, old_s, new_s))
-        pairs.sort(key=lambda p: -p[0])
-        judged: set[tuple[str, str]] = set()
+        if not items:
+            return
+        others = {"$and": [{"doc_id": {"$nin": sorted({i.doc_id for i in items})}}, {"status": {"$ne": Status.SUPERSEDED.value}}]}
+        with self._using_store(write=False):  # one query for the whole batch
+            stored = self.store.query_many(vectors, tp.conflict_candidates, others)
+        batch = detection.within_batch(items, vectors, tp.conflict_candidates, tp.conflict_similarity)
+        near = [[detection.known_from_hit(h) for h in hits] + mine for hits, mine in zip(stored, batch)]
+        found = detection.candidates(items, near, tp.conflict_similarity)
         known = {(r.old_item, r.new_item) for r in self.ledger.reviews(state=None)}
-        for _, old_id, new_item, old_s, new_s in pairs:
-            if len(judged) >= tp.judge_max_pairs:
-                break
-            if (old_id, new_item.item_id) in judged or (old_id, new_item.item_id) in known:
-                continue
-            judged.add((old_id, new_item.item_id))
-            old_item = self.ledger.items([old_id])[0]
-            finding = judge(old_s, new_s, old_item.valid_from, new_item.valid_from)
-            report.judged_pairs += 1
-            if finding is None:
-                continue
-            older, newer = (old_item, new_item) if (old_item.valid_from, old_item.added_at) <= (new_item.valid_from, new_item.added_at) else (new_item, old_item)
-            o_s, n_s = (old_s, new_s) if older is old_item else (new_s, old_s)
-            question = (f'Does "{n_s}" ({newer.title}, {newer.valid_from:%Y-%m-%d}) replace "{o_s}" ({older.title}, '
-                        f"{older.valid_from:%Y-%m-%d}), or is it a narrow exception so that both hold?")
-            review_id = self.ledger.open_conflict(older, newer, old_statement=o_s, new_statement=n_s, relation=finding.relation,
-                                                  confidence=finding.confidence, reason=finding.reason, detector=finding.detector,
-                                                  question=question)
-            report.reviews.append(review_id)
-            if tp.policy == "auto" and finding.confidence >= tp.auto_confidence:
-                self.ledger.resolve(review_id, "new", by="auto-policy", note=f"newer supersedes older (confidence {finding.confidence:.2f})",
-                                    action="auto-resolved")
-                report.auto_resolved.append(review_id)
+        budget = max(0, tp.judge_max_per_ingest - report.judged_pairs)
+        by_llm, by_rule = detection.to_judge(found, known, per_document=tp.judge_max_pairs, budget=budget)
+        new_ones = {i.item_id: i for i in items}
+        for c, decide in [*((c, judge) for c in by_llm), *((c, None) for c in by_rule)]:
+            old_item = new_ones.get(c.known.item_id) or self.ledger.items([c.known.item_id])[0]
+            if decide is None:
+                finding = rule_finding(c.old_statement, c.new_statement)
+                report.rule_judged_pairs += 1
+            else:
+                finding = decide(c.old_statement, c.new_statement, old_item.valid_from, c.new.valid_from)
+                report.judged_pairs += 1
+            if finding is not None:
+                self._flag(old_item, c.new, c.old_statement, c.new_statement, finding, report)
         self.sync()
+
+    def _flag(
+        self, old_item: KnowledgeItem, new_item: KnowledgeItem, old_s: str, new_s: str, finding: Finding, report: IngestReport
+    ) -> None:
+        """Queue a conflict, the older side first; the auto policy resolves it at once."""
+        tp = self.time_policy
+        newer_first = (old_item.valid_from, old_item.added_at) > (new_item.valid_from, new_item.added_at)
+        older, newer, o_s, n_s = (new_item, old_item, new_s, old_s) if newer_first else (old_item, new_item, old_s, new_s)
+        question = (
+            f'Does "{n_s}" ({newer.title}, {newer.valid_from:%Y-%m-%d}) replace "{o_s}" ({older.title}, '
+            f"{older.valid_from:%Y-%m-%d}), or is it a narrow exception so that both hold?"
+        )
+        review_id = self.ledger.open_conflict(
+            older,
+            newer,
+            old_statement=o_s,
+            new_statement=n_s,
+            relation=finding.relation,
+            confidence=finding.confidence,
+            reason=finding.reason,
+            detector=finding.detector,
+            question=question,
+        )
+        report.reviews.append(review_id)
+        if tp.policy == "auto" and finding.confidence >= tp.auto_confidence:
+            self.ledger.resolve(
+                review_id,
+                "new",
+                by="auto-policy",
+                note=f"newer supersedes older (confidence {finding.confidence:.2f})",
+                action="auto-resolved",
+            )
+            report.auto_resolved.append(review_id)
 
     def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edit: str | None = None) -> Review:
         """Resolve a review (see ``Ledger.resolve``); ``edit`` is the text of a human item replacing both sides."""
@@ -407,17 +452,23 @@ class KnowledgeBase:
             raise ValueError("the statement is empty")
         now = utc_now()
         item_id = content_hash("human", by, text, now.isoformat())
-        return KnowledgeItem(item_id=item_id, doc_id=f"human:{item_id}", text=text, title=f"statement by {by}", source=by,
-                             kind="human", added_at=now, validated_at=now, valid_from=valid_from or now)
+        return KnowledgeItem(
+            item_id=item_id,
+            doc_id=f"human:{item_id}",
+            text=text,
+            title=f"statement by {by}",
+            source=by,
+            kind="human",
+            added_at=now,
+            validated_at=now,
+            valid_from=valid_from or now,
+        )
 
     # removal and stats ---------------------------------------------------------
     def remove(self, doc: str) -> list[str]:
         """Remove a document (its id, or a path: every document from that file) everywhere; return removed doc ids."""
         wanted = {doc, Path(doc).expanduser().resolve().as_posix()}
-        removed = [
-            d.doc_id for d in self.ledger.documents()
-            if d.doc_id in wanted or d.source in wanted
-        ]
+        removed = [d.doc_id for d in self.ledger.documents() if d.doc_id in wanted or d.source in wanted]
         with self._using_store(write=True):
             for doc_id in removed:
                 self._changing_store()
@@ -429,8 +480,14 @@ class KnowledgeBase:
         with self._using_store(write=False):
             vectors = self.store.count()
         return KBStats(
-            path=self.path, documents=counts.pop("documents"), chunks=counts.pop("items"), expired=counts.pop("expired"),
-            vectors=vectors, by_status=counts, embedder=getattr(self.embedder, "name", "?"), entity_index=entity_index.size(self.ledger.query),
+            path=self.path,
+            documents=counts.pop("documents"),
+            chunks=counts.pop("items"),
+            expired=counts.pop("expired"),
+            vectors=vectors,
+            by_status=counts,
+            embedder=getattr(self.embedder, "name", "?"),
+            entity_index=entity_index.size(self.ledger.query),
         )
 
     def documents(self) -> list[DocumentRecord]:
@@ -460,9 +517,17 @@ class KnowledgeBase:
         with self._using_store(write=False):
             hits = self.store.query(vector, base if policy.plain else max(base, policy.pool), where)
         t2 = time.perf_counter()
-        evidence = hybrid.rank(query, hits, k, base_size=base, ledger=self.ledger.query, as_of=as_of, policy=policy,
-                               load=lambda ids: {e.chunk_id: e for e in self.evidence_for(list(ids))},
-                               score=lambda h: aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score)
+        evidence = hybrid.rank(
+            query,
+            hits,
+            k,
+            base_size=base,
+            ledger=self.ledger.query,
+            as_of=as_of,
+            policy=policy,
+            load=lambda ids: {e.chunk_id: e for e in self.evidence_for(list(ids))},
+            score=lambda h: aria_score(h.score, h.metadata, now, self.time_policy) if as_of is None else h.score,
+        )
         t3 = time.perf_counter()
         return Retrieval(evidence, t1 - t0, t3 - t1, graph_seconds=t3 - t2)
 
@@ -473,8 +538,9 @@ class KnowledgeBase:
 
 
 def _evidence(item: KnowledgeItem) -> Evidence:
-    return Evidence(chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text,
-                    metadata=_chroma_metadata(item))
+    return Evidence(
+        chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text, metadata=_chroma_metadata(item)
+    )
 
 
 def _embed_text(item: KnowledgeItem) -> str:

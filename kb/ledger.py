@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import Annotated
 
 from pydantic import BeforeValidator
 from pydantic.dataclasses import dataclass
@@ -59,12 +60,31 @@ class AuditEntry:
 
 
 _DOCUMENT_COLUMNS = ("doc_id", "source", "title", "content_hash", "n_chunks", "ingested_at", "valid_from")
-_ITEM_COLUMNS = ("item_id", "doc_id", "position", "kind", "title", "source", "text", "added_at", "validated_at", "status",
-                 "superseded_by", "valid_from", "valid_to", "expired_at")
-_INSERT_ITEM = (f"INSERT INTO items({', '.join(_ITEM_COLUMNS)}) VALUES ({','.join('?' * len(_ITEM_COLUMNS))}) ON CONFLICT(item_id) DO UPDATE SET "
-                + ", ".join(f"{c}=excluded.{c}" for c in _ITEM_COLUMNS[1:]))
-_UPSERT_DOCUMENT = (f"INSERT INTO documents({', '.join(_DOCUMENT_COLUMNS)}, state, replacing_at) VALUES ({','.join('?' * len(_DOCUMENT_COLUMNS))}, ?, NULL) "
-                    "ON CONFLICT(doc_id) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in (*_DOCUMENT_COLUMNS[1:], "state", "replacing_at")))
+_ITEM_COLUMNS = (
+    "item_id",
+    "doc_id",
+    "position",
+    "kind",
+    "title",
+    "source",
+    "text",
+    "added_at",
+    "validated_at",
+    "status",
+    "superseded_by",
+    "valid_from",
+    "valid_to",
+    "expired_at",
+)
+_INSERT_ITEM = (
+    f"INSERT INTO items({', '.join(_ITEM_COLUMNS)}) VALUES ({','.join('?' * len(_ITEM_COLUMNS))}) ON CONFLICT(item_id) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _ITEM_COLUMNS[1:])
+)
+_UPSERT_DOCUMENT = (
+    f"INSERT INTO documents({', '.join(_DOCUMENT_COLUMNS)}, state, replacing_at) "
+    f"VALUES ({','.join('?' * len(_DOCUMENT_COLUMNS))}, ?, NULL) "
+    "ON CONFLICT(doc_id) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in (*_DOCUMENT_COLUMNS[1:], "state", "replacing_at"))
+)
 
 
 class Ledger:
@@ -166,13 +186,26 @@ class Ledger:
         return self.queue.resolve(review_id, keep, **kwargs)
 
     # status, audit log and the Chroma mirror -------------------------------------
-    def audit(self, db: sqlite3.Connection, actor: str, action: str, *, review_id: int | None = None,
-              item_id: str | None = None, **detail: object) -> None:
-        db.execute("INSERT INTO audit(at, actor, action, review_id, item_id, detail) VALUES (?,?,?,?,?,?)",
-                   (utc_now().isoformat(), actor, action, review_id, item_id, json.dumps(detail, default=str)))
+    def audit(
+        self, db: sqlite3.Connection, actor: str, action: str, *, review_id: int | None = None, item_id: str | None = None, **detail: object
+    ) -> None:
+        db.execute(
+            "INSERT INTO audit(at, actor, action, review_id, item_id, detail) VALUES (?,?,?,?,?,?)",
+            (utc_now().isoformat(), actor, action, review_id, item_id, json.dumps(detail, default=str)),
+        )
 
-    def set_status(self, db: sqlite3.Connection, item_id: str, status: Status, actor: str, *, review_id: int | None = None,
-                   superseded_by: str | None = None, valid_to: datetime | None = None, validated: bool = False) -> None:
+    def set_status(
+        self,
+        db: sqlite3.Connection,
+        item_id: str,
+        status: Status,
+        actor: str,
+        *,
+        review_id: int | None = None,
+        superseded_by: str | None = None,
+        valid_to: datetime | None = None,
+        validated: bool = False,
+    ) -> None:
         row = db.execute("SELECT status, superseded_by, valid_to, expired_at FROM items WHERE item_id=?", (item_id,)).fetchone()
         if row is None:
             raise ReviewError(f"item {item_id} no longer exists")
@@ -186,8 +219,18 @@ class Ledger:
             "UPDATE items SET status=?, superseded_by=?, valid_to=?, validated_at=CASE WHEN ? THEN ? ELSE validated_at END WHERE item_id=?",
             (status.value, superseded_by, _iso(valid_to), validated, now, item_id),
         )
-        self.audit(db, actor, "status", review_id=review_id, item_id=item_id, before=row["status"], after=status.value,
-                   superseded_by=superseded_by, valid_to=_iso(valid_to), validated=validated)
+        self.audit(
+            db,
+            actor,
+            "status",
+            review_id=review_id,
+            item_id=item_id,
+            before=row["status"],
+            after=status.value,
+            superseded_by=superseded_by,
+            valid_to=_iso(valid_to),
+            validated=validated,
+        )
         self.mark_unsynced(db, [item_id])
 
     def mark_unsynced(self, db: sqlite3.Connection, item_ids: list[str]) -> None:
@@ -238,7 +281,9 @@ class Ledger:
         """Ids of the items of a document's current version (a half-written new version is not current)."""
         rows = self.query(
             "SELECT i.item_id FROM items i JOIN documents d USING (doc_id) WHERE i.doc_id=? AND i.expired_at IS NULL "
-            "AND NOT (d.state='pending' AND (d.replacing_at IS NULL OR i.added_at=d.replacing_at))", (doc_id,))
+            "AND NOT (d.state='pending' AND (d.replacing_at IS NULL OR i.added_at=d.replacing_at))",
+            (doc_id,),
+        )
         return {r["item_id"] for r in rows}
 
     def has_item(self, item_id: str) -> bool:
@@ -255,7 +300,9 @@ class Ledger:
             for doc, items in docs:
                 abandoned += self._abandon(db, doc.doc_id)
                 if db.execute("SELECT 1 FROM documents WHERE doc_id=?", (doc.doc_id,)).fetchone():
-                    db.execute("UPDATE documents SET state='pending', replacing_at=? WHERE doc_id=?", (doc.ingested_at.isoformat(), doc.doc_id))
+                    db.execute(
+                        "UPDATE documents SET state='pending', replacing_at=? WHERE doc_id=?", (doc.ingested_at.isoformat(), doc.doc_id)
+                    )
                 else:
                     db.execute(_UPSERT_DOCUMENT, (*_document_row(doc), "pending"))
                 db.executemany(_INSERT_ITEM, [_item_row(i) for i in items])
@@ -273,18 +320,41 @@ class Ledger:
         with self.transaction() as db:
             for doc, version in docs:
                 wanted = set(version)
-                rows = db.execute("SELECT item_id, position, status, valid_to FROM items WHERE doc_id=? AND expired_at IS NULL", (doc.doc_id,)).fetchall()
+                rows = db.execute(
+                    "SELECT item_id, position, status, valid_to FROM items WHERE doc_id=? AND expired_at IS NULL", (doc.doc_id,)
+                ).fetchall()
                 if lost := wanted - {r["item_id"] for r in rows}:
-                    raise LedgerError(f"{doc.source} changed in another process while this one ingested it ({len(lost)} chunks gone); run the ingest again")
+                    raise LedgerError(
+                        f"{doc.source} changed in another process while this one ingested it ({len(lost)} chunks gone); "
+                        "run the ingest again"
+                    )
                 successor = {r["position"]: r["item_id"] for r in rows if r["item_id"] in wanted}
                 for r in rows:
                     if r["item_id"] in wanted:
                         continue
                     valid_to = min(parse_time(r["valid_to"]), doc.valid_from) if r["valid_to"] else doc.valid_from
-                    db.execute("UPDATE items SET status=?, superseded_by=COALESCE(superseded_by, ?), valid_to=?, expired_at=? WHERE item_id=?",
-                               (Status.SUPERSEDED.value, successor.get(r["position"]), valid_to.isoformat(), doc.ingested_at.isoformat(), r["item_id"]))
-                    self.audit(db, "ingest", "expired", item_id=r["item_id"], doc_id=doc.doc_id, before=r["status"], after=Status.SUPERSEDED.value,
-                               superseded_by=successor.get(r["position"]), valid_to=valid_to.isoformat(), version=doc.content_hash)
+                    db.execute(
+                        "UPDATE items SET status=?, superseded_by=COALESCE(superseded_by, ?), valid_to=?, expired_at=? WHERE item_id=?",
+                        (
+                            Status.SUPERSEDED.value,
+                            successor.get(r["position"]),
+                            valid_to.isoformat(),
+                            doc.ingested_at.isoformat(),
+                            r["item_id"],
+                        ),
+                    )
+                    self.audit(
+                        db,
+                        "ingest",
+                        "expired",
+                        item_id=r["item_id"],
+                        doc_id=doc.doc_id,
+                        before=r["status"],
+                        after=Status.SUPERSEDED.value,
+                        superseded_by=successor.get(r["position"]),
+                        valid_to=valid_to.isoformat(),
+                        version=doc.content_hash,
+                    )
                     expired.append(r["item_id"])
                 db.execute(_UPSERT_DOCUMENT, (*_document_row(doc), "ready"))
                 entity_index.index_items(db, version)  # the version's new items; expired ones stay indexed as history
@@ -339,7 +409,12 @@ class Ledger:
         docs = self.query("SELECT COUNT(*) FROM documents WHERE state='ready'")[0][0]
         by_status = dict(self.query("SELECT status, COUNT(*) FROM items GROUP BY status"))
         expired = self.query("SELECT COUNT(*) FROM items WHERE expired_at IS NOT NULL")[0][0]
-        return {"documents": docs, "items": sum(by_status.values()), "expired": expired, **{s.value: by_status.get(s.value, 0) for s in Status}}
+        return {
+            "documents": docs,
+            "items": sum(by_status.values()),
+            "expired": expired,
+            **{s.value: by_status.get(s.value, 0) for s in Status},
+        }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -352,6 +427,18 @@ def _document_row(doc: DocumentRecord) -> tuple:
 
 def _item_row(i: KnowledgeItem) -> tuple:
     return (
-        i.item_id, i.doc_id, i.position, i.kind, i.title, i.source, i.text, _iso(i.added_at), _iso(i.validated_at),
-        i.status.value, i.superseded_by, _iso(i.valid_from), _iso(i.valid_to), _iso(i.expired_at),
+        i.item_id,
+        i.doc_id,
+        i.position,
+        i.kind,
+        i.title,
+        i.source,
+        i.text,
+        _iso(i.added_at),
+        _iso(i.validated_at),
+        i.status.value,
+        i.superseded_by,
+        _iso(i.valid_from),
+        _iso(i.valid_to),
+        _iso(i.expired_at),
     )

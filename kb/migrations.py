@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from kb.items import utc_now
 
@@ -87,7 +87,9 @@ def m001_documents_items_reviews_audit(db: sqlite3.Connection) -> bool:
     )
     db.execute("CREATE INDEX IF NOT EXISTS audit_item ON audit(item_id)")
     for op, name in (("UPDATE", "audit_append_only_u"), ("DELETE", "audit_append_only_d")):
-        db.execute(f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )
     return existing  # Chroma's mirror of an older ledger lacks the fields retrieval filters on
 
 
@@ -147,8 +149,13 @@ def m005_entity_index(db: sqlite3.Connection) -> None:
 
 PRE_RECORD = "before migrations were recorded"
 
-MIGRATIONS: list[Migration] = [m001_documents_items_reviews_audit, m002_document_versions, m003_foreign_keys, m004_unsynced_table,
-                               m005_entity_index]
+MIGRATIONS: list[Migration] = [
+    m001_documents_items_reviews_audit,
+    m002_document_versions,
+    m003_foreign_keys,
+    m004_unsynced_table,
+    m005_entity_index,
+]
 
 
 def schema_version() -> int:
@@ -197,8 +204,9 @@ def migrate(db: sqlite3.Connection, todo: list[Migration]) -> bool:
     """Apply ``todo`` in order inside the caller's transaction; True if Chroma's mirror of every item must be refreshed."""
     db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     # steps a ledger had before they were recorded (schema 2 without this table)
-    db.executemany("INSERT OR IGNORE INTO migrations (name, applied_at) VALUES (?, ?)",
-                   [(m.__name__, PRE_RECORD) for m in MIGRATIONS if m not in todo])
+    db.executemany(
+        "INSERT OR IGNORE INTO migrations (name, applied_at) VALUES (?, ?)", [(m.__name__, PRE_RECORD) for m in MIGRATIONS if m not in todo]
+    )
     resync = False
     for migration in todo:
         resync = bool(migration(db)) or resync

@@ -19,6 +19,7 @@ class TimePolicy:
     conflict_similarity: float = 0.55  # cosine similarity for a chunk of another document to be compared
     conflict_candidates: int = 3  # similar chunks compared per new chunk
     judge_max_pairs: int = 3  # LLM judge calls per new document
+    judge_max_per_ingest: int = 30  # LLM judge calls per ingest in all; further pairs get the rule judge alone
     policy: Literal["escalate", "auto"] = "escalate"
     auto_confidence: float = 0.95  # "auto": newer supersedes older at or above this confidence
 
@@ -31,6 +32,7 @@ class TimePolicy:
             candidate_factor=settings.candidate_factor,
             conflict_similarity=settings.conflict_similarity,
             judge_max_pairs=settings.judge_max_pairs,
+            judge_max_per_ingest=settings.judge_max_per_ingest,
             policy=settings.conflict_policy,
             auto_confidence=settings.auto_resolve_confidence,
         )

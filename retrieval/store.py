@@ -49,6 +49,10 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def query(self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]: ...
 
+    def query_many(self, embeddings: Sequence[Sequence[float]], k: int, where: dict[str, Any] | None = None) -> list[list[Hit]]:
+        """``query`` for several embeddings at once (one request where the store allows it)."""
+        return [self.query(e, k, where) for e in embeddings]
+
     @abc.abstractmethod
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None: ...
 
@@ -154,6 +158,22 @@ class ChromaStore(VectorStore):
         return [
             Hit(id=i, text=doc or "", score=1.0 - float(dist), metadata=dict(meta or {}))
             for i, doc, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+        ]
+
+    def query_many(self, embeddings: Sequence[Sequence[float]], k: int, where: dict[str, Any] | None = None) -> list[list[Hit]]:
+        n = min(k, self.count())
+        if n == 0 or not embeddings:
+            return [[] for _ in embeddings]
+        with self._guard():
+            res = self._collection.query(
+                query_embeddings=[list(e) for e in embeddings],
+                n_results=n,
+                where=where or None,
+                include=["documents", "metadatas", "distances"],
+            )
+        return [
+            [Hit(id=i, text=doc or "", score=1.0 - float(dist), metadata=dict(meta or {})) for i, doc, meta, dist in zip(*row)]
+            for row in zip(res["ids"], res["documents"], res["metadatas"], res["distances"])
         ]
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:

@@ -102,6 +102,7 @@ _OPS = {
     "$gte": lambda a, b: a is not None and a >= b,
     "$gt": lambda a, b: a is not None and a > b,
     "$in": lambda a, b: a in b,
+    "$nin": lambda a, b: a not in b,
 }
 
 

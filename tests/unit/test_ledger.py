@@ -311,6 +311,7 @@ def test_time_policy_from_settings():
         candidate_factor=7,
         conflict_similarity=0.7,
         judge_max_pairs=5,
+        judge_max_per_ingest=7,
         conflict_policy="auto",
         auto_resolve_confidence=0.99,
     )
@@ -320,6 +321,7 @@ def test_time_policy_from_settings():
         candidate_factor=7,
         conflict_similarity=0.7,
         judge_max_pairs=5,
+        judge_max_per_ingest=7,
         policy="auto",
         auto_confidence=0.99,
     )
