@@ -42,6 +42,8 @@ def create_app(rag: DagRAG, *, host: str = "127.0.0.1", token: str | None = None
             yield
 
     app = FastAPI(
+        docs_url=None,  # /docs is rendered by pages.py: Swagger UI would load its scripts from a CDN
+        redoc_url=None,
         title="dagrag",
         version="0.1.0",
         lifespan=lifespan,

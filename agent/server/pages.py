@@ -4,6 +4,7 @@ reviewer's name."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -182,6 +183,19 @@ def _job_summary(job) -> str:
     if job.failed:
         text += " — " + "; ".join(reason for _, reason in job.failed[:3])
     return text
+
+
+# the API's own documentation, rendered here (Swagger UI would load its scripts from a CDN) ----------
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request):
+    spec = request.app.openapi()
+    components = spec.get("components", {}).get("schemas", {})
+
+    def schema(s: dict) -> str:
+        ref = s.get("$ref", "")
+        return json.dumps(components.get(ref.rsplit("/", 1)[-1], s) if ref else s, indent=2)
+
+    return page(request, "api_docs.html", spec=spec, schema=schema)
 
 
 # sign-in (token mode) -------------------------------------------------------------------

@@ -119,3 +119,10 @@ def test_a_queued_question_is_answered_on_its_page(client, rag):
     assert r.status_code == 200 and "your statement is now knowledge" in text(r.text) and "Resolved by ana" in text(r.text)
     empty = client.post(f"/reviews/{review_id}/answer", data={"text": "", "by": "bo", "csrf_token": form_token(page)})
     assert empty.status_code == 409
+
+
+def test_the_api_documentation_is_served_here_from_the_openapi_schema(client):
+    html = client.get("/docs").text
+    assert "/api/ask/stream" in html and "/api/reviews/{review_id}/resolve" in html and "409" in html
+    assert "&#34;keep&#34;" in html and "#/components/schemas/ResolveRequest" not in html  # body schemas shown, resolved
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)  # nothing from another host (no CDN)
