@@ -14,6 +14,9 @@ A level runs closed-loop for ``--seconds``: every client asks, waits for the ans
 again, and starts no question after the deadline; questions in flight at the deadline
 finish and count. Throughput is completed questions over the level's wall time (start to
 last answer). Prints a markdown section and writes benchmarks/out/load.json.
+
+``--serve`` benchmarks `dagrag serve` instead (clients asking through /api, and a warm server
+against a cold `dagrag ask`): see benchmarks/bench_serve.py for its options.
 """
 
 from __future__ import annotations
@@ -276,4 +279,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--serve" in sys.argv[1:]:  # clients asking through `dagrag serve` instead: benchmarks/bench_serve.py
+        from bench_serve import main as serve_main
+
+        serve_main([a for a in sys.argv[1:] if a != "--serve"])
+    else:
+        main()
