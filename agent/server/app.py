@@ -61,6 +61,7 @@ def create_app(rag: DagRAG, *, host: str = "127.0.0.1", token: str | None = None
     app.include_router(api.router)
     app.include_router(pages.router)
     app.state.render_answer = pages.render_answer
+    app.openapi = _with_our_errors(app.openapi)
     if mcp_server is not None:
         app.router.routes.extend(_mcp_routes(mcp_server))
 
@@ -85,6 +86,21 @@ def create_app(rag: DagRAG, *, host: str = "127.0.0.1", token: str | None = None
         app.add_exception_handler(kind, library_error)
 
     return Guard(app, loopback_only=security.is_loopback(host), token=token, max_body=console.max_upload_bytes + BODY_SLACK)
+
+
+def _with_our_errors(openapi):
+    """The schema says what this server answers to bad input: 400 with a one-line error (not FastAPI's 422)."""
+
+    def schema() -> dict:
+        spec = openapi()  # built once and cached by FastAPI; editing it here is idempotent
+        for ops in spec.get("paths", {}).values():
+            for op in ops.values():
+                responses = op.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses["400"] = {"description": 'bad input: {"error": "one line that says what to fix"}'}
+        return spec
+
+    return schema
 
 
 def _mcp_routes(mcp_server: Any) -> list:

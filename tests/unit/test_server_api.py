@@ -207,6 +207,7 @@ def test_openapi_lists_the_api(client):
         "/api/reviews/{review_id}/resolve",
         "/api/documents/history",
     } <= set(paths)
+    assert "400" in paths["/api/ask"]["post"]["responses"] and '"422"' not in json.dumps(paths)  # what bad input really gets
     assert client.get("/docs").status_code == 200
 
 
