@@ -242,3 +242,10 @@ def test_a_question_queued_for_a_person_is_answered_once_and_becomes_knowledge(r
     again = client.post(f"/api/reviews/{review_id}/answer", json={"text": "Someone else.", "by": "bo"})
     assert again.status_code == 409 and "already resolved by ana" in again.json()["error"]
     assert client.post("/api/reviews/1/answer", json={"by": "bo"}).status_code == 400  # a conflict needs keep
+
+
+def test_an_upload_cannot_name_a_path_outside_the_uploads_folder(client, rag):
+    r = client.post("/api/documents/upload?wait=true", files=[("files", ("../../escape.md", b"Parking costs five euros per hour."))])
+    assert r.status_code == 200 and len(r.json()["added"]) == 1
+    assert (rag.settings.kb_path / "uploads" / "escape.md").is_file()
+    assert not (rag.settings.kb_path.parent / "escape.md").exists() and not (rag.settings.kb_path / "escape.md").exists()
