@@ -240,12 +240,12 @@ _VERSION = re.compile(
 
 
 def subject_key(title: str) -> str:
-    """What a document title says its text is about: lower-cased, without dates, years, numbers and version words.
+    """What a document title says its text is about: lower-cased, without dates, years and version words.
 
     "Refund policy 2024" and "Refund Policy (2025, revised)" have the same key; "Delhi" and "Paris" do not.
     """
     text = _DATE.sub(" ", title)
-    text = _NUMBER.sub(" ", _VERSION.sub(" ", text))
+    text = _VERSION.sub(" ", text)  # other numbers stay: "Heinkel HD 39" and "Heinkel HD 40" are two aircraft
     return " ".join(re.findall(r"[^\W_]+", text.lower()))
 
 
