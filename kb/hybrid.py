@@ -3,9 +3,9 @@
 ``KnowledgeBase.search`` queries Chroma, then hands the hits here: the BM25 hits of the
 ledger's FTS5 index are fused with them by reciprocal rank, and the mention graph
 (``retrieval.mention_graph``) adds the passages that the best hits' entities are about.
-The dense query fetches a larger pool than it keeps (``pool``) so that most linked passages
-come with their own similarity to the question; a linked passage outside the pool is scored with
-the pool's lowest similarity and read from the ledger. What a query may see (now, or as of a
+A linked passage that was not among the dense candidates is scored with their lowest similarity
+(an upper bound of its own) and read from the ledger; ``pool`` fetches more dense hits only to
+know more linked passages' own similarity (a larger store query). What a query may see (now, or as of a
 time) is decided by the ledger rows the index lookups join, as the vector store's filter does. An expanded passage's ``metadata`` records the
 entity that brought it in (``via_entity``) and the passage that mentions it (``via_item``, or
 "question"); a BM25 hit's records its BM25 rank (``lexical_rank``).
@@ -33,7 +33,7 @@ class RetrievalPolicy:
     lexical_channel: bool = False
     expansion: ExpansionParams = field(default_factory=ExpansionParams)
     lexical_weight: float = 1.0  # weight of the BM25 ranking in the reciprocal-rank fusion (dense: 1)
-    pool: int = 50  # dense hits fetched for their similarity to the question (the first k x candidate_factor are candidates)
+    pool: int = 0  # dense hits fetched (when more than k x candidate_factor) only for their similarity to the question
 
     @property
     def plain(self) -> bool:
@@ -45,6 +45,7 @@ class RetrievalPolicy:
             entity_expansion=s.entity_expansion,
             lexical_channel=s.lexical_channel,
             lexical_weight=s.lexical_weight,
+            pool=s.expansion_pool,
             expansion=replace(
                 ExpansionParams(),
                 method=s.expansion_method,
