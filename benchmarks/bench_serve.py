@@ -198,8 +198,9 @@ def markdown(levels: list[Level], warm: list[float], cold: float, config: dict) 
         f'- Warm server against a cold `dagrag ask`, the same question ("{config["question"]}"): '
         f"{warm_s:.1f} s through /api/ask (median of {len(warm)}) vs {cold:.1f} s for the cold command "
         f"(loads the models and opens the knowledge base first): **{cold / warm_s:.1f}×** faster warm. "
-        f"Inside, the agent itself took {config['warm_agent_s']:.1f} s warm and {config['cold_agent_s']:.1f} s cold; "
-        f"the rest of the cold command's time is starting up. Both gave {same}.",
+        f"The agent's own timing was {config['warm_agent_s']:.1f} s warm and {config['cold_agent_s']:.1f} s cold (the cold one "
+        f"includes loading the GGUF at its first call, with an empty prompt cache); the other {cold - config['cold_agent_s']:.1f} s "
+        f"of the cold command are process start-up, imports, the embedder and opening the knowledge base. Both gave {same}.",
         "- The server answers one question at a time on the LLM (one llama.cpp context behind a lock): added "
         "clients queue, so latency grows with the client count while throughput stays at one model's speed.",
     ]
