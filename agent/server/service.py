@@ -265,8 +265,10 @@ class Console:
         if review.kind == "conflict":
             ids = [review.old_item or "", review.new_item or ""]
             items = {i.item_id: i for i in ledger.items([i for i in ids if i])}
-            for label, ev in zip(("older", "newer"), self.rag.kb.evidence_for(ids)):
-                sides.append((label, ev, items.get(ev.chunk_id)))
+            found = {e.chunk_id: e for e in self.rag.kb.evidence_for(ids)}
+            for label, item_id in zip(("older", "newer"), ids):
+                if item_id in found:  # a side whose document was removed since is left out
+                    sides.append((label, found[item_id], items.get(item_id)))
             if len(sides) == 2:
                 differences = differing_statements(sides[0][1].text, sides[1][1].text, (review.old_statement, review.new_statement))
                 marked = [

@@ -249,3 +249,11 @@ def test_an_upload_cannot_name_a_path_outside_the_uploads_folder(client, rag):
     assert r.status_code == 200 and len(r.json()["added"]) == 1
     assert (rag.settings.kb_path / "uploads" / "escape.md").is_file()
     assert not (rag.settings.kb_path.parent / "escape.md").exists() and not (rag.settings.kb_path / "escape.md").exists()
+
+
+def test_a_review_whose_older_document_was_removed_still_shows_its_newer_side(client, rag):
+    old_doc = next(d.doc_id for d in rag.kb.documents() if d.title == "Refund policy 2024")
+    assert client.delete("/api/documents", params={"doc": old_doc}).status_code == 200
+    d = client.get("/api/reviews/1").json()
+    assert [(s["side"], s["title"]) for s in d["sides"]] == [("newer", "Refund policy 2025")] and d["differences"] == []
+    assert client.get("/reviews/1", headers={"Accept": "text/html"}).status_code == 200
