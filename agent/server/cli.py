@@ -23,8 +23,10 @@ def serve(
     model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [default: embedded SmolLM2-135M or DAGRAG_LLM_MODEL]"),
     no_mcp: bool = typer.Option(False, "--no-mcp", help="do not serve the MCP endpoint at /mcp"),
 ) -> None:
-    """Serve the web review console, the JSON API (/api, OpenAPI at /docs) and MCP (/mcp), with the model and
-    knowledge base loaded once. Loopback only unless --token is given."""
+    """Serve the web review console, the HTTP API and MCP from one process.
+
+    The models and the knowledge base load once. Pages at /, the JSON API under /api (documented at
+    /docs), MCP at /mcp. Loopback only unless --token is given."""
     from agent import cli
     from agent.server.security import SecurityConfigError, check_bind
 
@@ -61,8 +63,10 @@ def mcp(
     kb: Optional[Path] = typer.Option(None, "--kb", help="knowledge-base folder [default: ./.dagrag or DAGRAG_KB_PATH]"),
     model: Optional[str] = typer.Option(None, "--model", help="GGUF model file [default: embedded SmolLM2-135M or DAGRAG_LLM_MODEL]"),
 ) -> None:
-    """Serve dagrag's MCP tools (ask, retrieve, ingest, list_reviews, resolve_review, document_history) over
-    stdin/stdout, for an MCP client that starts it (Claude Desktop, an IDE, another agent)."""
+    """Serve dagrag's MCP tools over stdio, for an MCP client that starts it.
+
+    Tools: ask, retrieve, ingest, list_reviews, resolve_review, document_history (Claude Desktop, an IDE
+    or another agent starts `dagrag mcp --kb PATH`)."""
     from agent import cli
     from agent.api import DagRAG
     from agent.server.mcp_tools import run_stdio
