@@ -32,7 +32,9 @@ TIME_NOUNS = frozenset("year date day month century decade era period time seaso
 NUMBER_WORDS = re.compile(
     r"\b(how (many|much|long|old|far|tall|high|big|large)|what (amount|number|percentage|percent|population|"
     r"price|cost|fee|rate|limit|budget|salary|size)|(amount|number|percentage|population|price|cost|fee|rate|"
-    r"limit|allowance|budget|salary|total) (of|is|was|for|per))\b"
+    r"limit|allowance|budget|salary|total) (of|is|was|for|per)|(average|mean|annual|total|usual) [\w ]{0,20}?(snowfall|rainfall|"
+    r"temperature|population|height|elevation|length|distance|area|depth|speed|weight|capacity|attendance|revenue|income)"
+    r"|(snowfall|rainfall|temperature|population|elevation|attendance|revenue|debt|gdp)\b)\b"
 )
 YESNO_START = frozenset("is are was were do does did can could has have had will would should shall may might".split())
 _WH = re.compile(r"\b(who|whom|whose|when|where|which|what|how)\b", re.IGNORECASE)

@@ -17,15 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.gazetteer import KNOWN_PLACES
 from agent.questions import PERSON_NOUNS, PLACE_NOUNS, STOPWORDS, QuestionType, content_words
 from agent.types import Evidence
 
-Kind = Literal["name", "date", "year", "number", "phrase", "yesno", "option"]
+Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
-_CONNECT = r"(?:of|the|de|da|du|del|della|von|van|der|la|le|y|and|&|on|upon|for)"
-_CAP = r"(?:[A-Z][\w'’.-]*[\w.]|[A-Z]\.?|\d+[A-Za-z]*)"
+_CONNECT = r"(?:of|the|de|da|du|del|della|von|van|der|la|le|y)"
+_CAP = r"(?:[A-Z][\w'’.-]*[\w.]|[A-Z]\.?)"
 NAME = re.compile(rf"(?<![\w'])(?:[A-Z][\w'’.-]*[\w]|[A-Z]\.)(?:\s+(?:{_CONNECT}\s+)*{_CAP})*")
 DATE = re.compile(
     rf"\b(?:\d{{1,2}}\s+(?:{MONTHS})\s+\d{{3,4}}|(?:{MONTHS})\s+\d{{1,2}}(?:\s*(?:and|-|–)\s*\d{{1,2}})?,?\s+\d{{3,4}}"
@@ -50,6 +51,12 @@ _SENTENCE_STARTERS = frozenset(
     you your i my each every all some most many one two""".split()
 )
 _ORG_WORDS = frozenset("inc corporation company ltd university college school team band club council party church".split())
+_NOT_PERSON = frozenset(
+    """book books award awards prize medal series album film song festival championship championships cup league museum
+    society association river county city state district province street road station airport bridge war battle siege
+    treaty act day times news records county's hospital institute island islands park hall theatre theater""".split()
+)
+_PLACE_CUE = re.compile(r"\b(?:in|at|from|near|to|of|into|across|throughout|within|outside|between)\s+(?:the\s+)?$", re.IGNORECASE)
 _NOT_UNIT = STOPWORDS | {"and", "or", "to", "in", "of", "per", "years", "year"}
 
 
@@ -101,7 +108,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
     taken: list[tuple[int, int]] = []
 
     def add(start: int, end: int, kind: Kind) -> None:
-        text = sent[start:end].strip(" ,;:'’")
+        text = re.sub(r"['’]s$", "", sent[start:end].strip(" ,;:'’"))
         if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text):
             text = text[:-1]
         if text and not any(a <= start < b or a < end <= b for a, b in taken):
@@ -127,7 +134,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             end = unit.end()
         add(m.start(), end, "number")
     for m in QUOTED.finditer(sent):
-        add(m.start(1), m.end(1), "name")
+        add(m.start(1), m.end(1), "title")
     if qtype is not None and qtype.head:
         head = re.escape(qtype.head)
         for m in re.finditer(rf"\b((?:[A-Z][\w'-]*\s+){{1,4}}|(?:[a-z][\w-]*\s+){{1,2}}){head}(?:e?s)?\b", sent):
@@ -157,15 +164,15 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
 # --- ranking -----------------------------------------------------------------------------------
 
 _TYPE_FIT: dict[str, dict[str, float]] = {
-    "person": {"name": 1.0, "phrase": 0.5},
-    "place": {"name": 1.0, "phrase": 0.9},
+    "person": {"name": 1.0, "phrase": 0.5, "title": 0.2},
+    "place": {"name": 1.0, "phrase": 0.9, "title": 0.3},
     "date": {"date": 1.0, "year": 0.95},
     "number": {"number": 1.0, "year": 0.35},
-    "entity": {"phrase": 1.0, "name": 0.85, "date": 0.3, "year": 0.3, "number": 0.3},
+    "entity": {"phrase": 1.0, "name": 0.85, "title": 0.9, "date": 0.3, "year": 0.3, "number": 0.3},
 }
 
 
-def type_fit(qtype: QuestionType, text: str, kind: Kind) -> float:
+def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "") -> float:
     """How well a span of ``kind`` fits the expected answer (0 = never the answer)."""
     fit = _TYPE_FIT.get(qtype.kind, {}).get(kind, 0.0)
     if fit == 0.0:
@@ -174,17 +181,32 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind) -> float:
     if qtype.kind == "person" and kind == "name":
         if words & set(ORG_NOUNS.split("|")):
             fit *= 0.6  # "who owns X" is often answered by a team or a company
-        elif words & (_ORG_WORDS | PLACE_NOUNS):
+        elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text):
             fit *= 0.35
         elif len(text.split()) == 1:
             fit *= 0.45  # one capitalised word is as often a team, a place or a thing as a person
+    if qtype.kind == "place" and kind == "name":
+        known = KNOWN_PLACES.get(qtype.head or "")
+        if known is not None:
+            fit *= 1.3 if text in known else 0.5
+        elif not (_is_known_place(text) or _after_place_cue(text, sentence) or words & PLACE_NOUNS):
+            fit *= 0.6
     if qtype.kind == "date" and qtype.head == "weekday":
         fit = 1.0 if re.fullmatch(rf"(?:{WEEKDAYS})s?", text) else 0.2
     if qtype.kind == "number" and qtype.head and kind == "number":
         fit *= 1.15 if qtype.head.rstrip("s") in text.lower() else 1.0
-    if qtype.head and kind in ("phrase", "name") and qtype.head.rstrip("s") in text.lower():
-        fit *= 1.2
+    if qtype.head and kind in ("phrase", "name", "title") and qtype.head.rstrip("s") in text.lower():
+        fit *= 1.5
     return fit
+
+
+def _is_known_place(text: str) -> bool:
+    return any(text in names for names in KNOWN_PLACES.values())
+
+
+def _after_place_cue(text: str, sentence: str) -> bool:
+    at = sentence.find(text)
+    return at > 0 and _PLACE_CUE.search(sentence[:at]) is not None
 
 
 def rank(
@@ -201,7 +223,7 @@ def rank(
     best: dict[str, Scored] = {}
     counts: dict[str, int] = {}
     for c in candidates:
-        fit = type_fit(qtype, c.text, c.kind)
+        fit = type_fit(qtype, c.text, c.kind, c.sentence)
         if fit == 0.0:
             continue
         c_words = set(content_words(c.text))
@@ -240,25 +262,37 @@ def _near_question_word(c: Candidate, q_words: set[str]) -> float:
 
 def judge_choice(question: str, qtype: QuestionType, evidence: Sequence[Evidence]) -> list[Scored]:
     """Options of a choice question (or yes/no), scored from the evidence about each option."""
-    if qtype.kind == "choice":
-        low = question.lower()
-        years = [_first_year(_about(option, evidence)) for option in qtype.options]
-        scores = [0.5, 0.5]
-        if all(y is not None for y in years) and years[0] != years[1]:
-            earliest = re.search(r"\b(first|earlier|earliest|older|oldest|before)\b", low) is not None
-            latest = re.search(r"\b(later|latest|younger|youngest|newer|newest|more recent|last)\b", low) is not None
-            if earliest or latest:
-                pick = years.index(min(years) if earliest else max(years))  # type: ignore[type-var]
-                scores[pick], scores[1 - pick] = 0.8, 0.2
-        return sorted((Scored(o, "option", s, True, (), "") for o, s in zip(qtype.options, scores, strict=True)), key=lambda s: -s.score)
-    return yes_no(question, evidence)
+    if qtype.kind != "choice":
+        return yes_no(question, evidence)
+    low = question.lower()
+    texts = [_about(option, evidence) for option in qtype.options]
+    scores = [0.5, 0.5]
+    years = [_first_year(t) for t in texts]
+    earliest = re.search(r"\b(first|earlier|earliest|older|oldest|before)\b", low) is not None
+    latest = re.search(r"\b(later|latest|younger|youngest|newer|newest|more recent|last)\b", low) is not None
+    if (earliest or latest) and None not in years and years[0] != years[1]:
+        pick = years.index(min(years) if earliest else max(years))  # type: ignore[type-var]
+        scores[pick], scores[1 - pick] = 0.8, 0.2
+    else:  # "Which singer is American, A or B?": the option whose passage says what the question asks
+        claim = [w for w in content_words(question) if not any(w in o.lower() for o in qtype.options)]
+        hits = [sum(1 for w in claim if w in t.lower()) for t in texts]
+        if hits[0] != hits[1]:
+            pick = hits.index(max(hits))
+            scores[pick], scores[1 - pick] = 0.7, 0.3
+    ranked = [Scored(o, "option", sc, True, (), "") for o, sc in zip(qtype.options, scores, strict=True)]
+    return sorted(ranked, key=lambda r: -r.score)
 
 
 def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
-    """Yes when the evidence about each named subject contains what the question says of it."""
+    """Yes when the evidence about each named subject contains what the question says of it;
+    for "the same X" questions, yes when their passages name the same known place first."""
     subjects = [s for s in _names_in(question) if _about(s, evidence)]
     claim = [w for w in content_words(question) if not any(w in s.lower() for s in subjects)]
-    if len(subjects) >= 2 and "same" not in question.lower():
+    low = question.lower()
+    if len(subjects) >= 2 and "same" in low:
+        places = [_first_place(_about(s, evidence), exclude=subjects) for s in subjects[:2]]
+        covered = None not in places and places[0] == places[1]
+    elif len(subjects) >= 2:
         covered = all(_covers(_about(s, evidence), claim) for s in subjects)
     elif subjects:
         covered = _covers(_about(subjects[0], evidence), claim)
@@ -266,6 +300,18 @@ def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
         covered = _covers(" ".join(e.text for e in evidence), claim)
     yes = 0.7 if covered else 0.3
     return sorted([Scored("yes", "yesno", yes, True, (), ""), Scored("no", "yesno", 1 - yes, True, (), "")], key=lambda s: -s.score)
+
+
+def _first_place(text: str, exclude: Sequence[str]) -> str | None:
+    """The first country or US state a passage names (outside the subjects' own names)."""
+    from agent.gazetteer import COUNTRIES, US_STATES
+
+    found = []
+    for name in US_STATES | COUNTRIES:
+        at = re.search(rf"\b{re.escape(name)}\b", text)
+        if at and not any(name in s for s in exclude):
+            found.append((at.start(), name))
+    return min(found)[1] if found else None
 
 
 def _names_in(question: str) -> list[str]:

@@ -74,8 +74,14 @@ def read(
     top = ranked[: settings.reader_options]
     margin = top[0].score - top[1].score if len(top) > 1 else top[0].score
     chosen, calls, notes = top[0], [], []
-    if use_llm and settings.reader == "choice" and len(top) > 1:
-        chosen, calls, notes = _choose(question, evidence, top, llm, settings, stage)
+    # The model's pick adds ``reader_llm_weight`` to a candidate's score: it decides the close
+    # calls (a tiny model) or everything (a weight of 1 or more, for a capable model). Options
+    # that even its full weight cannot lift to the top are not offered, and when only one is
+    # left no call is made.
+    contenders = [c for c in top if c.score + settings.reader_llm_weight >= top[0].score]
+    if use_llm and settings.reader == "choice" and len(contenders) > 1:
+        picked, calls, notes = _choose(question, evidence, contenders, llm, settings, stage)
+        chosen = max(contenders, key=lambda c: c.score + (settings.reader_llm_weight if c is picked else 0.0))
     passages = tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
     return Reading(answer=chosen.text, qtype=qtype, options=tuple(s.text for s in top), passages=passages or chosen.passages,
                    typed=chosen.type_ok, ranked_first=chosen.text == top[0].text, margin=margin, calls=calls, notes=notes)

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         "choice", description="choice: the LLM picks among typed answer spans from the evidence; score: the best-ranked span, no LLM call; free: the LLM writes the answer"
     )
     reader_options: int = Field(5, ge=2, le=20, description="answer candidates the LLM chooses among")
+    reader_llm_weight: float = Field(
+        0.05, ge=0.0, le=10.0, description="score the LLM's pick adds to a candidate: small = the model breaks close calls (tiny models); >= 1 = the model decides"
+    )
     share_rank_retrieval: bool = Field(False, description="one retrieval per DAG rank (LogicRAG pruning)")
     warmup_shortcut: bool = Field(True, description="answer directly when warm-up evidence suffices")
     warmup_max_words: int = Field(8, ge=1, le=100, description="longest warm-up answer trusted as final (longer = copied text, not an answer)")

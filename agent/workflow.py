@@ -245,7 +245,8 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             answer, node_calls, notes = _node_free(ctx, state, evidence, queries[i], i)
         else:
             pool = evidence if dag.node(i).depends_on else _unique([*evidence, *state.get("warmup_evidence", [])])
-            reading = _read(ctx, queries[i], pool, "node")
+            earlier = [r.answer for r in results.values() if not is_unknown(r.answer)]
+            reading = read(queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed
             clear[i] = reading.ranked_first and reading.margin >= CLEAR_MARGIN

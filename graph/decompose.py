@@ -40,6 +40,7 @@ _NOUN = rf"(?!{_FUNCTION}\b)[a-z][\w-]*"
 _CAPWORD = r"[A-Z0-9][\w'’.&-]*"
 _NAME = rf"(?:#\d+|{_CAPWORD}(?:,?\s+(?:(?:of|the|de|du|von|van|and|on|in|for|a|to|with|&)\s+)*{_CAPWORD})*)"
 _AUX = r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would)"
+_NOT_NOUNS = frozenset("s the a an best most least own first last new old former many much more other same only".split())
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
 
 
@@ -95,7 +96,7 @@ def _candidates(text: str) -> list[_Found]:
     # X's R  ("Hello Love's performer", "Corey Taylor's city of birth")
     for m in re.finditer(rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text):
         owner, rel = m.group(1).strip(), m.group(2)
-        if not _looks_like_name(owner) or rel in {"s", "the", "a"}:
+        if not _looks_like_name(owner) or rel.split()[-1] in _NOT_NOUNS or rel.split()[-1].endswith("est"):
             continue
         found.append(_Found(m.start(), m.end(), f"{_wh(rel)} is the {rel} of {owner}?"))
     # the R of X  (R relational)

@@ -78,14 +78,24 @@ def test_yes_no_from_what_each_subject_passage_says():
 
 def test_the_llm_chooses_among_the_options_only():
     llm = FakeLLM([{"answer": "Ravi Mehta"}])
-    reading = read("Who manages the Payments team?", [TEAMS, MANAGERS], llm=llm, settings=Settings())
+    reading = read("Who manages the Payments team?", [TEAMS, MANAGERS], llm=llm, settings=Settings(reader_llm_weight=1.0))
     assert reading.answer == "Ravi Mehta" and not reading.ranked_first and reading.typed
     schema = llm.calls[0][1]["properties"]["answer"]
     assert schema["enum"][0] == "Dana Kim" and "Ravi Mehta" in schema["enum"]
 
 
+def test_a_small_weight_lets_the_model_break_close_calls_only():
+    close = [ev("Dana Kim and Ravi Mehta manage the Payments team together.")]
+    llm = FakeLLM([{"answer": "Ravi Mehta"}])
+    reading = read("Who manages the Payments team?", close, llm=llm, settings=Settings(reader_llm_weight=0.05))
+    assert reading.answer == "Ravi Mehta" and len(llm.calls) == 1  # a tie: the model decides
+    far = FakeLLM([])
+    reading = read("Who manages the Payments team?", [TEAMS, MANAGERS], llm=far, settings=Settings(reader_llm_weight=0.05))
+    assert reading.answer == "Dana Kim" and far.calls == []  # no option is within reach of the leader: no call
+
+
 def test_an_unusable_choice_falls_back_to_the_best_ranked_span():
-    reading = read("Who manages the Payments team?", [MANAGERS], llm=FakeLLM(["not json", "still not json"]), settings=Settings())
+    reading = read("Who manages the Payments team?", [MANAGERS], llm=FakeLLM(["not json", "still not json"]), settings=Settings(reader_llm_weight=1.0))
     assert reading.answer == "Dana Kim" and reading.notes
 
 
