@@ -116,6 +116,9 @@ def test_review_story_in_a_real_browser(server, browser, tmp_path, shots):
     expect(page.locator(".side-newer mark")).to_have_text(["30"])
     page.fill("#by", "ana")
     page.fill("#note", "the 2025 policy replaces the 2024 one")
+    page.press("#note", "Enter")  # Enter in a text field decides nothing
+    page.wait_for_timeout(500)
+    assert rag.reviews()[0].state == "open" and page.url.endswith("/reviews/1")
     page.screenshot(path=str(shots / "review.png"), full_page=True)
     page.click("button[name=keep][value=new]")
     expect(page.locator("#resolution")).to_contain_text("Resolved by ana")
