@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 QUESTIONS = [q["question"] for q in demo_questions()]
 DEMO_FILES = sorted(p for p in demo_docs().iterdir() if p.is_file())
 AGENT_STAGES = {"warmup", "plan", "node", "memory", "reflect", "final"}
-AGENT_PLAN_SOURCES = {"warmup", "llm", "repaired", "fallback"}  # what ask() may report (not gold/vanilla/none)
+AGENT_PLAN_SOURCES = {"warmup", "rules", "llm", "repaired", "fallback"}  # what ask() may report (not gold/vanilla/none)
 
 
 @pytest.fixture(scope="module")
