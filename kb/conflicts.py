@@ -262,7 +262,16 @@ def same_subject(old_title: str, new_title: str, old: str, new: str) -> bool:
     if key and key == subject_key(new_title):
         return True
     names_old, names_new = ({n for n in _keys(_items(text), "name") if len(n) > 1} for text in (old, new))  # not the C of °C
-    return bool(names_old) and names_old == names_new
+    if not names_old or names_old != names_new:
+        return False
+    # what tells the titles apart must not be what changed ("The Heinkel HD 40 was …" against "… HD 39 …" in "Heinkel HD 39")
+    told_apart = set(_words(old_title)) ^ set(_words(new_title))
+    sig = signals(old, new)
+    return not told_apart & {w for value in (*sig.removed, *sig.added) for w in _words(value)}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
 
 
 NEGATION_OVERLAP = 0.5  # a statement and its negation share most of their words

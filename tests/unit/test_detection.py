@@ -173,6 +173,8 @@ def test_subject_keys_and_same_subject():
     assert not same_subject("Delhi", "Paris", "Delhi's mean temperature is 25 °C.", "Paris's mean temperature is 26 °C.")
     assert not same_subject("Delhi", "Paris", "The city's mean temperature is 25 °C.", "The city's mean temperature is 26 °C.")
     assert same_subject("Guide", "Notice", "The Lisbon office opens at 8.", "The Lisbon office opens at 9.")
+    heinkel = "The Heinkel HD {} was a cargo aircraft developed in Germany to distribute the Berlin newspaper."
+    assert not same_subject("Heinkel HD 40", "Heinkel HD 39", heinkel.format(40), heinkel.format(39))  # the change is the title's
     assert not same_subject("Guide", "Notice", "The office opens at 8.", "The office opens at 9.")  # nothing says it is the same office
     assert rule_finding("The Lisbon office opens at 8.", "The Lisbon office opens at 9.").relation == "updates"
 
