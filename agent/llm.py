@@ -197,7 +197,9 @@ class OpenAIServerLLM:
             choice = reply["choices"][0]
             text = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LLMError(f"LLM server at {self.url} sent no chat completion: is DAGRAG_LLM_URL the OpenAI base URL (ending in /v1)?") from exc
+            raise LLMError(
+                f"LLM server at {self.url} sent no chat completion: is DAGRAG_LLM_URL the OpenAI base URL (ending in /v1)?"
+            ) from exc
         usage = reply.get("usage") or {}
         details = usage.get("prompt_tokens_details") or {}
         cached = details.get("cached_tokens")

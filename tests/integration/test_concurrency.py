@@ -23,12 +23,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-
-from agent.api import DagRAG
-from agent.llm import Completion
-from agent.settings import Settings
-from kb.knowledge_base import _embed_text
-from kb.ledger import KBBusyError, LedgerError
 from test_crash import (  # the crash tests' worker and checks (same folder)
     EMBED_DIM,
     HashEmbedder,
@@ -39,6 +33,12 @@ from test_crash import (  # the crash tests' worker and checks (same folder)
     open_kb,
     write_docs,
 )
+
+from agent.api import DagRAG
+from agent.llm import Completion
+from agent.settings import Settings
+from kb.knowledge_base import _embed_text
+from kb.ledger import KBBusyError, LedgerError
 
 pytestmark = pytest.mark.integration
 
@@ -103,8 +103,12 @@ class CompanyLLM:
         passages = re.findall(r'<passage id="(\d+)"[^>]*>\n(.*?)\n</passage>', prompt, re.S)
         if "nodes" in props:  # plan: two hops
             svc = re.search(r"owns the (\w+) service", q).group(1)
-            return {"nodes": [{"id": 1, "question": f"Which team owns the {svc} service?", "depends_on": []},
-                              {"id": 2, "question": "Who manages #1?", "depends_on": [1]}]}
+            return {
+                "nodes": [
+                    {"id": 1, "question": f"Which team owns the {svc} service?", "depends_on": []},
+                    {"id": 2, "question": "Who manages #1?", "depends_on": [1]},
+                ]
+            }
         if "can_answer" in props:  # warm-up: never enough, so every question runs the whole DAG
             return {"answer": "unknown", "sources": [], "can_answer": False}
         if "enough" in props:
@@ -128,7 +132,10 @@ class CompanyLLM:
 
 
 # jobs for the worker processes (added to the crash tests' worker)
-JOBS = "\nimport re, threading\nfrom agent.llm import Completion\n" + textwrap.dedent(inspect.getsource(CompanyLLM)) + r'''
+JOBS = (
+    "\nimport re, threading\nfrom agent.llm import Completion\n"
+    + textwrap.dedent(inspect.getsource(CompanyLLM))
+    + r'''
 
 def job_ask_loop(log, kb, world, stop, probe):
     """Answer questions until told to stop, checking each answer; then look for the other process's last document."""
@@ -169,6 +176,7 @@ def job_hold_lock(log, kb, seconds):
     log("released")
     base.close()
 '''
+)
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +199,17 @@ def test_many_threads_asking_through_one_dagrag_each_get_their_own_complete_answ
         reviews = {}  # an open conflict on every other answer: those record a hit in the ledger, from many threads at once
         for svc, team, person in world[::2]:
             old, new = items[f"{person} manages the {team} team."], items[f"The {team} team owns the {svc} service."]
-            reviews[svc] = rag.kb.ledger.open_conflict(old, new, old_statement=old.text, new_statement=new.text, relation="contradicts",
-                                                       confidence=0.9, reason="test", detector="rule", question="Which holds?")
+            reviews[svc] = rag.kb.ledger.open_conflict(
+                old,
+                new,
+                old_statement=old.text,
+                new_statement=new.text,
+                relation="contradicts",
+                confidence=0.9,
+                reason="test",
+                detector="rule",
+                question="Which holds?",
+            )
         rag.kb.sync()
         barrier, results, errors = threading.Barrier(8), {}, []
 

@@ -152,7 +152,7 @@ def job_resume(log, kb, review_id, delay):
     rag.close()
 '''
 
-WORKER_MAIN = r'''
+WORKER_MAIN = r"""
 JOBS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("job_")}
 
 
@@ -183,14 +183,14 @@ def main():
 
 
 main()
-'''
+"""
 
 
 @dataclass
 class Job:
     """One forked job: its pid (to kill) and its log of markers."""
 
-    workers: "Workers"
+    workers: Workers
     pid: int
     log: Path
     code: int | None = None
@@ -256,8 +256,14 @@ class Workers:
         script = folder / "worker.py"
         script.write_text(WORKER_JOBS + jobs + WORKER_MAIN, encoding="utf-8")
         env = {**env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, str(script), str(ROOT), str(EMBED_DIM)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=env, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(ROOT), str(EMBED_DIM)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
 
     def ask(self, cmd: dict) -> dict:
         assert self.proc.stdin and self.proc.stdout
@@ -590,11 +596,12 @@ CREATE TABLE items (item_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, position INT
     source TEXT NOT NULL, text TEXT NOT NULL, added_at TEXT NOT NULL, validated_at TEXT NOT NULL, status TEXT NOT NULL,
     superseded_by TEXT, valid_from TEXT NOT NULL, valid_to TEXT);
 INSERT INTO meta VALUES ('schema_version', '1');
-INSERT INTO documents VALUES ('doc-1', '/docs/hours.md', 'Hours', 'h1', 2, '2024-05-01T10:00:00+00:00', '2024-05-01T10:00:00+00:00', 'ready');
-INSERT INTO items VALUES ('i-0', 'doc-1', 0, 'chunk', 'Hours', '/docs/hours.md', 'The office opens at nine.', '2024-05-01T10:00:00+00:00',
-    '2024-05-01T10:00:00+00:00', 'valid', NULL, '2024-05-01T10:00:00+00:00', NULL);
-INSERT INTO items VALUES ('i-1', 'doc-1', 1, 'chunk', 'Hours', '/docs/hours.md', 'The canteen closes at three.', '2024-05-01T10:00:00+00:00',
-    '2024-05-01T10:00:00+00:00', 'valid', NULL, '2024-05-01T10:00:00+00:00', NULL);
+INSERT INTO documents VALUES ('doc-1', '/docs/hours.md', 'Hours', 'h1', 2, '2024-05-01T10:00:00+00:00',
+    '2024-05-01T10:00:00+00:00', 'ready');
+INSERT INTO items VALUES ('i-0', 'doc-1', 0, 'chunk', 'Hours', '/docs/hours.md', 'The office opens at nine.',
+    '2024-05-01T10:00:00+00:00', '2024-05-01T10:00:00+00:00', 'valid', NULL, '2024-05-01T10:00:00+00:00', NULL);
+INSERT INTO items VALUES ('i-1', 'doc-1', 1, 'chunk', 'Hours', '/docs/hours.md', 'The canteen closes at three.',
+    '2024-05-01T10:00:00+00:00', '2024-05-01T10:00:00+00:00', 'valid', NULL, '2024-05-01T10:00:00+00:00', NULL);
 """
 V1_FIRST = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

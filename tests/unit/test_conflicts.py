@@ -90,12 +90,18 @@ def test_statements_drop_headings_and_short_fragments():
 
 def test_candidate_pairs_rank_by_score_and_respect_the_limit():
     old = f"{OLD_REFUND} Dana Kim manages the Payments team. Support answers email within one day. The office is in Lisbon."
-    new = f"{NEW_REFUND} Omar Haddad manages the Payments team. Support answers email within one day. Refunds are processed by the Payments team."
+    new = (
+        f"{NEW_REFUND} Omar Haddad manages the Payments team. Support answers email within one day. "
+        "Refunds are processed by the Payments team."
+    )
     pairs = candidate_pairs(old, new, limit=10)
     assert all(not s.identical and s.overlap >= 0.2 for _, _, s in pairs)
     keys = [(-s.score, -s.overlap) for _, _, s in pairs]
     assert keys == sorted(keys)
-    assert {(o, n) for o, n, _ in pairs[:2]} == {(OLD_REFUND, NEW_REFUND), ("Dana Kim manages the Payments team.", "Omar Haddad manages the Payments team.")}
+    assert {(o, n) for o, n, _ in pairs[:2]} == {
+        (OLD_REFUND, NEW_REFUND),
+        ("Dana Kim manages the Payments team.", "Omar Haddad manages the Payments team."),
+    }
     assert ("Support answers email within one day.",) * 2 not in [(o, n) for o, n, _ in pairs]  # identical: excluded
     assert candidate_pairs(old, new) == pairs[:3]
     assert candidate_pairs(old, new, limit=1) == pairs[:1]
@@ -111,8 +117,30 @@ def test_ties_keep_the_higher_overlap_first():
 
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-pieces = st.sampled_from(["Dana Kim", "the", "Payments", "team", "14", "1,200", "40%", "2024-01-01", "March 5, 2021", "Monday",
-                          "not", "isn't", "A", "manages", ".", ",", " ", "\n", "#", "The"])
+pieces = st.sampled_from(
+    [
+        "Dana Kim",
+        "the",
+        "Payments",
+        "team",
+        "14",
+        "1,200",
+        "40%",
+        "2024-01-01",
+        "March 5, 2021",
+        "Monday",
+        "not",
+        "isn't",
+        "A",
+        "manages",
+        ".",
+        ",",
+        " ",
+        "\n",
+        "#",
+        "The",
+    ]
+)
 texts = st.lists(pieces | st.text(max_size=6), max_size=10).map(" ".join)
 
 
