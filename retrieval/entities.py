@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["ChunkEntities", "entity_key", "title_keys", "headings", "mentions", "extract", "query_entities"]
 
@@ -58,6 +59,7 @@ class ChunkEntities:
     mentions: tuple[str, ...]
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat across chunks; the key of a name never changes
 def entity_key(name: str) -> str:
     """The comparable form of an entity name ("" when nothing name-like is left)."""
     text = unicodedata.normalize("NFKC", name).casefold()
@@ -95,8 +97,9 @@ def _is_cap(word: str) -> bool:
 
 def _name_word(word: str) -> bool:
     """A capitalised word that can be part of a name (not a value such as a month or a number)."""
-    low = word.casefold().rstrip(".")
-    return _is_cap(word) and not _DIGIT.search(word) and low not in _VALUES
+    if word[0].islower() or not _is_cap(word):  # most words: decided by their first letter
+        return False
+    return not _DIGIT.search(word) and word.casefold().rstrip(".") not in _VALUES
 
 
 def _spans(text: str) -> list[tuple[list[str], bool]]:
@@ -119,7 +122,7 @@ def _spans(text: str) -> list[tuple[list[str], bool]]:
             close()
             sentence_start = tok.strip() in (".", "!", "?", ":", '"', "\u201c", "(", "`") or sentence_start and not tok.strip()
             continue
-        word = re.sub(r"['\u2019]s$", "", tok)
+        word = tok[:-2] if tok.endswith(("'s", "\u2019s")) and len(tok) > 2 else tok
         if _name_word(word):
             if current:
                 current += pending + [word]
