@@ -110,8 +110,11 @@ def stats_table(s) -> Table:
     ]
     if getattr(s, "entity_index", None) is not None:
         ix = s.entity_index
-        rows += [("entity index: chunks indexed", ix.items), ("… distinct entities", ix.entities),
-                 ("… about / mention links", f"{ix.about} / {ix.mentions}")]
+        rows += [
+            ("entity index: chunks indexed", ix.items),
+            ("… distinct entities", ix.entities),
+            ("… about / mention links", f"{ix.about} / {ix.mentions}"),
+        ]
     return key_value_table(f"Knowledge base {s.path}", rows)
 
 
