@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from agent import outputs, prompts
-from agent.escalation import Budget
+from agent.escalation import Budget, PersonReply
 from agent.evidence import supported_citations
 from agent.judge import conflict_judge
 from agent.llm import LLM, LlamaCppLLM, ask_structured
@@ -185,7 +185,7 @@ class DagRAG:
         if not self.paused(review):
             raise ReviewError(f"review {review_id} has no paused question waiting: resolve it with `dagrag review resolve`")
         graph = self._checkpointed_graph()
-        reply = {"keep": keep, "text": text, "by": by or self.settings.reviewer}
+        reply = PersonReply(keep=keep, text=text, by=by or self.settings.reviewer)  # keep: new, old or both (checked by the node)
         yield from run_agent(graph, None, self._context(None, True), thread_id=review.thread_id, resume=reply)
 
     def paused(self, review: Review) -> bool:
