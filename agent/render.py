@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.evidence import clip as _clip
+from agent.server.views import differing_statements
 from agent.types import Answer
 from graph import Plan, render_tree
 
@@ -182,6 +183,8 @@ def review_detail(review, sides, hits, items) -> RenderableType:
                 f"  valid from {item.valid_from:%Y-%m-%d}, added {item.added_at:%Y-%m-%d %H:%M}, status {item.status.value}\n", style="dim"
             )
         out.append(f"  \u201c{statement}\u201d\n")
+    if len(sides) == 2:
+        _differences(out, differing_statements(sides[0].text, sides[1].text, (review.old_statement, review.new_statement)))
     if review.relation:
         out.append(f"\njudge ({review.detector}): {review.relation}, confidence {review.confidence:.2f} — {review.reason}\n")
     if review.state == "resolved":
@@ -196,6 +199,22 @@ def review_detail(review, sides, hits, items) -> RenderableType:
         for q, at in hits[-10:]:
             out.append(f"  {at:%Y-%m-%d %H:%M} {clip(q, 120)}\n")
     return out
+
+
+def _differences(out: Text, diffs: list) -> None:
+    """Every statement that differs between the two sides (not only the flagged pair), changed values in bold."""
+    if len(diffs) < 2:
+        return  # the flagged pair, shown above
+    out.append(f"\nevery statement that differs ({len(diffs)}):\n", style="bold")
+    for d in diffs:
+        for label, segments in (("older", d.old), ("newer", d.new)):
+            out.append(f"  {label}{' *' if d.triggered else '  '} ", style="dim")
+            if not segments:
+                out.append("(not said)\n", style="dim")
+                continue
+            for s in segments:
+                out.append(s.text, style="bold yellow" if s.changed else "")
+            out.append("\n")
 
 
 def audit_detail(detail: dict) -> str:

@@ -240,3 +240,17 @@ def test_an_llm_passed_in_stays_the_callers(tmp_path):
     DagRAG(Settings(kb_path=tmp_path / "kb"), llm=llm, embedder=HashEmbedder(), store=MemoryStore()).close()
     assert not llm._client.is_closed
     llm.close()
+
+
+def test_review_show_lists_every_statement_that_differs(opened, tmp_path):
+    policy = (
+        "---\ntitle: Refund policy {}\ndate: {}-01-01\n---\nRefunds are processed within {} days. Claims are filed by {} with the form."
+    )
+    old, new = policy.format(2024, 2024, 14, "email"), policy.format(2025, 2025, 30, "post")
+    opened.llm.script += [{"relation": "updates", "confidence": 90, "reason": "14 days became 30"}] * 3
+    assert dagrag("ingest", str(write(tmp_path / "old.md", old))).exit_code == 0
+    assert dagrag("ingest", str(write(tmp_path / "new.md", new))).exit_code == 0
+    shown = dagrag("review", "show", "1")
+    assert shown.exit_code == 0 and "every statement that differs (2)" in shown.stdout
+    for said in ("Refunds are processed within 14 days.", "Claims are filed by post with the form."):
+        assert said in shown.stdout
