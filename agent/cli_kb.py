@@ -85,8 +85,14 @@ def review_show(review_id: int = typer.Argument(..., help="review id"), kb: Opti
     """Both sides with sources and times, the judge's reason, and the questions that hit it."""
     with _open(kb_path=kb) as rag:
         review = rag.kb.ledger.review(review_id)
-        sides = rag.kb.evidence_for([review.old_item or "", review.new_item or ""]) if review.kind == "conflict" else []
-        console.print(render.review_detail(review, sides, rag.kb.ledger.hits(review_id), rag.kb.ledger.items([s.chunk_id for s in sides])))
+        # each side by its own id: a side whose document was removed is None, and the other keeps its label
+        sides = (
+            [next(iter(rag.kb.evidence_for([i or ""])), None) for i in (review.old_item, review.new_item)]
+            if review.kind == "conflict"
+            else []
+        )
+        items = rag.kb.ledger.items([s.chunk_id for s in sides if s is not None])
+        console.print(render.review_detail(review, sides, rag.kb.ledger.hits(review_id), items))
 
 
 @review_app.command("resolve")

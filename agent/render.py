@@ -169,21 +169,28 @@ def review_table(reviews) -> RenderableType:
 
 
 def review_detail(review, sides, hits, items) -> RenderableType:
-    """Both sides of a review with sources and times, the judge's reason and the questions that hit it."""
+    """Both sides of a review with sources and times, the judge's reason and the questions that hit it.
+
+    ``sides``: the older and the newer side's evidence for a conflict (None where its document was removed), else empty.
+    """
     out = Text()
     out.append(f"Review #{review.review_id} · {review.kind} · {review.state}\n", style="bold")
     out.append(f"{review.question}\n\n")
     by_id = {i.item_id: i for i in items}
     for label, side, statement in zip(("older", "newer"), sides, (review.old_statement, review.new_statement)):
-        item = by_id.get(side.chunk_id)
         out.append(f"{label}: ", style="bold")
+        if side is None:
+            out.append("its document was removed from the knowledge base\n", style="dim")
+            out.append(f"  \u201c{statement}\u201d\n")
+            continue
+        item = by_id.get(side.chunk_id)
         out.append(f"{side.title} · {side.source} · item {side.chunk_id[:12]}\n", style="dim")
         if item:
             out.append(
                 f"  valid from {item.valid_from:%Y-%m-%d}, added {item.added_at:%Y-%m-%d %H:%M}, status {item.status.value}\n", style="dim"
             )
         out.append(f"  \u201c{statement}\u201d\n")
-    if len(sides) == 2:
+    if len(sides) == 2 and None not in sides:
         _differences(out, differing_statements(sides[0].text, sides[1].text, (review.old_statement, review.new_statement)))
     if review.relation:
         out.append(f"\njudge ({review.detector}): {review.relation}, confidence {review.confidence:.2f} — {review.reason}\n")

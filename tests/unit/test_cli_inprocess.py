@@ -254,3 +254,15 @@ def test_review_show_lists_every_statement_that_differs(opened, tmp_path):
     assert shown.exit_code == 0 and "every statement that differs (2)" in shown.stdout
     for said in ("Refunds are processed within 14 days.", "Claims are filed by post with the form."):
         assert said in shown.stdout
+
+
+def test_review_show_labels_each_side_when_the_other_was_removed(opened, tmp_path):
+    policy = "---\ntitle: Refund policy {}\ndate: {}-01-01\n---\nRefunds are processed within {} days of the request."
+    opened.llm.script += [{"relation": "updates", "confidence": 90, "reason": "14 days became 30"}] * 3
+    old = write(tmp_path / "old.md", policy.format(2024, 2024, 14))
+    dagrag("ingest", str(old))
+    dagrag("ingest", str(write(tmp_path / "new.md", policy.format(2025, 2025, 30))))
+    assert dagrag("kb", "rm", str(old)).exit_code == 0
+    shown = dagrag("review", "show", "1").stdout
+    older, newer = shown.split("older: ", 1)[1].split("newer: ", 1)
+    assert "its document was removed" in older and "Refund policy 2025" in newer and "Refund policy 2025" not in older
