@@ -213,7 +213,7 @@ class JudgeLog:
         self._restore: list = []
 
     def install(self, rag) -> None:
-        import agent.api as api
+        import agent.judge as api  # conflict_judge() calls agent.judge.judge for every pair
 
         real_judge = api.judge
 
