@@ -102,9 +102,11 @@ def main() -> None:
     results = {}
     for name in ("musique", "hotpotqa"):
         rag, questions = open_rag(name, folder)
-        for label, policy in (("plain dense (channels off)", RetrievalPolicy(entity_expansion=False, lexical_channel=False)),
-                              ("defaults (mention graph)", RetrievalPolicy.from_settings(rag.settings)),
-                              ("mention graph + BM25", RetrievalPolicy.from_settings(rag.settings.with_overrides(lexical_channel=True)))):
+        for label, policy in (
+            ("plain dense (channels off)", RetrievalPolicy(entity_expansion=False, lexical_channel=False)),
+            ("defaults (mention graph)", RetrievalPolicy.from_settings(rag.settings)),
+            ("mention graph + BM25", RetrievalPolicy.from_settings(rag.settings.with_overrides(lexical_channel=True))),
+        ):
             r = measure(rag, questions, policy, gold_planner=name == "musique")
             results[f"{name}|{label}"] = r
             for key, parts in r.items():

@@ -3,11 +3,12 @@
 ``KnowledgeBase.search`` queries Chroma, then hands the hits here: the BM25 hits of the
 ledger's FTS5 index are fused with them by reciprocal rank, and the mention graph
 (``retrieval.mention_graph``) adds the passages that the best hits' entities are about.
-A linked passage that was not among the dense candidates is scored with their lowest similarity
-(an upper bound of its own) and read from the ledger; ``pool`` fetches more dense hits only to
-know more linked passages' own similarity (a larger store query). What a query may see (now, or as of a
-time) is decided by the ledger rows the index lookups join, as the vector store's filter does. An expanded passage's ``metadata`` records the
-entity that brought it in (``via_entity``) and the passage that mentions it (``via_item``, or
+A linked passage that was not among the dense candidates is scored with their lowest
+similarity (an upper bound of its own) and read from the ledger; ``pool`` fetches more dense
+hits only to know more linked passages' own similarity (a larger store query). What a query
+may see (now, or as of a time) is decided by the ledger rows the index lookups join, as the
+vector store's filter does. An expanded passage's ``metadata`` records the entity that
+brought it in (``via_entity``) and the passage that mentions it (``via_item``, or
 "question"); a BM25 hit's records its BM25 rank (``lexical_rank``).
 """
 

@@ -62,12 +62,16 @@ def test_a_replaced_second_hop_is_linked_only_as_of_when_it_was_valid(tmp_path, 
     then, now = datetime(2020, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 1, tzinfo=timezone.utc)
     with DagRAG.open(tmp_path / "kb", detect_conflicts=False) as rag:
         rag.kb.ingest_documents(docs([FIRST, SECOND, *DISTRACTORS], then), detect_conflicts=False)
-        rag.kb.ingest_documents(docs([("Mira Castell", "Castell now lives in Galway, where she teaches pastry.")], now),
-                                detect_conflicts=False)
+        rag.kb.ingest_documents(
+            docs([("Mira Castell", "Castell now lives in Galway, where she teaches pastry.")], now), detect_conflicts=False
+        )
         current = [e.text for e in rag.kb.search(QUESTION, 3).evidence if e.title == "Mira Castell"]
         assert current == ["Castell now lives in Galway, where she teaches pastry."]
-        earlier = [e.text for e in rag.kb.search(QUESTION, 3, as_of=datetime(2022, 1, 1, tzinfo=timezone.utc)).evidence
-                   if e.title == "Mira Castell"]
+        earlier = [
+            e.text
+            for e in rag.kb.search(QUESTION, 3, as_of=datetime(2022, 1, 1, tzinfo=timezone.utc)).evidence
+            if e.title == "Mira Castell"
+        ]
         assert earlier == [SECOND[1]]
         rag.kb.remove("Mira Castell")
         assert "Mira Castell" not in [e.title for e in rag.kb.search(QUESTION, 3).evidence]
