@@ -155,26 +155,20 @@ class LedgerLookup:
         return out
 
     def about(self, keys: Sequence[str]) -> Mapping[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for part in _parts(sorted(set(keys))):
-            rows = self._query(
-                "SELECT a.key, e.item_id, i.status, i.valid_from, i.valid_to FROM entity_about a JOIN entity_items e ON e.n = a.n "
-                f"JOIN items i ON i.item_id = e.item_id WHERE a.key IN ({','.join('?' * len(part))}) ORDER BY a.key, e.item_id",
-                part,
-            )
-            for key, item_id, status, valid_from, valid_to in rows:
-                if self._visible(status, valid_from, valid_to):
-                    out.setdefault(key, []).append(item_id)
-        return out
+        return self._items_by_key("entity_about", sorted(set(keys)))
 
     def mentioned_by(self, keys: Sequence[str], limit: int) -> Mapping[str, list[str]]:
-        out: dict[str, list[str]] = {}
         df = self.mention_counts(keys)  # counted once per query: the idf weights use the same counts
-        for common in _parts(sorted(k for k, n in df.items() if n <= limit)):
+        return self._items_by_key("entity_mentions", sorted(k for k, n in df.items() if n <= limit))
+
+    def _items_by_key(self, table: str, keys: list[str]) -> dict[str, list[str]]:
+        """entity key -> the visible items ``table`` (about or mentions) links it to."""
+        out: dict[str, list[str]] = {}
+        for part in _parts(keys):
             rows = self._query(
-                "SELECT m.key, e.item_id, i.status, i.valid_from, i.valid_to FROM entity_mentions m JOIN entity_items e ON e.n = m.n "
-                f"JOIN items i ON i.item_id = e.item_id WHERE m.key IN ({','.join('?' * len(common))}) ORDER BY m.key, e.item_id",
-                common,
+                f"SELECT t.key, e.item_id, i.status, i.valid_from, i.valid_to FROM {table} t JOIN entity_items e ON e.n = t.n "
+                f"JOIN items i ON i.item_id = e.item_id WHERE t.key IN ({','.join('?' * len(part))}) ORDER BY t.key, e.item_id",
+                part,
             )
             for key, item_id, status, valid_from, valid_to in rows:
                 if self._visible(status, valid_from, valid_to):
@@ -191,15 +185,6 @@ class LedgerLookup:
                 for r in self._query(f"SELECT key, COUNT(*) FROM entity_mentions WHERE key IN ({marks}) GROUP BY key", part)
             )
         return {k: self._df[k] for k in keys if self._df.get(k)}
-
-    def docs_of(self, item_ids: Sequence[str]) -> dict[str, str]:
-        """item id -> its document id."""
-        out: dict[str, str] = {}
-        for part in _parts(sorted(set(item_ids))):
-            out.update(
-                (r[0], r[1]) for r in self._query(f"SELECT item_id, doc_id FROM items WHERE item_id IN ({','.join('?' * len(part))})", part)
-            )
-        return out
 
     def lexical(self, text: str, limit: int) -> list[str]:
         """Item ids by BM25 for ``text``, best first, visible ones only (ranked in FTS5 alone, then joined)."""
