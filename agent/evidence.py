@@ -75,3 +75,22 @@ def infer_citations(answer: str, evidence: list[Evidence], results: dict[int, No
         wanted = [r.evidence_ids[0] for r in results.values() if r.evidence_ids and not is_unknown(r.answer)]
         numbers = [i for i, e in enumerate(evidence, 1) if e.chunk_id in wanted]
     return cite(evidence, numbers[:3] or [1])
+
+
+def rerank_by_overlap(query: str, evidence: list[Evidence], keep: int) -> list[Evidence]:
+    """The ``keep`` passages that hold most of the query's content words (dense order breaks ties).
+
+    A sub-question with an earlier hop's answer filled in ("Who manages Payments team?") is
+    short and exact; among a wider dense shortlist, the passage that says both the relation and
+    the entity is the one to read.
+    """
+    from agent.questions import content_words
+
+    words = set(content_words(query))
+    if not words:
+        return evidence[:keep]
+    def overlap(e: Evidence) -> int:
+        text = e.text.lower()
+        return sum(1 for w in words if w in text)
+    ranked = sorted(enumerate(evidence), key=lambda pair: (-overlap(pair[1]), pair[0]))
+    return [e for _, e in ranked[:keep]]

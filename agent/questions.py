@@ -183,3 +183,15 @@ STOPWORDS = frozenset(
     after before during while many much more most some any each other another such only own same both
     either neither all one two first last name kind type called known""".split()
 )
+
+
+def stem(word: str) -> str:
+    """A crude stem, enough to match "maintains", "maintained" and "maintaining"."""
+    for suffix in ("ing", "ed", "es", "er", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def stems(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.gazetteer import KNOWN_PLACES
-from agent.questions import PERSON_NOUNS, PLACE_NOUNS, STOPWORDS, QuestionType, content_words
+from agent.questions import PERSON_NOUNS, PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stems
 from agent.types import Evidence
 
 Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
@@ -50,7 +50,9 @@ _SENTENCE_STARTERS = frozenset(
     when while since as from for by with and but or if although however also then today yes no we our
     you your i my each every all some most many one two""".split()
 )
-_ORG_WORDS = frozenset("inc corporation company ltd university college school team band club council party church".split())
+_ORG_WORDS = frozenset(
+    "inc corporation corp company co ltd llc plc labs lab systems technologies university college school team band club council party church".split()
+)
 _NOT_PERSON = frozenset(
     """book books award awards prize medal series album film song festival championship championships cup league museum
     society association river county city state district province street road station airport bridge war battle siege
@@ -68,6 +70,7 @@ class Candidate:
     kind: Kind
     passage: int  # index into the evidence list
     sentence: str
+    previous: str = ""  # the sentence before it in the passage ("It is maintained by ..." needs it)
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,13 @@ def extract_candidates(evidence: Sequence[Evidence], qtype: QuestionType | None 
     out: list[Candidate] = []
     proper = {m.group(1) for e in evidence for m in re.finditer(r"(?<=[a-z,;:] )([A-Z][\w'-]+)", e.text)}
     for p, e in enumerate(evidence):
+        previous = e.title
         for sent in sentences(e.text):
             for text, kind in _spans(sent, qtype):
                 if kind == "name" and " " not in text and sent.startswith(text) and text not in proper:
                     continue
-                out.append(Candidate(text, kind, p, sent))
+                out.append(Candidate(text, kind, p, sent, previous))
+            previous = sent
     return out
 
 
@@ -217,9 +222,10 @@ def rank(
 ) -> list[Scored]:
     """Candidates of the expected type, best first (one entry per distinct text)."""
     q_words = set(content_words(question))
+    q_stems = stems(question)
     q_low = question.lower()
-    sents = sorted({c.sentence for c in candidates})
-    sims = dict(zip(sents, similarity(sents), strict=True)) if similarity and sents else {}
+    contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
+    sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
     best: dict[str, Scored] = {}
     counts: dict[str, int] = {}
     for c in candidates:
@@ -229,9 +235,11 @@ def rank(
         c_words = set(content_words(c.text))
         if c.text.lower() in q_low or (c.kind in ("name", "phrase") and c_words and c_words <= q_words):
             continue  # the question's own words are not its answer
-        s_words = set(content_words(c.sentence)) - c_words
-        lexical = len(q_words & s_words) / len(q_words) if q_words else 0.0
-        semantic = sims.get(c.sentence, lexical)
+        c_stems = stems(c.text)
+        s_stems = stems(c.sentence) - c_stems
+        p_stems = stems(c.previous) - c_stems - s_stems
+        lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
+        semantic = sims.get(_context(c), lexical)
         near = _near_question_word(c, q_words)
         score = fit * (0.45 * semantic + 0.45 * lexical + 0.1 / (1 + c.passage) + 0.1 * near)
         key = c.text.lower()
@@ -245,6 +253,10 @@ def rank(
     ranked = [Scored(s.text, s.kind, s.score + 0.03 * min(counts[k] - 1, 3), s.type_ok, s.passages, s.sentence) for k, s in best.items()]
     ranked.sort(key=lambda s: (-s.score, s.text))
     return ranked
+
+
+def _context(c: Candidate) -> str:
+    return f"{c.previous} {c.sentence}".strip()
 
 
 def _near_question_word(c: Candidate, q_words: set[str]) -> float:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     top_k: int = Field(4, ge=1, le=50)
     node_top_k: int = Field(3, ge=1, le=50, description="passages retrieved per sub-question")
+    node_shortlist: int = Field(3, ge=1, le=10, description="a sub-question's passages are the node_top_k of node_top_k x this many dense hits that hold most of its words")
     max_nodes: int = Field(5, ge=1, le=12)
     max_rounds: int = Field(1, ge=0, le=5, description="reflection rounds that may add sub-questions")
     planner: Literal["rules", "llm", "none"] = Field(

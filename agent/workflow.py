@@ -24,7 +24,7 @@ from langgraph.runtime import Runtime
 
 from agent import outputs, prompts
 from agent.escalation import Budget, PersonQuestion, ReviewDesk, ask_person, check
-from agent.evidence import format_evidence, grounded, infer_citations, is_unknown, supported_citations
+from agent.evidence import format_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, supported_citations
 from agent.llm import LLM, ask_structured
 from agent.reading import Reading, Similarity, read
 from agent.settings import Settings
@@ -235,7 +235,8 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         index = len(results) + 1
         _emit(runtime, "node_start", f"node {index} of {total}: {queries[i]}", node_id=i, node_index=index, node_total=total)
         if shared is None:
-            evidence, t = _retrieve(ctx, queries[i], s.node_top_k)
+            wide, t = _retrieve(ctx, queries[i], s.node_top_k * s.node_shortlist)
+            evidence = rerank_by_overlap(queries[i], wide, s.node_top_k)
             times = _add_times(times, t)
         else:
             evidence = shared
@@ -244,7 +245,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         if s.reader == "free":
             answer, node_calls, notes = _node_free(ctx, state, evidence, queries[i], i)
         else:
-            pool = evidence if dag.node(i).depends_on else _unique([*evidence, *state.get("warmup_evidence", [])])
+            pool = _unique([*evidence, *state.get("warmup_evidence", [])])  # the question's own top-k stays in view
             earlier = [r.answer for r in results.values() if not is_unknown(r.answer)]
             reading = read(queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes

@@ -41,6 +41,9 @@ _CAPWORD = r"[A-Z0-9][\w'’.&-]*"
 _NAME = rf"(?:#\d+|{_CAPWORD}(?:,?\s+(?:(?:of|the|de|du|von|van|and|on|in|for|a|to|with|&)\s+)*{_CAPWORD})*)"
 _AUX = r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would)"
 _NOT_NOUNS = frozenset("s the a an best most least own first last new old former many much more other same only".split())
+# nouns that end a name's phrase ("the Atlas service"): the verb comes after them
+_NAME_NOUNS = ("service|team|company|band|river|university|college|school|airport|album|film|song|series|book|club|cluster|system"
+               "|project|group|station|museum|church|party|building|bridge|street|road|county|city|state|province|island|lake|mountain")
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
 
 
@@ -53,7 +56,7 @@ class _Found:
 
 def decompose(question: str, max_nodes: int = 5) -> Plan:
     """A chain of sub-questions for the nested descriptions of ``question`` (one node when it has none)."""
-    text = " ".join(question.strip().split())
+    text = re.sub(r"#(?=\d)", "no. ", " ".join(question.strip().split()))  # "#7" typed by the user is not a reference
     nodes: list[PlanNode] = []
     while len(nodes) < max_nodes - 1:
         found = _innermost(text)
@@ -63,14 +66,15 @@ def decompose(question: str, max_nodes: int = 5) -> Plan:
         if _is_empty(rest):  # the description is the whole question: it is the last node
             break
         node_id = len(nodes) + 1
-        nodes.append(PlanNode(id=node_id, question=found.question, depends_on=_refs(found.question)))
+        nodes.append(PlanNode(id=node_id, question=found.question, depends_on=_refs(found.question, node_id)))
         text = rest
-    nodes.append(PlanNode(id=len(nodes) + 1, question=_as_question(text), depends_on=_refs(text)))
+    nodes.append(PlanNode(id=len(nodes) + 1, question=_as_question(text), depends_on=_refs(text, len(nodes) + 1)))
     return Plan(nodes=nodes)
 
 
-def _refs(text: str) -> list[int]:
-    return sorted({int(k) for k in re.findall(r"#(\d+)\b", text)})
+def _refs(text: str, node_id: int) -> list[int]:
+    """The earlier nodes a sub-question cites (a "#7" the user typed is just text)."""
+    return sorted({int(k) for k in re.findall(r"#(\d+)\b", text) if 1 <= int(k) < node_id})
 
 
 def _is_empty(text: str) -> bool:
@@ -94,8 +98,10 @@ def _candidates(text: str) -> list[_Found]:
     found: list[_Found] = []
     subject_at = _subject_start(text)
     # X's R  ("Hello Love's performer", "Corey Taylor's city of birth")
-    for m in re.finditer(rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text):
+    for m in _overlapping(rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text):
         owner, rel = m.group(1).strip(), m.group(2)
+        if re.search(r"[A-Z][\w'’.&-]*,?\s+$", text[: m.start()]):
+            continue  # starts inside a longer name ("Kenji's" of "Akinoshu Kenji's")
         if not _looks_like_name(owner) or rel.split()[-1] in _NOT_NOUNS or rel.split()[-1].endswith("est"):
             continue
         found.append(_Found(m.start(), m.end(), f"{_wh(rel)} is the {rel} of {owner}?"))
@@ -103,7 +109,7 @@ def _candidates(text: str) -> list[_Found]:
     rel_alt = "|".join(sorted(RELATION_NOUNS, key=len, reverse=True))
     phrases = "|".join(RELATION_PHRASES)
     relation = rf"(?:\bthe\s+((?:(?:main|first|current|original|lead|founding|former)\s+)?(?:{phrases}|{rel_alt}))|\b({phrases}))"
-    for m in re.finditer(rf"{relation}\s+of\s+(?:the\s+)?({_NAME})", text):
+    for m in _overlapping(rf"{relation}\s+of\s+(?:the\s+)?({_NAME})", text):
         rel = m.group(1) or m.group(2)
         target = _trim_name(m.group(3))
         if not target:
@@ -111,21 +117,21 @@ def _candidates(text: str) -> list[_Found]:
         end = m.start(3) + len(target)
         found.append(_Found(m.start(), end, f"{_wh(rel)} is the {rel} of {target}?"))
     # the N that/which/where ... (relative clause) and reduced forms ("the country Signmark is from")
-    for m in re.finditer(rf"\b{_DET}\s+((?:{_NOUN}\s+){{0,2}}?{_NOUN})\s+({_REL_PRONOUN})\s+(.+?)(?={_CLAUSE_END})", text):
+    for m in _overlapping(rf"\b{_DET}\s+((?:{_NOUN}\s+){{0,2}}?{_NOUN})\s+({_REL_PRONOUN})\s+(.+?)(?={_CLAUSE_END})", text):
         noun, pron, clause = m.group(1), m.group(2), m.group(3).strip()
         if noun.split()[-1] in {"one", "same", "way", "time", "first", "most"} or not clause:
             continue
         clause = _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(3) + len(clause)), _do_support(text))
         end = m.start(3) + len(clause)
         found.append(_Found(m.start(), end, _relative_question(noun, pron, clause)))
-    for m in re.finditer(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:[A-Z][\w'’.-]*\s+)+)(is|was|are|were)\s+((?:[a-z]+\s*){{1,3}}?)(?={_CLAUSE_END}|\s+{_AUX}\b)", text):
+    for m in _overlapping(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:[A-Z][\w'’.-]*\s+)+)(is|was|are|were)\s+((?:[a-z]+\s*){{1,3}}?)(?={_CLAUSE_END}|\s+{_AUX}\b)", text):
         noun, subject, verb, tail = m.group(1), m.group(2).strip(), m.group(3), m.group(4).strip()
         if tail and _do_support(text) and _at_end(text, m.end(4)) and subject_at >= 0 and m.start() >= subject_at and len(tail.split()) > 1:
             tail = tail.rsplit(" ", 1)[0]  # "... is part of dissolve?": the last word is the main verb
         if not tail:
             continue
         found.append(_Found(m.start(), m.start(4) + len(tail), f"What is the {noun} {subject} {verb} {tail}?"))
-    for m in re.finditer(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b.+?)(?={_CLAUSE_END})", text):
+    for m in _overlapping(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b.+?)(?={_CLAUSE_END})", text):
         clause = m.group(2).strip()
         noun, clause = m.group(1), _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(2) + len(clause)), _do_support(text))
         found.append(_Found(m.start(), m.start(2) + len(clause), f"What is the {noun} {clause}?"))
@@ -140,6 +146,18 @@ def _subject_start(text: str) -> int:
         r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low
     )
     return m.end() if m else -1
+
+
+def _overlapping(pattern: str, text: str) -> list[re.Match[str]]:
+    """Matches starting at every word, overlapping ones included (``re.finditer`` skips the inner
+    description of "the person who leads the team that maintains X")."""
+    compiled = re.compile(pattern)
+    found = []
+    for word in re.finditer(r"(?<![\w'’])\w|#", text):
+        m = compiled.match(text, word.start())
+        if m:
+            found.append(m)
+    return found
 
 
 def _innermost(text: str) -> _Found | None:
@@ -186,7 +204,7 @@ def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support
     last word is the main verb."""
     if not in_subject:
         return clause
-    m = re.match(rf"^(.*?(?:{_NAME}))(\s+(?!(?:is|was|are|were|has|had)\b)[a-z][\w-]*(?:\s+[\w-]+)*)$", clause)
+    m = re.match(rf"^(.*?(?:{_NAME})(?:\s+(?:{_NAME_NOUNS}))?)(\s+(?!(?:is|was|are|were|has|had)\b)[a-z][\w-]*(?:\s+[\w-]+)*)$", clause)
     if m and re.search(r"[A-Z0-9#]", m.group(1)):
         return m.group(1)
     if at_end and do_support and len(clause.split()) > 2:
