@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -323,6 +324,7 @@ def cost(name: str = "musique", copies: int = 10, queries: int = 50) -> dict:
                 "added_p50_ms": statistics.median(t["search"]) - base,
             }
         kb.close()
+        shutil.rmtree(folder, ignore_errors=True)
         out[f"{scale}x"] = row
         print(f"{scale}x: {json.dumps(row)}", flush=True)
     return out
@@ -348,9 +350,11 @@ def ingest_ratio(name: str = "musique") -> dict:
         t0 = time.perf_counter()
         emb.embed(texts)
         bare.append(time.perf_counter() - t0)
-        kb = KnowledgeBase(Path(tempfile.mkdtemp(prefix="dagrag-bench-ingest-")), emb)
+        folder = Path(tempfile.mkdtemp(prefix="dagrag-bench-ingest-"))
+        kb = KnowledgeBase(folder, emb)
         ingest.append(kb.ingest_documents(docs, detect_conflicts=False).seconds)
         kb.close()
+        shutil.rmtree(folder, ignore_errors=True)
     res = {"chunks": len(texts), "bare_s": min(bare), "ingest_s": min(ingest), "ratio": min(bare) / min(ingest)}
     print(f"ingest: {json.dumps(res)}", flush=True)
     return res

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -113,6 +114,7 @@ def main() -> None:
                 if isinstance(parts, dict):
                     print(f"{name:9} {label:28} {key:16} " + "  ".join(f"{p} {v:.3f}" for p, v in parts.items()), flush=True)
         rag.close()
+    shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
