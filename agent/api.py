@@ -22,7 +22,7 @@ from agent import outputs, prompts
 from agent.escalation import Budget, PersonReply
 from agent.evidence import supported_citations
 from agent.judge import conflict_judge
-from agent.llm import LLM, LlamaCppLLM, ask_structured
+from agent.llm import LLM, ClearsCache, LlamaCppLLM, ask_structured
 from agent.reading import cosine_similarity
 from agent.run import run_agent, to_answer
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
@@ -281,6 +281,11 @@ class DagRAG:
             "timings": {"embed": got.embed_seconds, "retrieval": got.search_seconds},
         }
         return to_answer(state, time.perf_counter() - start, as_of=as_of)
+
+    def clear_llm_cache(self) -> None:
+        """Empty the in-process model's prompt cache, if it is loaded and has one."""
+        if isinstance(self._llm, ClearsCache):
+            self._llm.clear_cache()
 
     def ask_without_retrieval(self, question: str) -> Answer:
         """The model alone, no retrieval (the "none" baseline)."""

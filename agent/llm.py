@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +40,13 @@ class LLM(Protocol):
     """Chat completion, optionally constrained to a JSON schema."""
 
     def chat(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> Completion: ...
+
+
+@runtime_checkable
+class ClearsCache(Protocol):
+    """An LLM whose prompt cache can be emptied (the eval gives every method a cold cache)."""
+
+    def clear_cache(self) -> None: ...
 
 
 class LLMError(DagragError, RuntimeError):
@@ -108,6 +115,15 @@ class LlamaCppLLM:
             seconds=seconds,
             cached_tokens=max(0, usage["prompt_tokens"] - evaluated),
         )
+
+    def clear_cache(self) -> None:
+        """Forget every cached prompt prefix (the next call evaluates its whole prompt)."""
+        with self._lock:
+            self._llama.reset()
+            if self._llama.cache is not None:
+                from llama_cpp import LlamaRAMCache
+
+                self._llama.set_cache(LlamaRAMCache(capacity_bytes=256 << 20))
 
     def _prompt_tokens_evaluated(self) -> int:
         """llama.cpp's running count of prompt tokens it actually evaluated (cache hits excluded)."""

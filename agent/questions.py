@@ -188,7 +188,7 @@ STOPWORDS = frozenset(
 def stem(word: str) -> str:
     """A crude stem, enough to match "maintains", "maintained" and "maintaining"."""
     for suffix in ("ing", "ed", "es", "er", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
 

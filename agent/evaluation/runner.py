@@ -115,6 +115,8 @@ def gold_plan(question: EvalQuestion) -> Plan:
 
 
 def answer_with(rag: DagRAG, variant: str, question: EvalQuestion) -> Answer:
+    """One method's answer, from a cold LLM cache so that seconds compare fairly across methods."""
+    rag.clear_llm_cache()
     if variant == "dag":
         return rag.ask(question.question)
     if variant == "dag-gold":
@@ -131,7 +133,7 @@ def record(variant: str, question: EvalQuestion, answer: Answer, titles_of: Call
     titles = titles_of(ranked)
     return {
         "variant": variant, "qid": question.qid, "question": question.question, "gold": question.answers,
-        "prediction": answer.answer, "plan_source": answer.plan_source, "fallbacks": answer.fallbacks,
+        "prediction": answer.answer, "plan_source": answer.plan_source, "fallbacks": answer.fallbacks, "confidence": answer.confidence,
         "dag": [{"id": n.id, "question": n.question, "depends_on": n.depends_on, "answer": n.answer, "round": n.round} for n in answer.nodes],
         "retrieved_ids": ranked, "retrieved_titles": titles,
         "llm_calls": answer.usage.llm_calls, "prompt_tokens": answer.usage.prompt_tokens,

@@ -1,0 +1,184 @@
+"""Right answers from the shipped model: every variant on the shared dev data, with an ablation.
+
+    .venv/bin/python benchmarks/bench_answers.py [--limit 50] [--variants dag,vanilla,...] [--report-only]
+
+Each variant answers every question through the same harness as ``dagrag eval`` (one model,
+one embedder, the same indexed corpus, a cold llama.cpp cache per question). Questions 1-25
+of each set were looked at while the reader and planner were built ("tune"); 26-50 were not
+("held out"): both halves are reported. Records go to benchmarks/out/ (not committed: they
+quote the datasets); the report to benchmarks/REPORT_ANSWERS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from retrieval.offline import go_offline  # noqa: E402
+
+go_offline()
+
+from agent.api import DagRAG  # noqa: E402
+from agent.evaluation import metrics, runner  # noqa: E402
+from agent.evaluation.datasets import load_questions  # noqa: E402
+from agent.settings import load_settings  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+OUT = ROOT / "benchmarks" / "out"
+REPORT = ROOT / "benchmarks" / "REPORT_ANSWERS.md"
+TUNE = 25  # questions 1..TUNE were inspected while building; the rest are held out
+
+# name: (harness method, settings overrides, what it shows)
+VARIANTS: dict[str, tuple[str, dict, str]] = {
+    "dag": ("dag", {}, "the default: rule planner, typed reader, the model breaks close calls"),
+    "vanilla": ("vanilla", {}, "plain RAG: top-k, the model writes the answer"),
+    "none": ("none", {}, "the model alone"),
+    "dag-gold": ("dag-gold", {}, "the default executor on MuSiQue's gold decomposition"),
+    "reader-only": ("dag", {"planner": "none"}, "ablation: no DAG (one retrieval, the typed reader)"),
+    "dag-score": ("dag", {"reader": "score"}, "ablation: the reader with no LLM call at all"),
+    "dag-llm-decides": ("dag", {"reader_llm_weight": 1.0}, "ablation: the model picks among the typed options"),
+    "before": ("dag", {"planner": "llm", "reader": "free"}, "ablation: the model plans and writes every answer (the agent before the reader)"),
+}
+DEFAULT = ["dag", "vanilla", "none", "dag-gold", "reader-only", "dag-score", "dag-llm-decides", "before"]
+LOGICRAG = {"acc": 0.20, "f1": 0.027, "em": 0.0, "words": 23, "tokens": 1719}  # the issue's measurement, not re-run here
+
+
+def open_rag(name: str, shared: dict, overrides: dict) -> DagRAG:
+    corpus = DATA / f"{name}_dev_corpus.json"
+    probe = DagRAG(load_settings(clarify_budget=0))
+    kb = runner.corpus_cache_dir(ROOT / ".dagrag-eval", corpus, probe)
+    probe.close()
+    rag = DagRAG(load_settings(kb_path=kb, clarify_budget=0, **overrides), llm=shared.get("llm"), embedder=shared.get("embedder"))
+    if rag.kb.stats().chunks == 0:
+        rag.kb.ingest_documents(runner.corpus_documents(corpus))
+    shared.setdefault("embedder", rag.embedder)
+    shared.setdefault("llm", rag.llm)
+    return rag
+
+
+def run(name: str, variants: list[str], limit: int) -> list[dict]:
+    path = OUT / f"answers_{name}.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    done = {(r["variant"], r["qid"]) for r in records}
+    questions = load_questions(DATA / f"{name}_dev.json")[:limit]
+    shared: dict = {}
+    for variant in variants:
+        method, overrides, _ = VARIANTS[variant]
+        if method == "dag-gold" and not questions[0].gold_decomposition:
+            continue
+        rag = open_rag(name, shared, overrides)
+        for i, q in enumerate(questions):
+            if (variant, q.qid) in done:
+                continue
+            rec = runner.record(variant, q, runner.answer_with(rag, method, q), lambda ids: [""] * len(ids))
+            rec["index"], rec["words"] = i, len(rec["prediction"].split())
+            records.append(rec)
+            OUT.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(records, indent=1))
+            print(f"{name} {variant:16s} {i + 1:2d} acc={rec['metrics']['acc']:.0f} {rec['confidence'] or '-':8s} {rec['prediction'][:50]!r}", flush=True)
+        rag.close()
+    return records
+
+
+def row(recs: list[dict]) -> dict:
+    n = len(recs)
+    m = {k: sum(r["metrics"][k] for r in recs) / n for k in ("em", "f1", "acc")}
+    prompt = sum(r["prompt_tokens"] for r in recs)
+    totals = [r["timings"].get("total", 0.0) for r in recs]
+    words = [r["words"] for r in recs]
+    plans = [r["metrics"] for r in recs if "hops_match" in r["metrics"]]
+    return {
+        "n": n, **m, "words_p50": statistics.median(words), "words_max": max(words),
+        "calls": sum(r["llm_calls"] for r in recs) / n, "tokens": (prompt + sum(r["completion_tokens"] for r in recs)) / n,
+        "cached": sum(r["cached_prompt_tokens"] for r in recs) / prompt if prompt else 0.0,
+        "p50": metrics.percentile(totals, 50), "p95": metrics.percentile(totals, 95),
+        "hops": sum(p["hops_match"] for p in plans) / len(plans) if plans else None,
+        "shape": sum(p["structure_match"] for p in plans) / len(plans) if plans else None,
+    }
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
+    lines = [
+        "# Answers from the shipped model (issue 11)",
+        "",
+        f"Generated by `benchmarks/bench_answers.py` on {started} in {minutes:.0f} min on a shared 2-core machine (other jobs running:",
+        "seconds are noisy; token counts are not). Model: embedded SmolLM2-135M-Instruct Q4_1; embedder all-MiniLM-L6-v2.",
+        "Every (variant, question) starts from a cold llama.cpp cache. `tune` = questions 1-25 (inspected while building the",
+        "reader and the planner), `held out` = 26-50 (never inspected). Per-question records: benchmarks/out/ (not committed).",
+        "",
+        "| variant | what it is |", "|---|---|",
+        *[f"| {v} | {VARIANTS[v][2]} |" for v in VARIANTS],
+        "",
+    ]
+    for name, recs in results.items():
+        variants = [v for v in VARIANTS if any(r["variant"] == v for r in recs)]
+        lines += [f"## {name}", "", "| variant | n | EM | F1 | Acc | Acc tune | Acc held out | F1 held out | words p50 | words max | LLM calls | tokens | cached | p50 s | p95 s | hops match | DAG match |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for v in variants:
+            vr = [r for r in recs if r["variant"] == v]
+            a, t, h = row(vr), [r for r in vr if r["index"] < TUNE], [r for r in vr if r["index"] >= TUNE]
+            at, ah = (row(t) if t else None), (row(h) if h else None)
+            lines.append(
+                f"| {v} | {a['n']} | {fmt(a['em'])} | {fmt(a['f1'])} | {fmt(a['acc'])} | {fmt(at and at['acc'])} | {fmt(ah and ah['acc'])} | "
+                f"{fmt(ah and ah['f1'])} | {a['words_p50']:.0f} | {a['words_max']} | {a['calls']:.2f} | {a['tokens']:.0f} | {a['cached']:.0%} | "
+                f"{a['p50']:.1f} | {a['p95']:.1f} | {fmt(a['hops'], 2)} | {fmt(a['shape'], 2)} |"
+            )
+        if name == "musique":
+            lines.append(f"| *official LogicRAG code, same model (from the issue; other 50 questions)* | 50 | {LOGICRAG['em']:.3f} | {LOGICRAG['f1']:.3f} | "
+                         f"{LOGICRAG['acc']:.3f} | | | | {LOGICRAG['words']} | | | {LOGICRAG['tokens']} | | | | 0 rounds | |")
+        dag = [r for r in recs if r["variant"] == "dag"]
+        if dag:
+            lines += ["", "Confidence of `dag` (how often it is right at each level):", "", "| confidence | n | Acc | share of right answers | share of wrong answers |", "|---|---:|---:|---:|---:|"]
+            right = [r for r in dag if r["metrics"]["acc"]]
+            wrong = [r for r in dag if not r["metrics"]["acc"]]
+            for level in ("high", "moderate", "low"):
+                at = [r for r in dag if r["confidence"] == level]
+                acc = sum(r["metrics"]["acc"] for r in at) / len(at) if at else None
+                share_r = sum(1 for r in right if r["confidence"] == level) / len(right) if right else 0.0
+                share_w = sum(1 for r in wrong if r["confidence"] == level) / len(wrong) if wrong else 0.0
+                lines.append(f"| {level} | {len(at)} | {fmt(acc)} | {share_r:.0%} | {share_w:.0%} |")
+            paths: dict[str, int] = {}
+            for r in dag:
+                paths[r["plan_source"]] = paths.get(r["plan_source"], 0) + 1
+            lines += ["", "Paths taken by `dag`: " + ", ".join(f"{k} {v}" for k, v in sorted(paths.items(), key=lambda kv: -kv[1])) + "."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--variants", default=",".join(DEFAULT))
+    ap.add_argument("--sets", default="musique,hotpotqa")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} not found: the benchmark data lives in ../shared/data next to the repository")
+    started, t0 = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), time.perf_counter()
+    results = {}
+    for name in args.sets.split(","):
+        if args.report_only:
+            path = OUT / f"answers_{name}.json"
+            results[name] = json.loads(path.read_text()) if path.exists() else []
+        else:
+            results[name] = run(name, args.variants.split(","), args.limit)
+    text = report(results, started, (time.perf_counter() - t0) / 60)
+    analysis = REPORT.read_text().split("<!-- analysis -->", 1)[1] if REPORT.exists() and "<!-- analysis -->" in REPORT.read_text() else ""
+    REPORT.write_text(text + "\n<!-- analysis -->" + analysis)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
