@@ -80,18 +80,30 @@ SELF_CHECK_QUESTIONS = (
 )
 
 
-def self_check(*, supported: bool, typed: bool, corroborated: bool, conflicts: int, stale: int, stale_days: int) -> tuple[list[SelfCheck], Confidence]:
+def self_check(
+    *, supported: bool, typed: bool, corroborated: bool, conflicts: int, stale: int, stale_days: int
+) -> tuple[list[SelfCheck], Confidence]:
     """ARIA's self-dialogue from support signals, and the confidence it warrants.
 
     high: a typed span of a cited passage that a second reading confirms, with no open
     conflict or stale item; low: unsupported, or not what the question asks for; else moderate.
     """
     checks = [
-        SelfCheck(question=SELF_CHECK_QUESTIONS[0], ok=supported, detail="the cited passages contain the answer" if supported else "no cited passage contains the answer"),
-        SelfCheck(question=SELF_CHECK_QUESTIONS[1], ok=typed, detail="yes" if typed else "the answer is not of the type the question asks for"),
+        SelfCheck(
+            question=SELF_CHECK_QUESTIONS[0],
+            ok=supported,
+            detail="the cited passages contain the answer" if supported else "no cited passage contains the answer",
+        ),
+        SelfCheck(
+            question=SELF_CHECK_QUESTIONS[1], ok=typed, detail="yes" if typed else "the answer is not of the type the question asks for"
+        ),
         SelfCheck(question=SELF_CHECK_QUESTIONS[2], ok=corroborated, detail="yes" if corroborated else "only one reading supports it"),
         SelfCheck(question=SELF_CHECK_QUESTIONS[3], ok=not conflicts, detail=f"{conflicts} open conflict(s)" if conflicts else "none"),
-        SelfCheck(question=SELF_CHECK_QUESTIONS[4], ok=not stale, detail=f"{stale} cited item(s) outdated or not validated for {stale_days} days" if stale else "yes"),
+        SelfCheck(
+            question=SELF_CHECK_QUESTIONS[4],
+            ok=not stale,
+            detail=f"{stale} cited item(s) outdated or not validated for {stale_days} days" if stale else "yes",
+        ),
     ]
     if not supported or not typed:
         return checks, "low"
@@ -126,19 +138,41 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
         caveats.append(f'Relies on knowledge under review (#{r.review_id}, {r.relation}): "{r.old_statement}" versus "{r.new_statement}".')
         for e in desk.evidence_for([r.old_item, r.new_item]) if desk else []:
             if e.chunk_id not in {c.chunk_id for c in citations}:
-                citations.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=clip(e.text, 200),
-                                     via_entity=e.metadata.get("via_entity")))
+                citations.append(
+                    Citation(
+                        chunk_id=e.chunk_id,
+                        doc_id=e.doc_id,
+                        title=e.title,
+                        source=e.source,
+                        snippet=clip(e.text, 200),
+                        via_entity=e.metadata.get("via_entity"),
+                    )
+                )
     if desk is not None and conflicts:
         desk.record_hits([r.review_id for r in conflicts], state["question"])
     support = state.get("support", {})
     now = datetime.now(timezone.utc).timestamp()
-    stale = [e for e in cited if e.metadata.get("status", "valid") != "valid" or now - float(e.metadata.get("validated_at", now)) > s.stale_days * 86400]
+    stale = [
+        e
+        for e in cited
+        if e.metadata.get("status", "valid") != "valid" or now - float(e.metadata.get("validated_at", now)) > s.stale_days * 86400
+    ]
     checks, confidence = self_check(
-        supported=not is_unknown(answer) and grounded(answer, cited), typed=support.get("typed", False),
-        corroborated=support.get("corroborated", False), conflicts=len(conflicts), stale=len(stale), stale_days=s.stale_days,
+        supported=not is_unknown(answer) and grounded(answer, cited),
+        typed=support.get("typed", False),
+        corroborated=support.get("corroborated", False),
+        conflicts=len(conflicts),
+        stale=len(stale),
+        stale_days=s.stale_days,
     )
-    update: dict = {"citations": citations, "confidence": confidence, "self_check": checks, "conflicts": [r.review_id for r in conflicts],
-                    "caveats": caveats, "person": None}
+    update: dict = {
+        "citations": citations,
+        "confidence": confidence,
+        "self_check": checks,
+        "conflicts": [r.review_id for r in conflicts],
+        "caveats": caveats,
+        "person": None,
+    }
     if desk is None or state.get("asked") or ctx.as_of is not None or not (conflicts or confidence == "low"):
         return update
     if conflicts and not ctx.interactive:
@@ -152,7 +186,9 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
         if thread:
             desk.attach_thread(review.review_id, thread)
     else:
-        question = f'I am not confident about "{state["question"]}" (my answer: {answer}). What is the right answer, or which document says it?'
+        question = (
+            f'I am not confident about "{state["question"]}" (my answer: {answer}). What is the right answer, or which document says it?'
+        )
         review_id = desk.queue_question(question, cited_ids, thread)
         person = PersonQuestion(question=question, review_id=review_id, options=[])
         if not ctx.interactive:

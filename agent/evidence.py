@@ -42,8 +42,16 @@ def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:
     for n in dict.fromkeys(numbers):
         if 1 <= n <= len(evidence):
             e = evidence[n - 1]
-            chosen.append(Citation(chunk_id=e.chunk_id, doc_id=e.doc_id, title=e.title, source=e.source, snippet=clip(e.text, 200),
-                                   via_entity=e.metadata.get("via_entity")))
+            chosen.append(
+                Citation(
+                    chunk_id=e.chunk_id,
+                    doc_id=e.doc_id,
+                    title=e.title,
+                    source=e.source,
+                    snippet=clip(e.text, 200),
+                    via_entity=e.metadata.get("via_entity"),
+                )
+            )
     return chosen
 
 
@@ -54,7 +62,9 @@ def grounded(answer: str, evidence: list[Evidence]) -> bool:
     return bool(words) and all(w in text for w in words)
 
 
-def supported_citations(answer: str, evidence: list[Evidence], numbers: list[int], results: dict[int, NodeResult]) -> tuple[list[Citation], str | None]:
+def supported_citations(
+    answer: str, evidence: list[Evidence], numbers: list[int], results: dict[int, NodeResult]
+) -> tuple[list[Citation], str | None]:
     """The passages the model cited, checked: when they are invalid, or miss an answer that
     other passages contain, cite those instead and say so."""
     cited = cite(evidence, numbers)
@@ -89,8 +99,10 @@ def rerank_by_overlap(query: str, evidence: list[Evidence], keep: int) -> list[E
     words = set(content_words(query))
     if not words:
         return evidence[:keep]
+
     def overlap(e: Evidence) -> int:
         text = e.text.lower()
         return sum(1 for w in words if w in text)
+
     ranked = sorted(enumerate(evidence), key=lambda pair: (-overlap(pair[1]), pair[0]))
     return [e for _, e in ranked[:keep]]

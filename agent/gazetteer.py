@@ -14,19 +14,65 @@ COUNTRIES = frozenset(
     Tunisia Turkey Turkmenistan Tuvalu Uganda Ukraine Uruguay Uzbekistan Vanuatu Venezuela Vietnam Wales Yemen Zambia
     Zimbabwe Britain Prussia Yugoslavia Czechoslovakia""".split()
 ) | frozenset(
-    ["United States", "United Kingdom", "Great Britain", "South Africa", "South Korea", "North Korea", "New Zealand",
-     "Saudi Arabia", "Sri Lanka", "Costa Rica", "El Salvador", "Dominican Republic", "Czech Republic", "Ivory Coast",
-     "Sierra Leone", "Papua New Guinea", "Trinidad and Tobago", "United Arab Emirates", "Hong Kong", "Soviet Union",
-     "Bosnia and Herzegovina", "North Macedonia", "East Timor", "Puerto Rico", "Falkland Islands", "Cape Verde",
-     "Central African Republic", "Equatorial Guinea", "Burkina Faso", "San Marino", "Vatican City", "West Germany",
-     "East Germany", "Republic of Ireland", "Northern Ireland", "U.S.", "USA", "UK"]
+    [
+        "United States",
+        "United Kingdom",
+        "Great Britain",
+        "South Africa",
+        "South Korea",
+        "North Korea",
+        "New Zealand",
+        "Saudi Arabia",
+        "Sri Lanka",
+        "Costa Rica",
+        "El Salvador",
+        "Dominican Republic",
+        "Czech Republic",
+        "Ivory Coast",
+        "Sierra Leone",
+        "Papua New Guinea",
+        "Trinidad and Tobago",
+        "United Arab Emirates",
+        "Hong Kong",
+        "Soviet Union",
+        "Bosnia and Herzegovina",
+        "North Macedonia",
+        "East Timor",
+        "Puerto Rico",
+        "Falkland Islands",
+        "Cape Verde",
+        "Central African Republic",
+        "Equatorial Guinea",
+        "Burkina Faso",
+        "San Marino",
+        "Vatican City",
+        "West Germany",
+        "East Germany",
+        "Republic of Ireland",
+        "Northern Ireland",
+        "U.S.",
+        "USA",
+        "UK",
+    ]
 )
 US_STATES = frozenset(
     """Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia Hawaii Idaho Illinois Indiana
     Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts Michigan Minnesota Mississippi Missouri Montana Nebraska
     Nevada Ohio Oklahoma Oregon Pennsylvania Tennessee Texas Utah Vermont Virginia Washington Wisconsin Wyoming""".split()
-) | frozenset(["New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota", "Rhode Island",
-               "South Carolina", "South Dakota", "West Virginia"])
+) | frozenset(
+    [
+        "New Hampshire",
+        "New Jersey",
+        "New Mexico",
+        "New York",
+        "North Carolina",
+        "North Dakota",
+        "Rhode Island",
+        "South Carolina",
+        "South Dakota",
+        "West Virginia",
+    ]
+)
 CONTINENTS = frozenset(["Africa", "Asia", "Europe", "North America", "South America", "Oceania", "Antarctica", "Australia"])
 
 KNOWN_PLACES = {"country": COUNTRIES, "nation": COUNTRIES, "state": US_STATES | COUNTRIES, "continent": CONTINENTS}

@@ -199,12 +199,16 @@ class OpenAIServerLLM:
         try:
             response = self._client.post(endpoint, json=body)
         except httpx.TimeoutException as exc:
-            raise LLMError(f"LLM server at {self.url} did not answer within {self.timeout:g}s ({type(exc).__name__}): "
-                           "check that it is not overloaded, or unset DAGRAG_LLM_URL to run the model in process") from exc
+            raise LLMError(
+                f"LLM server at {self.url} did not answer within {self.timeout:g}s ({type(exc).__name__}): "
+                "check that it is not overloaded, or unset DAGRAG_LLM_URL to run the model in process"
+            ) from exc
         except httpx.TransportError as exc:
-            raise LLMError(f"LLM server at {self.url} is not reachable ({type(exc).__name__}): start it "
-                           "(python -m llama_cpp.server --model FILE.gguf --port N, or llama-server -m FILE.gguf --port N) "
-                           "or unset DAGRAG_LLM_URL") from exc
+            raise LLMError(
+                f"LLM server at {self.url} is not reachable ({type(exc).__name__}): start it "
+                "(python -m llama_cpp.server --model FILE.gguf --port N, or llama-server -m FILE.gguf --port N) "
+                "or unset DAGRAG_LLM_URL"
+            ) from exc
         seconds = time.perf_counter() - start
         if response.status_code != 200:
             raise LLMError(f"LLM server at {self.url} answered HTTP {response.status_code}: {_error_text(response)}")

@@ -30,12 +30,15 @@ PLAN_SYSTEM = (
 
 # Few-shot examples, sent as earlier chat turns: (question, [(id, sub-question, depends_on)]).
 PLAN_EXAMPLES = [
-    ("Who is the spouse of the director of Titanic?",
-     [(1, "Who directed Titanic?", []), (2, "Who is the spouse of #1?", [1])]),
-    ("When was the university where the author of Dracula studied founded?",
-     [(1, "Who wrote Dracula?", []), (2, "Where did #1 study?", [1]), (3, "When was #2 founded?", [2])]),
-    ("Were the founders of Acme and Globex born in the same city?",
-     [(1, "Who founded Acme?", []), (2, "Who founded Globex?", []), (3, "Where was #1 born?", [1]), (4, "Where was #2 born?", [2])]),
+    ("Who is the spouse of the director of Titanic?", [(1, "Who directed Titanic?", []), (2, "Who is the spouse of #1?", [1])]),
+    (
+        "When was the university where the author of Dracula studied founded?",
+        [(1, "Who wrote Dracula?", []), (2, "Where did #1 study?", [1]), (3, "When was #2 founded?", [2])],
+    ),
+    (
+        "Were the founders of Acme and Globex born in the same city?",
+        [(1, "Who founded Acme?", []), (2, "Who founded Globex?", []), (3, "Where was #1 born?", [1]), (4, "Where was #2 born?", [2])],
+    ),
 ]
 
 PLAN = "Question: {question}"

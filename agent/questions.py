@@ -63,8 +63,11 @@ def classify(question: str) -> QuestionType:
         return QuestionType("choice", head=_head_after_wh(low), options=options)
     if first in YESNO_START and not _WH.search(last):
         return QuestionType("yesno")
-    if re.search(r"^when\b|\bwhen\??$|\bwhat (year|date|day|month|century|decade)\b|\bwhich (year|date|day|month|century|decade)\b"
-                 r"|\bin what year\b|\bsince when\b|\bweekday\b", low):
+    if re.search(
+        r"^when\b|\bwhen\??$|\bwhat (year|date|day|month|century|decade)\b|\bwhich (year|date|day|month|century|decade)\b"
+        r"|\bin what year\b|\bsince when\b|\bweekday\b",
+        low,
+    ):
         head = "weekday" if "weekday" in low else None
         return QuestionType("date", head=head)
     if NUMBER_WORDS.search(low):
@@ -137,7 +140,12 @@ def _until_participle(words: list[str]) -> list[str]:
     return out
 
 
-_HEAD_STOP = frozenset("after before near about into over under between of in on at to for by with from that which who whom where when did does do has had a an the and or".split())
+_HEAD_STOP = frozenset(
+    (
+        "after before near about into over under between of in on at to for by with from that which who whom where when did does do "
+        "has had a an the and or"
+    ).split()
+)
 
 
 def _number_unit(low: str) -> str | None:
@@ -159,7 +167,7 @@ def choice_options(question: str) -> tuple[str, ...]:
     # "Which band was formed first The Exies or ..." : the first option starts at its capitalised run
     lead = [i for i, w in enumerate(words_a) if w[:1].isupper() or w[:1].isdigit()]
     if lead:
-        a = " ".join(words_a[lead[-1] if _is_split(words_a, lead) else lead[0]:])
+        a = " ".join(words_a[lead[-1] if _is_split(words_a, lead) else lead[0] :])
     return (a, b) if a and b and a.lower() != b.lower() else ()
 
 

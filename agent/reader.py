@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.gazetteer import KNOWN_PLACES
-from agent.questions import PERSON_NOUNS, PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stems
+from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stems
 from agent.types import Evidence
 
 Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
@@ -38,10 +38,17 @@ ORG_NOUNS = "team|crew|group|band|company|department|committee|board|club|party|
 ORG = re.compile(rf"(?<![\w'])(?!(?:The|A|An|This|That|Our|Their|Its)\s)(?:[A-Z][\w'’&-]*\s+){{1,3}}(?:{ORG_NOUNS})\b")
 WEEKDAY = re.compile(rf"\b(?:{WEEKDAYS})s?\b")
 _MAGNITUDE = r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
-NUMBER = re.compile(rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}")
-_SPELLED = (r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
-            r"|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|dozen)")
-SPELLED_NUMBER = re.compile(rf"\b(?:(?:about|around|some|nearly|over)\s+)?{_SPELLED}(?:[- ]{_SPELLED})*(?:\s+(?:hundred|thousand|million))?\b|\b(?:once|twice)\b", re.IGNORECASE)
+NUMBER = re.compile(
+    rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}"
+)
+_SPELLED = (
+    r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
+    r"|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|dozen)"
+)
+SPELLED_NUMBER = re.compile(
+    rf"\b(?:(?:about|around|some|nearly|over)\s+)?{_SPELLED}(?:[- ]{_SPELLED})*(?:\s+(?:hundred|thousand|million))?\b|\b(?:once|twice)\b",
+    re.IGNORECASE,
+)
 _UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+)?)")
 QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9\"“(*-])|\n+")
@@ -51,7 +58,10 @@ _SENTENCE_STARTERS = frozenset(
     you your i my each every all some most many one two""".split()
 )
 _ORG_WORDS = frozenset(
-    "inc corporation corp company co ltd llc plc labs lab systems technologies university college school team band club council party church".split()
+    (
+        "inc corporation corp company co ltd llc plc labs lab systems technologies university college school team band club "
+        "council party church"
+    ).split()
 )
 _NOT_PERSON = frozenset(
     """book books award awards prize medal series album film song festival championship championships cup league museum

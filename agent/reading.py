@@ -83,19 +83,40 @@ def read(
         picked, calls, notes = _choose(question, evidence, contenders, llm, settings, stage)
         chosen = max(contenders, key=lambda c: c.score + (settings.reader_llm_weight if c is picked else 0.0))
     passages = tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
-    return Reading(answer=chosen.text, qtype=qtype, options=tuple(s.text for s in top), passages=passages or chosen.passages,
-                   typed=chosen.type_ok, ranked_first=chosen.text == top[0].text, margin=margin, calls=calls, notes=notes)
+    return Reading(
+        answer=chosen.text,
+        qtype=qtype,
+        options=tuple(s.text for s in top),
+        passages=passages or chosen.passages,
+        typed=chosen.type_ok,
+        ranked_first=chosen.text == top[0].text,
+        margin=margin,
+        calls=calls,
+        notes=notes,
+    )
 
 
-def _choose(question: str, evidence: Sequence[Evidence], top: list[Scored], llm: LLM, settings: Settings,
-            stage: Stage) -> tuple[Scored, list[LLMCall], list[str]]:
+def _choose(
+    question: str, evidence: Sequence[Evidence], top: list[Scored], llm: LLM, settings: Settings, stage: Stage
+) -> tuple[Scored, list[LLMCall], list[str]]:
     options = [s.text for s in top]
-    user = prompts.READ.format(question=question, evidence=format_evidence(list(evidence), settings.evidence_chars),
-                               options=" | ".join(options))
+    user = prompts.READ.format(
+        question=question, evidence=format_evidence(list(evidence), settings.evidence_chars), options=" | ".join(options)
+    )
     messages = [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
-    reply = ask_structured(llm, messages, outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options))
-    calls = [LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds,
-                     cached_tokens=c.cached_tokens) for c in reply.completions]
+    reply = ask_structured(
+        llm, messages, outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options)
+    )
+    calls = [
+        LLMCall(
+            stage=stage,
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens,
+            seconds=c.seconds,
+            cached_tokens=c.cached_tokens,
+        )
+        for c in reply.completions
+    ]
     if reply.value is None or reply.value.answer not in options:
         return top[0], calls, [f"reader choice unusable ({reply.error or 'not an option'}); took the best-ranked span"]
     return top[options.index(reply.value.answer)], calls, []

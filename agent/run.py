@@ -15,8 +15,15 @@ from agent.workflow import Context
 from graph import Plan
 
 
-def run_agent(graph: Any, question: str | None, context: Context, *, plan: Plan | None = None,
-              thread_id: str | None = None, resume: PersonReply | None = None) -> Iterator[StepEvent]:
+def run_agent(
+    graph: Any,
+    question: str | None,
+    context: Context,
+    *,
+    plan: Plan | None = None,
+    thread_id: str | None = None,
+    resume: PersonReply | None = None,
+) -> Iterator[StepEvent]:
     """Run the compiled graph, yielding its progress events, then a final event with the Answer.
 
     With ``plan`` the planner is skipped and the given DAG is executed (an oracle planner).
@@ -43,8 +50,9 @@ def run_agent(graph: Any, question: str | None, context: Context, *, plan: Plan 
         snapshot = graph.get_state(config)
         if snapshot.interrupts:
             ask = snapshot.interrupts[0].value
-            yield StepEvent(kind="question", message=ask["question"], review_id=ask["review_id"], thread_id=thread_id,
-                            options=ask.get("options", []))
+            yield StepEvent(
+                kind="question", message=ask["question"], review_id=ask["review_id"], thread_id=thread_id, options=ask.get("options", [])
+            )
             return
         state = snapshot.values
     answer = to_answer(state, time.perf_counter() - start, as_of=context.as_of)
@@ -59,12 +67,30 @@ def to_answer(state: dict, total: float, as_of: datetime | None = None) -> Answe
     timings["other"] = max(0.0, total - timings["llm"] - timings["embed"] - timings["retrieval"])
     results: dict[int, NodeResult] = state.get("results", {})
     plan: Plan | None = state.get("plan")
-    nodes = [results[n.id] if n.id in results else NodeResult(id=n.id, question=n.question, resolved_question=n.question, depends_on=n.depends_on)
-             for n in plan.nodes] if plan else []
+    nodes = (
+        [
+            results[n.id]
+            if n.id in results
+            else NodeResult(id=n.id, question=n.question, resolved_question=n.question, depends_on=n.depends_on)
+            for n in plan.nodes
+        ]
+        if plan
+        else []
+    )
     return Answer(
-        question=state["question"], answer=state.get("answer", "unknown"), citations=state.get("citations", []), nodes=nodes,
-        plan_source=state.get("plan_source", "llm"), fallbacks=state.get("fallbacks", []),
-        retrieved_ids=list(dict.fromkeys(state.get("retrieved_ids", []))), calls=calls, usage=Usage.of(calls), timings=timings,
-        as_of=as_of, confidence=state.get("confidence"), self_check=state.get("self_check", []), conflicts=state.get("conflicts", []),
+        question=state["question"],
+        answer=state.get("answer", "unknown"),
+        citations=state.get("citations", []),
+        nodes=nodes,
+        plan_source=state.get("plan_source", "llm"),
+        fallbacks=state.get("fallbacks", []),
+        retrieved_ids=list(dict.fromkeys(state.get("retrieved_ids", []))),
+        calls=calls,
+        usage=Usage.of(calls),
+        timings=timings,
+        as_of=as_of,
+        confidence=state.get("confidence"),
+        self_check=state.get("self_check", []),
+        conflicts=state.get("conflicts", []),
         caveats=state.get("caveats", []),
     )

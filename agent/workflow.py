@@ -28,8 +28,8 @@ from agent.evidence import format_evidence, grounded, infer_citations, is_unknow
 from agent.llm import LLM, ask_structured
 from agent.reading import Reading, Similarity, read
 from agent.settings import Settings
-from agent.writer import EXAMPLE_NAMES, ask, llm_calls, plan_messages, retried, warmup_call
 from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent
+from agent.writer import EXAMPLE_NAMES, ask, llm_calls, plan_messages, retried, warmup_call
 from graph import Plan, PlanNode, degenerate_reason, is_followup_question, referenced_ids, repair_plan, substitute_answers
 from graph.decompose import decompose
 from kb.knowledge_base import Retrieval
@@ -110,9 +110,17 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     _emit(runtime, "retrieving", "retrieving evidence for the question")
     evidence, times = _retrieve(ctx, question, s.top_k)
     update: dict = {
-        "warmup_evidence": evidence, "evidence": {e.chunk_id: e for e in evidence},
-        "retrieved_ids": [e.chunk_id for e in evidence], "timings": times, "memory": "", "round": 0,
-        "results": {}, "fallbacks": [], "calls": [], "done": False, "support": {},
+        "warmup_evidence": evidence,
+        "evidence": {e.chunk_id: e for e in evidence},
+        "retrieved_ids": [e.chunk_id for e in evidence],
+        "timings": times,
+        "memory": "",
+        "round": 0,
+        "results": {},
+        "fallbacks": [],
+        "calls": [],
+        "done": False,
+        "support": {},
     }
     if not evidence:
         return update
@@ -130,15 +138,22 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     citations = _citations_of(reading, evidence)
     update.update(warmup_answer=reading.answer, warmup_citations=citations, calls=reading.calls, fallbacks=reading.notes)
     if not multi_hop and s.warmup_shortcut:
-        update.update(answer=reading.answer, plan_source="warmup", done=True, citations=citations,
-                      support={"typed": reading.typed, "corroborated": reading.ranked_first and reading.margin >= CLEAR_MARGIN})
+        update.update(
+            answer=reading.answer,
+            plan_source="warmup",
+            done=True,
+            citations=citations,
+            support={"typed": reading.typed, "corroborated": reading.ranked_first and reading.margin >= CLEAR_MARGIN},
+        )
     return update
 
 
 CLEAR_MARGIN = 0.05  # score lead of the chosen span over the runner-up that counts as a clear reading
 
 
-def _warmup_free(ctx: Context, state: AgentState, runtime: Runtime[Context], evidence: list[Evidence], update: dict, multi_hop: bool) -> dict:
+def _warmup_free(
+    ctx: Context, state: AgentState, runtime: Runtime[Context], evidence: list[Evidence], update: dict, multi_hop: bool
+) -> dict:
     """The model writes the warm-up answer itself (``reader="free"``, for capable models)."""
     s = ctx.settings
     _emit(runtime, "warmup", "checking whether the evidence already answers it")
@@ -157,9 +172,19 @@ def _warmup_free(ctx: Context, state: AgentState, runtime: Runtime[Context], evi
     return update
 
 
-def _read(ctx: Context, question: str, evidence: list[Evidence], stage: Stage, use_llm: bool = True, require_typed: bool = False) -> Reading:
-    return read(question, evidence, llm=ctx.llm, settings=ctx.settings, similarity=ctx.similarity, stage=stage, use_llm=use_llm,
-                require_typed=require_typed)
+def _read(
+    ctx: Context, question: str, evidence: list[Evidence], stage: Stage, use_llm: bool = True, require_typed: bool = False
+) -> Reading:
+    return read(
+        question,
+        evidence,
+        llm=ctx.llm,
+        settings=ctx.settings,
+        similarity=ctx.similarity,
+        stage=stage,
+        use_llm=use_llm,
+        require_typed=require_typed,
+    )
 
 
 def _citations_of(reading: Reading, evidence: list[Evidence]) -> list[Citation]:
@@ -202,8 +227,9 @@ def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
         # The single node is the question itself, which the warm-up already read from the same
         # top-k evidence: that answer is plain RAG's, so the fallback is exactly plain RAG.
         evidence = state.get("warmup_evidence", [])
-        node = NodeResult(id=1, question=question, resolved_question=question, answer=state["warmup_answer"],
-                          evidence_ids=[e.chunk_id for e in evidence])
+        node = NodeResult(
+            id=1, question=question, resolved_question=question, answer=state["warmup_answer"], evidence_ids=[e.chunk_id for e in evidence]
+        )
         update.update(pending=[], results={1: node}, answer=state["warmup_answer"], citations=state.get("warmup_citations", []), done=True)
         update["fallbacks"] = [*fallbacks, "single-node plan answered by the warm-up (plain RAG)"]
     return update
@@ -253,23 +279,43 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             clear[i] = reading.ranked_first and reading.margin >= CLEAR_MARGIN
         calls += node_calls
         fallbacks += notes
-        results[i] = NodeResult(id=i, question=dag.node(i).question, resolved_question=queries[i], depends_on=dag.node(i).depends_on,
-                                answer=answer, evidence_ids=[e.chunk_id for e in evidence], round=state.get("round", 0))
+        results[i] = NodeResult(
+            id=i,
+            question=dag.node(i).question,
+            resolved_question=queries[i],
+            depends_on=dag.node(i).depends_on,
+            answer=answer,
+            evidence_ids=[e.chunk_id for e in evidence],
+            round=state.get("round", 0),
+        )
         facts.append(f"{queries[i]} {answer}" if not is_unknown(answer) else f"{queries[i]} (not found)")
         _emit(runtime, "node_done", f"node {index} of {total}: {answer}", node_id=i, node_index=index, node_total=total)
     memory, mem_calls, mem_fallbacks = _refine_memory(ctx, state["question"], state.get("memory", ""), facts)
     return {
-        "pending": [i for i in state["pending"] if i not in ready], "results": {i: results[i] for i in ready},
-        "evidence": seen, "retrieved_ids": order, "memory": memory, "calls": calls + mem_calls, "timings": times,
-        "fallbacks": fallbacks + mem_fallbacks, "support": {**state.get("support", {}), **{f"node{i}_typed": t for i, t in typed.items()},
-                    **{f"node{i}_clear": c for i, c in clear.items()}},
+        "pending": [i for i in state["pending"] if i not in ready],
+        "results": {i: results[i] for i in ready},
+        "evidence": seen,
+        "retrieved_ids": order,
+        "memory": memory,
+        "calls": calls + mem_calls,
+        "timings": times,
+        "fallbacks": fallbacks + mem_fallbacks,
+        "support": {
+            **state.get("support", {}),
+            **{f"node{i}_typed": t for i, t in typed.items()},
+            **{f"node{i}_clear": c for i, c in clear.items()},
+        },
     }
 
 
-def _node_free(ctx: Context, state: AgentState, evidence: list[Evidence], question: str, node_id: int) -> tuple[str, list[LLMCall], list[str]]:
+def _node_free(
+    ctx: Context, state: AgentState, evidence: list[Evidence], question: str, node_id: int
+) -> tuple[str, list[LLMCall], list[str]]:
     """The model writes a node's answer itself (``reader="free"``)."""
     s = ctx.settings
-    user = prompts.NODE.format(memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=question)
+    user = prompts.NODE.format(
+        memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=question
+    )
     reply, calls = ask(ctx, "node", user, outputs.NodeReply, outputs.NODE_SCHEMA, s.answer_max_tokens)
     notes = retried(f"node {node_id}", reply)
     if reply.value is None:
@@ -287,8 +333,14 @@ def _refine_memory(ctx: Context, question: str, memory: str, facts: list[str]) -
     merged = "\n".join(x for x in [memory, *facts] if x)
     if len(merged) <= s.memory_chars:
         return merged, [], []
-    reply, calls = ask(ctx, "memory", prompts.MEMORY.format(memory=memory or prompts.EMPTY_MEMORY, facts="\n".join(facts), question=question, max_chars=s.memory_chars),
-                        outputs.MemoryReply, outputs.memory_schema(s.memory_chars), max(64, s.memory_chars // 3))
+    reply, calls = ask(
+        ctx,
+        "memory",
+        prompts.MEMORY.format(memory=memory or prompts.EMPTY_MEMORY, facts="\n".join(facts), question=question, max_chars=s.memory_chars),
+        outputs.MemoryReply,
+        outputs.memory_schema(s.memory_chars),
+        max(64, s.memory_chars // 3),
+    )
     if reply.value is not None and reply.value.notes.strip():
         return reply.value.notes.strip()[: s.memory_chars], calls, retried("memory", reply)
     return merged[-s.memory_chars :], calls, [f"memory summary unusable ({reply.error}); kept the latest facts"]
@@ -301,8 +353,14 @@ def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
         return {}  # every sub-question found its answer in the evidence: nothing is missing
     _emit(runtime, "reflecting", "checking whether anything is still missing")
     max_new = 2
-    reply, calls = ask(ctx, "reflect", prompts.REFLECT.format(question=state["question"], memory=state.get("memory") or prompts.EMPTY_MEMORY, max_new=max_new),
-                        outputs.ReflectReply, outputs.reflect_schema(max_new), 128)
+    reply, calls = ask(
+        ctx,
+        "reflect",
+        prompts.REFLECT.format(question=state["question"], memory=state.get("memory") or prompts.EMPTY_MEMORY, max_new=max_new),
+        outputs.ReflectReply,
+        outputs.reflect_schema(max_new),
+        128,
+    )
     update: dict = {"calls": calls, "round": state.get("round", 0) + 1, "fallbacks": retried("reflection", reply)}
     if reply.value is None:
         update["fallbacks"] = [f"reflection unusable ({reply.error}); answering with what was found"]
@@ -325,7 +383,10 @@ def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
         new_nodes.append(PlanNode(id=next_id, question=q.strip(), depends_on=deps))
         next_id += 1
     if skipped:
-        update["fallbacks"] = [*update["fallbacks"], *(f"reflection's follow-up {q!r} skipped: not a question of its own about this one" for q in skipped)]
+        update["fallbacks"] = [
+            *update["fallbacks"],
+            *(f"reflection's follow-up {q!r} skipped: not a question of its own about this one" for q in skipped),
+        ]
     if new_nodes:
         update.update(plan=Plan(nodes=[*dag.nodes, *new_nodes]), pending=[n.id for n in new_nodes])
         _emit(runtime, "planned", f"added {len(new_nodes)} sub-question(s)", node_total=len(dag.nodes) + len(new_nodes))
@@ -366,13 +427,27 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
     if is_unknown(answer) and not is_unknown(plain) and grounded(plain, plain_evidence):
         fallbacks.append("no answer from the DAG; kept the plain-RAG answer")
-        citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(plain, plain_evidence, {})
-        return {"answer": plain, "citations": citations, "calls": calls, "fallbacks": fallbacks, "done": True,
-                "support": {**support, "typed": False, "corroborated": False}}
+        citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(
+            plain, plain_evidence, {}
+        )
+        return {
+            "answer": plain,
+            "citations": citations,
+            "calls": calls,
+            "fallbacks": fallbacks,
+            "done": True,
+            "support": {**support, "typed": False, "corroborated": False},
+        }
     pool = [*state.get("human_evidence", []), *evidence, *(e for e in state.get("evidence", {}).values() if e.chunk_id not in dropped)]
     citations = infer_citations(answer, _unique(pool), results) if pool else []
-    return {"answer": answer, "citations": citations, "calls": calls, "fallbacks": fallbacks, "done": True,
-            "support": {**support, "typed": typed, "corroborated": corroborated}}
+    return {
+        "answer": answer,
+        "citations": citations,
+        "calls": calls,
+        "fallbacks": fallbacks,
+        "done": True,
+        "support": {**support, "typed": typed, "corroborated": corroborated},
+    }
 
 
 def _sink(state: AgentState) -> NodeResult | None:
@@ -396,7 +471,9 @@ def _final_free(state: AgentState, ctx: Context) -> dict:
     """The model writes the final answer itself from the memory and the evidence (``reader="free"``)."""
     s = ctx.settings
     evidence = final_evidence(state, s.top_k + 2)
-    user = prompts.FINAL.format(memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=state["question"])
+    user = prompts.FINAL.format(
+        memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=state["question"]
+    )
     reply, calls = ask(ctx, "final", user, outputs.AnswerReply, outputs.answer_schema(len(evidence)), s.answer_max_tokens + 24)
     fallbacks: list[str] = retried("final", reply)
     results = state.get("results", {})
@@ -415,7 +492,9 @@ def _final_free(state: AgentState, ctx: Context) -> dict:
     support = {**state.get("support", {}), "typed": True, "corroborated": _same(answer, plain)}
     if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, plain_evidence):
         fallbacks.append(f"final answer {answer!r} is not supported by the evidence; kept the plain-RAG answer")
-        plain_citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(plain, plain_evidence, {})
+        plain_citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(
+            plain, plain_evidence, {}
+        )
         return {"answer": plain, "citations": plain_citations, "calls": calls, "fallbacks": fallbacks, "done": True, "support": support}
     if not citations and evidence:
         citations = infer_citations(answer, evidence, results)
@@ -485,5 +564,3 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_conditional_edges("check", _after_check, ["ask_person", END])
     g.add_conditional_edges("ask_person", _after_ask, ["final", END])
     return g.compile(checkpointer=checkpointer)
-
-

@@ -29,7 +29,10 @@ def plan_messages(question: str) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": prompts.PLAN_SYSTEM}]
     for example, nodes in prompts.PLAN_EXAMPLES:
         reply = {"nodes": [{"id": i, "question": q, "depends_on": d} for i, q, d in nodes]}
-        messages += [{"role": "user", "content": prompts.PLAN.format(question=example)}, {"role": "assistant", "content": json.dumps(reply)}]
+        messages += [
+            {"role": "user", "content": prompts.PLAN.format(question=example)},
+            {"role": "assistant", "content": json.dumps(reply)},
+        ]
     return [*messages, {"role": "user", "content": prompts.PLAN.format(question=question)}]
 
 
@@ -43,8 +46,16 @@ def ask(ctx: Context, stage: Stage, user: str, model: type, schema: dict, max_to
 
 
 def llm_calls(stage: Stage, result: Structured) -> list[LLMCall]:
-    return [LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens, seconds=c.seconds, cached_tokens=c.cached_tokens)
-            for c in result.completions]
+    return [
+        LLMCall(
+            stage=stage,
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens,
+            seconds=c.seconds,
+            cached_tokens=c.cached_tokens,
+        )
+        for c in result.completions
+    ]
 
 
 def retried(stage: str, result: Structured) -> list[str]:
@@ -57,5 +68,3 @@ def warmup_call(ctx: Context, question: str, evidence: list[Evidence]) -> tuple[
     s = ctx.settings
     user = prompts.WARMUP.format(evidence=format_evidence(evidence, s.evidence_chars), question=question)
     return ask(ctx, "warmup", user, outputs.WarmupReply, outputs.warmup_schema(len(evidence)), s.answer_max_tokens + 24)
-
-

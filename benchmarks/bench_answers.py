@@ -45,7 +45,11 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "reader-only": ("dag", {"planner": "none"}, "ablation: no DAG (one retrieval, the typed reader)"),
     "dag-score": ("dag", {"reader": "score"}, "ablation: the reader with no LLM call at all"),
     "dag-llm-decides": ("dag", {"reader_llm_weight": 1.0}, "ablation: the model picks among the typed options"),
-    "before": ("dag", {"planner": "llm", "reader": "free"}, "ablation: the model plans and writes every answer (the agent before the reader)"),
+    "before": (
+        "dag",
+        {"planner": "llm", "reader": "free"},
+        "ablation: the model plans and writes every answer (the agent before the reader)",
+    ),
 }
 DEFAULT = ["dag", "vanilla", "none", "dag-gold", "reader-only", "dag-score", "dag-llm-decides", "before"]
 LOGICRAG = {"acc": 0.20, "f1": 0.027, "em": 0.0, "words": 23, "tokens": 1719}  # the issue's measurement, not re-run here
@@ -64,8 +68,8 @@ def open_rag(name: str, shared: dict, overrides: dict) -> DagRAG:
     return rag
 
 
-def run(name: str, variants: list[str], limit: int) -> list[dict]:
-    path = OUT / f"answers_{name}.json"
+def run(name: str, variants: list[str], limit: int, tag: str = "") -> list[dict]:
+    path = OUT / f"answers_{name}{tag}.json"
     records = json.loads(path.read_text()) if path.exists() else []
     done = {(r["variant"], r["qid"]) for r in records}
     questions = load_questions(DATA / f"{name}_dev.json")[:limit]
@@ -83,7 +87,10 @@ def run(name: str, variants: list[str], limit: int) -> list[dict]:
             records.append(rec)
             OUT.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(records, indent=1))
-            print(f"{name} {variant:16s} {i + 1:2d} acc={rec['metrics']['acc']:.0f} {rec['confidence'] or '-':8s} {rec['prediction'][:50]!r}", flush=True)
+            print(
+                f"{name} {variant:16s} {i + 1:2d} acc={rec['metrics']['acc']:.0f} {rec['confidence'] or '-':8s} {rec['prediction'][:50]!r}",
+                flush=True,
+            )
         rag.close()
     return records
 
@@ -96,10 +103,15 @@ def row(recs: list[dict]) -> dict:
     words = [r["words"] for r in recs]
     plans = [r["metrics"] for r in recs if "hops_match" in r["metrics"]]
     return {
-        "n": n, **m, "words_p50": statistics.median(words), "words_max": max(words),
-        "calls": sum(r["llm_calls"] for r in recs) / n, "tokens": (prompt + sum(r["completion_tokens"] for r in recs)) / n,
+        "n": n,
+        **m,
+        "words_p50": statistics.median(words),
+        "words_max": max(words),
+        "calls": sum(r["llm_calls"] for r in recs) / n,
+        "tokens": (prompt + sum(r["completion_tokens"] for r in recs)) / n,
         "cached": sum(r["cached_prompt_tokens"] for r in recs) / prompt if prompt else 0.0,
-        "p50": metrics.percentile(totals, 50), "p95": metrics.percentile(totals, 95),
+        "p50": metrics.percentile(totals, 50),
+        "p95": metrics.percentile(totals, 95),
         "hops": sum(p["hops_match"] for p in plans) / len(plans) if plans else None,
         "shape": sum(p["structure_match"] for p in plans) / len(plans) if plans else None,
     }
@@ -118,29 +130,45 @@ def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
         "Every (variant, question) starts from a cold llama.cpp cache. `tune` = questions 1-25 (inspected while building the",
         "reader and the planner), `held out` = 26-50 (never inspected). Per-question records: benchmarks/out/ (not committed).",
         "",
-        "| variant | what it is |", "|---|---|",
+        "| variant | what it is |",
+        "|---|---|",
         *[f"| {v} | {VARIANTS[v][2]} |" for v in VARIANTS],
         "",
     ]
     for name, recs in results.items():
         variants = [v for v in VARIANTS if any(r["variant"] == v for r in recs)]
-        lines += [f"## {name}", "", "| variant | n | EM | F1 | Acc | Acc tune | Acc held out | F1 held out | words p50 | words max | LLM calls | tokens | cached | p50 s | p95 s | hops match | DAG match |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {name}",
+            "",
+            "| variant | n | EM | F1 | Acc | Acc tune | Acc held out | F1 held out | words p50 | words max | LLM calls | tokens | cached "
+            "| p50 s | p95 s | hops match | DAG match |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for v in variants:
             vr = [r for r in recs if r["variant"] == v]
             a, t, h = row(vr), [r for r in vr if r["index"] < TUNE], [r for r in vr if r["index"] >= TUNE]
             at, ah = (row(t) if t else None), (row(h) if h else None)
             lines.append(
-                f"| {v} | {a['n']} | {fmt(a['em'])} | {fmt(a['f1'])} | {fmt(a['acc'])} | {fmt(at and at['acc'])} | {fmt(ah and ah['acc'])} | "
-                f"{fmt(ah and ah['f1'])} | {a['words_p50']:.0f} | {a['words_max']} | {a['calls']:.2f} | {a['tokens']:.0f} | {a['cached']:.0%} | "
+                f"| {v} | {a['n']} | {fmt(a['em'])} | {fmt(a['f1'])} | {fmt(a['acc'])} | {fmt(at and at['acc'])} | "
+                f"{fmt(ah and ah['acc'])} | {fmt(ah and ah['f1'])} | {a['words_p50']:.0f} | {a['words_max']} | {a['calls']:.2f} | "
+                f"{a['tokens']:.0f} | {a['cached']:.0%} | "
                 f"{a['p50']:.1f} | {a['p95']:.1f} | {fmt(a['hops'], 2)} | {fmt(a['shape'], 2)} |"
             )
         if name == "musique":
-            lines.append(f"| *official LogicRAG code, same model (from the issue; other 50 questions)* | 50 | {LOGICRAG['em']:.3f} | {LOGICRAG['f1']:.3f} | "
-                         f"{LOGICRAG['acc']:.3f} | | | | {LOGICRAG['words']} | | | {LOGICRAG['tokens']} | | | | 0 rounds | |")
+            lines.append(
+                "| *official LogicRAG code, same model (from the issue; other 50 questions)* | 50 | "
+                f"{LOGICRAG['em']:.3f} | {LOGICRAG['f1']:.3f} | "
+                f"{LOGICRAG['acc']:.3f} | | | | {LOGICRAG['words']} | | | {LOGICRAG['tokens']} | | | | 0 rounds | |"
+            )
         dag = [r for r in recs if r["variant"] == "dag"]
         if dag:
-            lines += ["", "Confidence of `dag` (how often it is right at each level):", "", "| confidence | n | Acc | share of right answers | share of wrong answers |", "|---|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                "Confidence of `dag` (how often it is right at each level):",
+                "",
+                "| confidence | n | Acc | share of right answers | share of wrong answers |",
+                "|---|---:|---:|---:|---:|",
+            ]
             right = [r for r in dag if r["metrics"]["acc"]]
             wrong = [r for r in dag if not r["metrics"]["acc"]]
             for level in ("high", "moderate", "low"):
@@ -163,17 +191,17 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(DEFAULT))
     ap.add_argument("--sets", default="musique,hotpotqa")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--tag", default="", help="suffix of this run's records file (runs side by side write their own)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} not found: the benchmark data lives in ../shared/data next to the repository")
     started, t0 = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), time.perf_counter()
-    results = {}
-    for name in args.sets.split(","):
-        if args.report_only:
-            path = OUT / f"answers_{name}.json"
-            results[name] = json.loads(path.read_text()) if path.exists() else []
-        else:
-            results[name] = run(name, args.variants.split(","), args.limit)
+    for name in [] if args.report_only else args.sets.split(","):
+        run(name, args.variants.split(","), args.limit, args.tag)
+    results = {
+        name: [r for path in sorted(OUT.glob(f"answers_{name}*.json")) for r in json.loads(path.read_text())]
+        for name in ("musique", "hotpotqa")
+    }
     text = report(results, started, (time.perf_counter() - t0) / 60)
     analysis = REPORT.read_text().split("<!-- analysis -->", 1)[1] if REPORT.exists() and "<!-- analysis -->" in REPORT.read_text() else ""
     REPORT.write_text(text + "\n<!-- analysis -->" + analysis)

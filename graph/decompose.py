@@ -24,8 +24,19 @@ RELATION_NOUNS = frozenset(
     capital inventor designer architect developer manufacturer successor predecessor operator sponsor label
     network employer maker distributor illustrator editor-in-chief commander member members""".split()
 )
-RELATION_PHRASES = ("place of birth", "birth place", "city of birth", "country of citizenship", "country of origin", "place of death",
-                    "record label", "home town", "home country", "main director", "lead singer")
+RELATION_PHRASES = (
+    "place of birth",
+    "birth place",
+    "city of birth",
+    "country of citizenship",
+    "country of origin",
+    "place of death",
+    "record label",
+    "home town",
+    "home country",
+    "main director",
+    "lead singer",
+)
 PERSON_RELATIONS = frozenset(
     """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
     founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain president
@@ -42,8 +53,10 @@ _NAME = rf"(?:#\d+|{_CAPWORD}(?:,?\s+(?:(?:of|the|de|du|von|van|and|on|in|for|a|
 _AUX = r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would)"
 _NOT_NOUNS = frozenset("s the a an best most least own first last new old former many much more other same only".split())
 # nouns that end a name's phrase ("the Atlas service"): the verb comes after them
-_NAME_NOUNS = ("service|team|company|band|river|university|college|school|airport|album|film|song|series|book|club|cluster|system"
-               "|project|group|station|museum|church|party|building|bridge|street|road|county|city|state|province|island|lake|mountain")
+_NAME_NOUNS = (
+    "service|team|company|band|river|university|college|school|airport|album|film|song|series|book|club|cluster|system"
+    "|project|group|station|museum|church|party|building|bridge|street|road|county|city|state|province|island|lake|mountain"
+)
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
 
 
@@ -98,7 +111,9 @@ def _candidates(text: str) -> list[_Found]:
     found: list[_Found] = []
     subject_at = _subject_start(text)
     # X's R  ("Hello Love's performer", "Corey Taylor's city of birth")
-    for m in _overlapping(rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text):
+    for m in _overlapping(
+        rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text
+    ):
         owner, rel = m.group(1).strip(), m.group(2)
         if re.search(r"[A-Z][\w'’.&-]*,?\s+$", text[: m.start()]):
             continue  # starts inside a longer name ("Kenji's" of "Akinoshu Kenji's")
@@ -121,19 +136,30 @@ def _candidates(text: str) -> list[_Found]:
         noun, pron, clause = m.group(1), m.group(2), m.group(3).strip()
         if noun.split()[-1] in {"one", "same", "way", "time", "first", "most"} or not clause:
             continue
-        clause = _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(3) + len(clause)), _do_support(text))
+        clause = _trim_clause(
+            clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(3) + len(clause)), _do_support(text)
+        )
         end = m.start(3) + len(clause)
         found.append(_Found(m.start(), end, _relative_question(noun, pron, clause)))
-    for m in _overlapping(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:[A-Z][\w'’.-]*\s+)+)(is|was|are|were)\s+((?:[a-z]+\s*){{1,3}}?)(?={_CLAUSE_END}|\s+{_AUX}\b)", text):
+    for m in _overlapping(
+        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:[A-Z][\w'’.-]*\s+)+)(is|was|are|were)\s+((?:[a-z]+\s*){{1,3}}?)(?={_CLAUSE_END}|\s+{_AUX}\b)",
+        text,
+    ):
         noun, subject, verb, tail = m.group(1), m.group(2).strip(), m.group(3), m.group(4).strip()
         if tail and _do_support(text) and _at_end(text, m.end(4)) and subject_at >= 0 and m.start() >= subject_at and len(tail.split()) > 1:
             tail = tail.rsplit(" ", 1)[0]  # "... is part of dissolve?": the last word is the main verb
         if not tail:
             continue
         found.append(_Found(m.start(), m.start(4) + len(tail), f"What is the {noun} {subject} {verb} {tail}?"))
-    for m in _overlapping(rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b.+?)(?={_CLAUSE_END})", text):
+    for m in _overlapping(
+        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b.+?)(?={_CLAUSE_END})",
+        text,
+    ):
         clause = m.group(2).strip()
-        noun, clause = m.group(1), _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(2) + len(clause)), _do_support(text))
+        noun, clause = (
+            m.group(1),
+            _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(2) + len(clause)), _do_support(text)),
+        )
         found.append(_Found(m.start(), m.start(2) + len(clause), f"What is the {noun} {clause}?"))
     return found
 
@@ -142,9 +168,10 @@ def _subject_start(text: str) -> int:
     """Where the subject starts in a question whose main verb comes last ("When was X taken by ...",
     "What year did X dissolve"); -1 for other questions."""
     low = text.lower()
-    m = re.match(r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:(?:what|which)(?:\s+[\w-]+){1,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+", low) or re.match(
-        r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low
-    )
+    m = re.match(
+        r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:(?:what|which)(?:\s+[\w-]+){1,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+",
+        low,
+    ) or re.match(r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low)
     return m.end() if m else -1
 
 
@@ -165,7 +192,11 @@ def _innermost(text: str) -> _Found | None:
     found = [f for f in _candidates(text) if f.end > f.start]
     if not found:
         return None
-    inner = [f for f in found if not any(g is not f and f.start <= g.start and g.end <= f.end and (g.start, g.end) != (f.start, f.end) for g in found)]
+    inner = [
+        f
+        for f in found
+        if not any(g is not f and f.start <= g.start and g.end <= f.end and (g.start, g.end) != (f.start, f.end) for g in found)
+    ]
     pool = inner or found
     return max(pool, key=lambda f: (f.start, -(f.end - f.start)))
 
@@ -195,7 +226,12 @@ def _at_end(text: str, end: int) -> bool:
 
 
 def _do_support(text: str) -> bool:
-    return re.match(r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:what|which|when|where|why|how|who|whom)\b[^?]*?\s(?:did|does|do)\s", text.lower()) is not None
+    return (
+        re.match(
+            r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:what|which|when|where|why|how|who|whom)\b[^?]*?\s(?:did|does|do)\s", text.lower()
+        )
+        is not None
+    )
 
 
 def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support: bool = False) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from agent.api import DagRAG
 from agent.evaluation import metrics
@@ -77,8 +77,9 @@ def ranked_passages(answer: Answer) -> list[str]:
     return list(dict.fromkeys(answer.retrieved_ids))
 
 
-def score(answer: Answer, question: EvalQuestion, titles: list[str], passages: list[str] | None = None,
-          gold_passages: set[str] | None = None) -> dict[str, float | None]:
+def score(
+    answer: Answer, question: EvalQuestion, titles: list[str], passages: list[str] | None = None, gold_passages: set[str] | None = None
+) -> dict[str, float | None]:
     """Quality metrics of one prediction.
 
     Recall@k counts the first k distinct source passages (``passages``: the documents of the
@@ -100,18 +101,27 @@ def score(answer: Answer, question: EvalQuestion, titles: list[str], passages: l
         planned = [n for n in answer.nodes if n.round == 0]  # the plan itself, not nodes added by reflection
         pred_edges = [(d, n.id) for n in planned for d in n.depends_on]
         ids = {n.id: i for i, n in enumerate(sorted(planned, key=lambda n: n.id), 1)}
-        cmp = metrics.compare_plans([(ids[a], ids[b]) for a, b in pred_edges if a in ids and b in ids], len(ids),
-                                    gold_edges(question.gold_decomposition), len(question.gold_decomposition))
-        row.update(hops_pred=float(cmp["hops_pred"]), hops_gold=float(cmp["hops_gold"]),
-                   hops_match=cmp["hops_match"], structure_match=cmp["structure_match"])
+        cmp = metrics.compare_plans(
+            [(ids[a], ids[b]) for a, b in pred_edges if a in ids and b in ids],
+            len(ids),
+            gold_edges(question.gold_decomposition),
+            len(question.gold_decomposition),
+        )
+        row.update(
+            hops_pred=float(cmp["hops_pred"]),
+            hops_gold=float(cmp["hops_gold"]),
+            hops_match=cmp["hops_match"],
+            structure_match=cmp["structure_match"],
+        )
     return row
 
 
 def gold_plan(question: EvalQuestion) -> Plan:
     if not question.gold_decomposition:
         raise EvalError(f"question {question.qid} has no gold decomposition: --planner gold needs MuSiQue-style data")
-    return Plan.model_validate({"nodes": [{"id": n["id"], "question": n["question"], "depends_on": n["depends_on"]}
-                                          for n in question.gold_decomposition]})
+    return Plan.model_validate(
+        {"nodes": [{"id": n["id"], "question": n["question"], "depends_on": n["depends_on"]} for n in question.gold_decomposition]}
+    )
 
 
 def answer_with(rag: DagRAG, variant: str, question: EvalQuestion) -> Answer:
@@ -127,18 +137,36 @@ def answer_with(rag: DagRAG, variant: str, question: EvalQuestion) -> Answer:
     return rag.ask_without_retrieval(question.question)
 
 
-def record(variant: str, question: EvalQuestion, answer: Answer, titles_of: Callable[[list[str]], list[str]],
-           passages: list[str] | None = None, gold_passages: set[str] | None = None) -> dict:
+def record(
+    variant: str,
+    question: EvalQuestion,
+    answer: Answer,
+    titles_of: Callable[[list[str]], list[str]],
+    passages: list[str] | None = None,
+    gold_passages: set[str] | None = None,
+) -> dict:
     ranked = ranked_passages(answer)
     titles = titles_of(ranked)
     return {
-        "variant": variant, "qid": question.qid, "question": question.question, "gold": question.answers,
-        "prediction": answer.answer, "plan_source": answer.plan_source, "fallbacks": answer.fallbacks, "confidence": answer.confidence,
-        "dag": [{"id": n.id, "question": n.question, "depends_on": n.depends_on, "answer": n.answer, "round": n.round} for n in answer.nodes],
-        "retrieved_ids": ranked, "retrieved_titles": titles,
-        "llm_calls": answer.usage.llm_calls, "prompt_tokens": answer.usage.prompt_tokens,
-        "completion_tokens": answer.usage.completion_tokens, "cached_prompt_tokens": answer.usage.cached_prompt_tokens,
-        "timings": answer.timings, "metrics": score(answer, question, titles, passages, gold_passages),
+        "variant": variant,
+        "qid": question.qid,
+        "question": question.question,
+        "gold": question.answers,
+        "prediction": answer.answer,
+        "plan_source": answer.plan_source,
+        "fallbacks": answer.fallbacks,
+        "confidence": answer.confidence,
+        "dag": [
+            {"id": n.id, "question": n.question, "depends_on": n.depends_on, "answer": n.answer, "round": n.round} for n in answer.nodes
+        ],
+        "retrieved_ids": ranked,
+        "retrieved_titles": titles,
+        "llm_calls": answer.usage.llm_calls,
+        "prompt_tokens": answer.usage.prompt_tokens,
+        "completion_tokens": answer.usage.completion_tokens,
+        "cached_prompt_tokens": answer.usage.cached_prompt_tokens,
+        "timings": answer.timings,
+        "metrics": score(answer, question, titles, passages, gold_passages),
         **({"recall_passages": passages} if passages is not None else {}),
     }
 
@@ -258,7 +286,10 @@ def summarize(records: list[dict]) -> dict[str, dict[str, float]]:
             p50_s=metrics.percentile(totals, 50),
             p95_s=metrics.percentile(totals, 95),
             fallback_rate=sum(1 for r in rows if r["plan_source"] == "fallback") / len(rows),
-            **{f"share_{k}": (time_sum[k] / time_sum["total"] if time_sum["total"] else 0.0) for k in ("llm", "embed", "retrieval", "other")},
+            **{
+                f"share_{k}": (time_sum[k] / time_sum["total"] if time_sum["total"] else 0.0)
+                for k in ("llm", "embed", "retrieval", "other")
+            },
         )
         out[v] = summary
     return out

@@ -68,8 +68,8 @@ def test_a_chain_of_statements_is_followed_hop_by_hop(chain_rag, question, expec
 
 def test_a_versioned_policy_amount_now_and_as_of(tmp_path, offline_env):
     docs = tmp_path / "docs"
-    old = "---\ntitle: Travel policy\ndate: 2024-01-01\n---\n\nTravel policy, effective 2024-01-01.\n\nThe hotel limit is $150 per night. Receipts are required for every claim.\n"
-    new = "---\ntitle: Travel policy\ndate: 2025-03-01\n---\n\nTravel policy, effective 2025-03-01.\n\nThe hotel limit is $210 per night. Receipts are required for every claim.\n"
+    policy = "---\ntitle: Travel policy\ndate: {date}\n---\n\nEffective {date}.\n\nThe hotel limit is {limit} per night.\n"
+    old, new = policy.format(date="2024-01-01", limit="$150"), policy.format(date="2025-03-01", limit="$210")
     with DagRAG.open(tmp_path / "kb", clarify_budget=0) as rag:
         write(docs, {"travel.md": old})
         rag.ingest([docs])

@@ -73,6 +73,8 @@ class Log:
 
 
 def rag_for(kb, llm, **settings):
+    # the model writes its answers (reader="free"): its final call is the window a kill lands in
+    settings = {"planner": "llm", "reader": "free", **settings}
     return DagRAG(Settings(kb_path=Path(kb), reviewer="tester", **settings), llm=llm, embedder=HashEmbedder())
 
 

@@ -114,12 +114,15 @@ def test_answer_dag_and_fallbacks_are_well_formed(rag, answer):
 
 def assert_dag_well_formed(rag: DagRAG, answer: Answer) -> None:
     assert answer.nodes, f"plan_source {answer.plan_source!r} means a plan was executed"
-    if "single-node plan answered by the warm-up call (plain RAG)" in answer.fallbacks:
+    if "single-node plan answered by the warm-up (plain RAG)" in answer.fallbacks:
         # a degenerate plan falls back to plain RAG: the warm-up answer is the final one, no final call
         assert answer.plan_source == "fallback" and len(answer.nodes) == 1
         assert answer.nodes[0].answer == answer.answer and not any(c.stage == "final" for c in answer.calls)
+    elif any(f.startswith("the last sub-question found no typed answer") for f in answer.fallbacks):
+        assert answer.citations or answer.answer == "unknown"  # the question was read over all the evidence
     else:
-        assert any(c.stage == "final" for c in answer.calls)
+        # the last sub-question's typed answer is the final answer: no final call
+        assert answer.answer == answer.nodes[-1].answer and not any(c.stage == "final" for c in answer.calls)
     chroma_ids = rag.kb.store.ids()
     ids = [n.id for n in answer.nodes]
     assert len(set(ids)) == len(ids)
@@ -166,7 +169,7 @@ def test_stream_yields_progress_then_one_final_event(rag, demo_kb):
     a = last.answer
     assert a.plan_source == "gold" and [n.id for n in a.nodes] == [1] and a.nodes[0].resolved_question == question
     assert a.citations and {c.stage for c in a.calls} <= {"node", "final"}  # no warm-up, planning or reflection
-    assert a.usage.llm_calls == len(a.calls) >= 2
+    assert a.usage.llm_calls == len(a.calls)  # the reader calls the model only for close calls
     # closing the sibling released only its own Chroma handle
     assert rag.kb.store.count() == demo_kb.report.chunks
 

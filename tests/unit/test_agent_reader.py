@@ -69,7 +69,9 @@ def test_no_typed_span_lets_the_model_write_the_answer_as_plain_rag_would():
 
 
 def test_a_dag_that_finds_no_typed_answer_consults_reflection_and_says_low_confidence():
-    retriever = LexicalRetriever([("Teams", "The Payments team owns the billing service."), ("Managers", "Payments is managed by the platform group.")])
+    retriever = LexicalRetriever(
+        [("Teams", "The Payments team owns the billing service."), ("Managers", "Payments is managed by the platform group.")]
+    )
     llm = FakeLLM([{"enough": True, "new_questions": []}])
     answer = run(llm, retriever)
     assert [n.answer for n in answer.nodes] == ["Payments team", "unknown"]

@@ -20,17 +20,27 @@ def chain(question: str) -> list[str]:
     ("question", "expected"),
     [
         ("Who manages the team that owns the billing service?", ["Which team owns the billing service?", "Who manages #1?"]),
-        ("In which city does the manager of the team that owns the search service work?",
-         ["Which team owns the search service?", "Who is the manager of #1?", "In which city does #2 work?"]),
-        ("What is the name of the waterfall in the country where the Bubye River is found?",
-         ["What is the country where the Bubye River is found?", "What is the name of the waterfall in #1?"]),
-        ("When was the country that produced Fist Power taken by the British?",
-         ["Which country produced Fist Power?", "When was #1 taken by the British?"]),
-        ("What kind of plane dropped the bomb on Akinoshu Kenji's birthplace?",
-         ["What is the birthplace of Akinoshu Kenji?", "What kind of plane dropped the bomb on #1?"]),
+        (
+            "In which city does the manager of the team that owns the search service work?",
+            ["Which team owns the search service?", "Who is the manager of #1?", "In which city does #2 work?"],
+        ),
+        (
+            "What is the name of the waterfall in the country where the Bubye River is found?",
+            ["What is the country where the Bubye River is found?", "What is the name of the waterfall in #1?"],
+        ),
+        (
+            "When was the country that produced Fist Power taken by the British?",
+            ["Which country produced Fist Power?", "When was #1 taken by the British?"],
+        ),
+        (
+            "What kind of plane dropped the bomb on Akinoshu Kenji's birthplace?",
+            ["What is the birthplace of Akinoshu Kenji?", "What kind of plane dropped the bomb on #1?"],
+        ),
         ("Who is the spouse of Big Eye's main director?", ["Who is the main director of Big Eye?", "Who is the spouse of #1?"]),
-        ("What year did the company Novair International Airways is part of dissolve?",
-         ["What is the company Novair International Airways is part of?", "What year did #1 dissolve?"]),
+        (
+            "What year did the company Novair International Airways is part of dissolve?",
+            ["What is the company Novair International Airways is part of?", "What year did #1 dissolve?"],
+        ),
     ],
 )
 def test_nested_descriptions_become_a_chain(question, expected):
@@ -45,7 +55,12 @@ def test_three_hops_in_dependency_order():
 
 @pytest.mark.parametrize(
     "question",
-    ["Who is the wife of Kim Jong-chul?", "When was Northwind Labs founded?", "What is the hotel limit per night?", "Who manages the Payments team?"],
+    [
+        "Who is the wife of Kim Jong-chul?",
+        "When was Northwind Labs founded?",
+        "What is the hotel limit per night?",
+        "Who manages the Payments team?",
+    ],
 )
 def test_a_flat_question_is_one_node(question):
     assert chain(question) == [question]

@@ -18,7 +18,11 @@ def ev(text: str, title: str = "doc", n: int = 0) -> Evidence:
 
 
 POLICY = ev("Travel policy. Effective 2024-01-01. The hotel limit is $180 per night. Claims must be filed within 30 days.", "Travel policy")
-MANAGERS = ev("Dana Kim manages the Payments team. Ravi Mehta manages the Discovery team. All managers report to Helen Strand.", "Engineering managers", 1)
+MANAGERS = ev(
+    "Dana Kim manages the Payments team. Ravi Mehta manages the Discovery team. All managers report to Helen Strand.",
+    "Engineering managers",
+    1,
+)
 TEAMS = ev("The Payments team owns the billing service and the refund service. The Discovery team owns the search service.", "Teams", 2)
 
 
@@ -29,7 +33,13 @@ def best(question: str, evidence: list[Evidence]) -> str:
 
 def test_spans_of_every_kind():
     found = {(c.text, c.kind) for c in extract_candidates([POLICY, MANAGERS])}
-    assert {("$180 per night", "number"), ("2024-01-01", "date"), ("30 days", "number"), ("Dana Kim", "name"), ("Helen Strand", "name")} <= found
+    assert {
+        ("$180 per night", "number"),
+        ("2024-01-01", "date"),
+        ("30 days", "number"),
+        ("Dana Kim", "name"),
+        ("Helen Strand", "name"),
+    } <= found
 
 
 def test_an_amount_question_gets_the_amount_not_the_header_date():
@@ -49,7 +59,9 @@ def test_a_date_question_gets_a_date():
 
 
 def test_the_questions_own_words_are_never_the_answer():
-    texts = [s.text for s in rank("Who manages the Payments team?", classify("Who manages the Payments team?"), extract_candidates([MANAGERS]))]
+    texts = [
+        s.text for s in rank("Who manages the Payments team?", classify("Who manages the Payments team?"), extract_candidates([MANAGERS]))
+    ]
     assert "Payments" not in texts and "Payments team" not in texts
 
 
@@ -69,7 +81,10 @@ def test_choice_by_earliest_year():
 
 
 def test_yes_no_from_what_each_subject_passage_says():
-    docs = [ev("Christopher Nolan is a British film director.", "Christopher Nolan"), ev("Sathish Kalathil is an Indian film director.", "Sathish Kalathil", 1)]
+    docs = [
+        ev("Christopher Nolan is a British film director.", "Christopher Nolan"),
+        ev("Sathish Kalathil is an Indian film director.", "Sathish Kalathil", 1),
+    ]
     question = "Are Christopher Nolan and Sathish Kalathil both film directors?"
     assert judge_choice(question, classify(question), docs)[0].text == "yes"
     docs[1] = ev("Sathish Kalathil is an Indian cricket player.", "Sathish Kalathil", 1)
@@ -95,7 +110,9 @@ def test_a_small_weight_lets_the_model_break_close_calls_only():
 
 
 def test_an_unusable_choice_falls_back_to_the_best_ranked_span():
-    reading = read("Who manages the Payments team?", [MANAGERS], llm=FakeLLM(["not json", "still not json"]), settings=Settings(reader_llm_weight=1.0))
+    reading = read(
+        "Who manages the Payments team?", [MANAGERS], llm=FakeLLM(["not json", "still not json"]), settings=Settings(reader_llm_weight=1.0)
+    )
     assert reading.answer == "Dana Kim" and reading.notes
 
 
