@@ -17,8 +17,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent.evidence import clip, grounded, is_unknown
-from agent.types import Citation, Evidence, SelfCheck
+from agent.evidence import citation_of, grounded, is_unknown
+from agent.types import Evidence, SelfCheck
 from kb.ledger import Review
 
 if TYPE_CHECKING:
@@ -138,16 +138,7 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
         caveats.append(f'Relies on knowledge under review (#{r.review_id}, {r.relation}): "{r.old_statement}" versus "{r.new_statement}".')
         for e in desk.evidence_for([r.old_item, r.new_item]) if desk else []:
             if e.chunk_id not in {c.chunk_id for c in citations}:
-                citations.append(
-                    Citation(
-                        chunk_id=e.chunk_id,
-                        doc_id=e.doc_id,
-                        title=e.title,
-                        source=e.source,
-                        snippet=clip(e.text, 200),
-                        via_entity=e.metadata.get("via_entity"),
-                    )
-                )
+                citations.append(citation_of(e))
     if desk is not None and conflicts:
         desk.record_hits([r.review_id for r in conflicts], state["question"])
     support = state.get("support", {})

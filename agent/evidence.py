@@ -37,22 +37,21 @@ def is_unknown(answer: str) -> bool:
     return " ".join(re.sub(r"[^\w/ ]", " ", answer.lower()).split()) in UNKNOWN
 
 
+def citation_of(e: Evidence) -> Citation:
+    """The citation of one passage (with the entity that brought it in, if a link did)."""
+    return Citation(
+        chunk_id=e.chunk_id,
+        doc_id=e.doc_id,
+        title=e.title,
+        source=e.source,
+        snippet=clip(e.text, 200),
+        via_entity=e.metadata.get("via_entity"),
+    )
+
+
 def cite(evidence: list[Evidence], numbers: list[int]) -> list[Citation]:
-    chosen: list[Citation] = []
-    for n in dict.fromkeys(numbers):
-        if 1 <= n <= len(evidence):
-            e = evidence[n - 1]
-            chosen.append(
-                Citation(
-                    chunk_id=e.chunk_id,
-                    doc_id=e.doc_id,
-                    title=e.title,
-                    source=e.source,
-                    snippet=clip(e.text, 200),
-                    via_entity=e.metadata.get("via_entity"),
-                )
-            )
-    return chosen
+    """The passages numbered ``numbers`` (from 1, as in the prompt), each once; out-of-range numbers are ignored."""
+    return [citation_of(evidence[n - 1]) for n in dict.fromkeys(numbers) if 1 <= n <= len(evidence)]
 
 
 def grounded(answer: str, evidence: list[Evidence]) -> bool:

@@ -19,6 +19,7 @@ from agent.questions import QuestionType, classify
 from agent.reader import Scored, extract_candidates, judge_choice, rank
 from agent.settings import Settings
 from agent.types import Evidence, LLMCall, Stage
+from agent.writer import llm_calls
 
 Similarity = Callable[[str, list[str]], list[float]]
 
@@ -107,16 +108,7 @@ def _choose(
     reply = ask_structured(
         llm, messages, outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options)
     )
-    calls = [
-        LLMCall(
-            stage=stage,
-            prompt_tokens=c.prompt_tokens,
-            completion_tokens=c.completion_tokens,
-            seconds=c.seconds,
-            cached_tokens=c.cached_tokens,
-        )
-        for c in reply.completions
-    ]
+    calls = llm_calls(stage, reply)
     if reply.value is None or reply.value.answer not in options:
         return top[0], calls, [f"reader choice unusable ({reply.error or 'not an option'}); took the best-ranked span"]
     return top[options.index(reply.value.answer)], calls, []
