@@ -74,6 +74,7 @@ class Budget:
 SELF_CHECK_QUESTIONS = (
     "Is every claim supported by the cited evidence?",
     "Is the answer the kind of thing the question asks for?",
+    "Did every sub-question find an answer of the kind it asks for?",
     "Does a second, independent reading give the same answer?",
     "Are there conflicting indicators (knowledge under review)?",
     "Are the items used valid and recently validated?",
@@ -81,31 +82,31 @@ SELF_CHECK_QUESTIONS = (
 
 
 def self_check(
-    *, supported: bool, typed: bool, corroborated: bool, conflicts: int, stale: int, stale_days: int
+    *, supported: bool, typed: bool, hops_typed: bool, corroborated: bool, conflicts: int, stale: int, stale_days: int
 ) -> tuple[list[SelfCheck], Confidence]:
     """ARIA's self-dialogue from support signals, and the confidence it warrants.
 
-    high: a typed span of a cited passage that a second reading confirms, with no open
-    conflict or stale item; low: unsupported, or not what the question asks for; else moderate.
+    high: a typed span of a cited passage, every hop typed, confirmed by a second reading (plain
+    RAG's agrees, or it clearly leads the other candidates), no open conflict or stale item;
+    low: unsupported, not what the question asks for, or a hop that found nothing of its kind;
+    else moderate.
     """
+    q = SELF_CHECK_QUESTIONS
     checks = [
         SelfCheck(
-            question=SELF_CHECK_QUESTIONS[0],
+            question=q[0],
             ok=supported,
             detail="the cited passages contain the answer" if supported else "no cited passage contains the answer",
         ),
+        SelfCheck(question=q[1], ok=typed, detail="yes" if typed else "the answer is not of the type the question asks for"),
+        SelfCheck(question=q[2], ok=hops_typed, detail="yes" if hops_typed else "a sub-question found nothing of its kind"),
+        SelfCheck(question=q[3], ok=corroborated, detail="yes" if corroborated else "only one reading supports it"),
+        SelfCheck(question=q[4], ok=not conflicts, detail=f"{conflicts} open conflict(s)" if conflicts else "none"),
         SelfCheck(
-            question=SELF_CHECK_QUESTIONS[1], ok=typed, detail="yes" if typed else "the answer is not of the type the question asks for"
-        ),
-        SelfCheck(question=SELF_CHECK_QUESTIONS[2], ok=corroborated, detail="yes" if corroborated else "only one reading supports it"),
-        SelfCheck(question=SELF_CHECK_QUESTIONS[3], ok=not conflicts, detail=f"{conflicts} open conflict(s)" if conflicts else "none"),
-        SelfCheck(
-            question=SELF_CHECK_QUESTIONS[4],
-            ok=not stale,
-            detail=f"{stale} cited item(s) outdated or not validated for {stale_days} days" if stale else "yes",
+            question=q[5], ok=not stale, detail=f"{stale} cited item(s) outdated or not validated for {stale_days} days" if stale else "yes"
         ),
     ]
-    if not supported or not typed:
+    if not supported or not typed or not hops_typed:
         return checks, "low"
     return checks, "high" if all(c.ok for c in checks) else "moderate"
 
@@ -150,8 +151,9 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
     ]
     checks, confidence = self_check(
         supported=not is_unknown(answer) and grounded(answer, cited),
-        typed=support.get("typed", False),
-        corroborated=support.get("corroborated", False),
+        typed=bool(support.get("typed", False)),
+        hops_typed=bool(support.get("hops_typed", True)),
+        corroborated=bool(support.get("agrees", False)) or support.get("margin", 0.0) >= s.confidence_margin,
         conflicts=len(conflicts),
         stale=len(stale),
         stale_days=s.stale_days,

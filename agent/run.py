@@ -93,4 +93,5 @@ def to_answer(state: dict, total: float, as_of: datetime | None = None) -> Answe
         self_check=state.get("self_check", []),
         conflicts=state.get("conflicts", []),
         caveats=state.get("caveats", []),
+        signals={k: float(v) for k, v in state.get("support", {}).items() if k in ("typed", "hops_typed", "agrees", "margin")},
     )

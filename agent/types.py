@@ -90,6 +90,7 @@ class Answer(BaseModel):
     self_check: list[SelfCheck] = []
     conflicts: list[int] = []  # open review items the answer relies on
     caveats: list[str] = []  # said with the answer: conflicts under review, low confidence
+    signals: dict[str, float] = {}  # what the confidence rests on: typed, hops_typed, agrees (with plain RAG), margin
 
     @property
     def plan(self) -> Plan:

@@ -85,7 +85,7 @@ class AgentState(TypedDict, total=False):
     conflicts: list[int]
     caveats: list[str]
     person: PersonQuestion | None  # when a person must be asked
-    support: dict[str, bool]  # signals for the self-check: typed, corroborated
+    support: dict[str, float]  # signals for the self-check: typed, agrees (with plain RAG), margin, hops_typed
     asked: bool  # a person was asked already in this run
     human_evidence: list[Evidence]  # statements a person gave during this run
     dropped_ids: list[str]  # items a person's resolution superseded during this run
@@ -143,12 +143,20 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
             plan_source="warmup",
             done=True,
             citations=citations,
-            support={"typed": reading.typed, "corroborated": reading.ranked_first and reading.margin >= CLEAR_MARGIN},
+            support={"typed": reading.typed, "agrees": False, "margin": _lead(reading), "hops_typed": True},
         )
     return update
 
 
-CLEAR_MARGIN = 0.05  # score lead of the chosen span over the runner-up that counts as a clear reading
+def _lead(reading: Reading) -> float:
+    """How far the answer leads the runner-up in the ranking (0 when the model overruled the ranking)."""
+    return reading.margin if reading.ranked_first and reading.found else 0.0
+
+
+def _hops_typed(state: AgentState) -> bool:
+    """Every solved sub-question found an answer of the type it asked for."""
+    support = state.get("support", {})
+    return all(support.get(f"node{i}_typed", True) for i in state.get("results", {}))  # free-written nodes: not typed
 
 
 def _warmup_free(
@@ -168,7 +176,9 @@ def _warmup_free(
     update.update(warmup_answer=answer, warmup_citations=citations)
     short = len(answer.split()) <= s.warmup_max_words and not is_unknown(answer) and grounded(answer, evidence)
     if s.warmup_shortcut and not multi_hop and short:
-        update.update(answer=answer, plan_source="warmup", done=True, citations=citations, support={"typed": True, "corroborated": False})
+        update.update(
+            answer=answer, plan_source="warmup", done=True, citations=citations, support={"typed": True, "agrees": False, "margin": 0.0}
+        )
     return update
 
 
@@ -255,7 +265,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
     facts: list[str] = []
     fallbacks: list[str] = []
     typed: dict[int, bool] = {}
-    clear: dict[int, bool] = {}
+    lead: dict[int, float] = {}
     total = len(dag.nodes)
     for i in ready:
         index = len(results) + 1
@@ -276,7 +286,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             reading = read(queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed
-            clear[i] = reading.ranked_first and reading.margin >= CLEAR_MARGIN
+            lead[i] = _lead(reading)
         calls += node_calls
         fallbacks += notes
         results[i] = NodeResult(
@@ -303,7 +313,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         "support": {
             **state.get("support", {}),
             **{f"node{i}_typed": t for i, t in typed.items()},
-            **{f"node{i}_clear": c for i, c in clear.items()},
+            **{f"node{i}_margin": m for i, m in lead.items()},
         },
     }
 
@@ -413,14 +423,12 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     fallbacks: list[str] = []
     if sink is not None and not changed and not is_unknown(sink.answer) and support.get(f"node{sink.id}_typed", False):
         answer = sink.answer
-        corroborated = _same(answer, plain) or support.get(f"node{sink.id}_clear", False)
-        typed = True
+        signals = {"typed": True, "agrees": _same(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
     else:
         hops = [r.answer for r in results.values() if sink is None or r.id != sink.id]
         reading = read(question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="final", exclude=hops)
         answer, calls, fallbacks = reading.answer, reading.calls, list(reading.notes)
-        corroborated = _same(answer, plain) and not changed
-        typed = reading.typed
+        signals = {"typed": reading.typed, "agrees": _same(answer, plain) and not changed, "margin": _lead(reading)}
         if sink is not None and not changed:
             fallbacks.append(f"the last sub-question found no typed answer ({sink.answer!r}); read the question over all the evidence")
     dropped = set(state.get("dropped_ids", []))
@@ -436,7 +444,7 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
             "calls": calls,
             "fallbacks": fallbacks,
             "done": True,
-            "support": {**support, "typed": False, "corroborated": False},
+            "support": {**support, "typed": False, "agrees": False, "margin": 0.0, "hops_typed": False},
         }
     pool = [*state.get("human_evidence", []), *evidence, *(e for e in state.get("evidence", {}).values() if e.chunk_id not in dropped)]
     citations = infer_citations(answer, _unique(pool), results) if pool else []
@@ -446,7 +454,7 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         "calls": calls,
         "fallbacks": fallbacks,
         "done": True,
-        "support": {**support, "typed": typed, "corroborated": corroborated},
+        "support": {**support, **signals, "hops_typed": _hops_typed(state)},
     }
 
 
@@ -489,7 +497,7 @@ def _final_free(state: AgentState, ctx: Context) -> dict:
     plain = state.get("warmup_answer", "")
     dropped = set(state.get("dropped_ids", []))
     plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
-    support = {**state.get("support", {}), "typed": True, "corroborated": _same(answer, plain)}
+    support = {**state.get("support", {}), "typed": True, "agrees": _same(answer, plain), "margin": 0.0}
     if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, plain_evidence):
         fallbacks.append(f"final answer {answer!r} is not supported by the evidence; kept the plain-RAG answer")
         plain_citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(

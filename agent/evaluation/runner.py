@@ -156,6 +156,7 @@ def record(
         "plan_source": answer.plan_source,
         "fallbacks": answer.fallbacks,
         "confidence": answer.confidence,
+        "signals": answer.signals,
         "dag": [
             {"id": n.id, "question": n.question, "depends_on": n.depends_on, "answer": n.answer, "round": n.round} for n in answer.nodes
         ],

@@ -81,11 +81,18 @@ def test_a_dag_that_finds_no_typed_answer_consults_reflection_and_says_low_confi
 
 
 def test_self_check_confidence_rules():
-    kw = {"conflicts": 0, "stale": 0, "stale_days": 365}
+    kw = {"hops_typed": True, "conflicts": 0, "stale": 0, "stale_days": 365}
     assert self_check(supported=True, typed=True, corroborated=True, **kw)[1] == "high"
     assert self_check(supported=True, typed=True, corroborated=False, **kw)[1] == "moderate"
     assert self_check(supported=True, typed=False, corroborated=True, **kw)[1] == "low"
     assert self_check(supported=False, typed=True, corroborated=True, **kw)[1] == "low"
-    assert self_check(supported=True, typed=True, corroborated=True, conflicts=1, stale=0, stale_days=365)[1] == "moderate"
+    assert self_check(supported=True, typed=True, corroborated=True, **{**kw, "hops_typed": False})[1] == "low"
+    assert self_check(supported=True, typed=True, corroborated=True, **{**kw, "conflicts": 1})[1] == "moderate"
     checks, _ = self_check(supported=True, typed=True, corroborated=False, **kw)
-    assert [c.ok for c in checks] == [True, True, False, True, True]
+    assert [c.ok for c in checks] == [True, True, True, False, True, True]
+
+
+def test_the_answer_carries_the_signals_its_confidence_rests_on(company_retriever):
+    answer = run(FakeLLM([first_option, first_option]), company_retriever)
+    assert set(answer.signals) == {"typed", "hops_typed", "agrees", "margin"}
+    assert answer.signals["typed"] == answer.signals["hops_typed"] == 1.0
