@@ -11,12 +11,28 @@ The public API::
 from typing import TYPE_CHECKING
 
 __all__ = [
-    "Answer", "Citation", "ConfigError", "DagRAG", "Evidence", "LLMCall", "NodeResult",
-    "QuestionError", "Settings", "StepEvent", "Usage", "load_settings",
+    "Answer",
+    "Citation",
+    "ConfigError",
+    "DagRAG",
+    "Evidence",
+    "LLMCall",
+    "NodeResult",
+    "QuestionError",
+    "Settings",
+    "StepEvent",
+    "Usage",
+    "load_settings",
 ]
 
-_WHERE = {"DagRAG": "agent.api", "QuestionError": "agent.api", "ConfigError": "agent.settings", "Settings": "agent.settings",
-          "load_settings": "agent.settings", **{n: "agent.types" for n in ("Answer", "Citation", "Evidence", "LLMCall", "NodeResult", "StepEvent", "Usage")}}
+_WHERE = {
+    "DagRAG": "agent.api",
+    "QuestionError": "agent.api",
+    "ConfigError": "agent.settings",
+    "Settings": "agent.settings",
+    "load_settings": "agent.settings",
+    **{n: "agent.types" for n in ("Answer", "Citation", "Evidence", "LLMCall", "NodeResult", "StepEvent", "Usage")},
+}
 
 if TYPE_CHECKING:  # pragma: no cover
     from agent.api import DagRAG, QuestionError

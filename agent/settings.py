@@ -60,8 +60,11 @@ class Settings(BaseSettings):
         description="choice: the LLM picks among typed answer spans from the evidence; score: the best-ranked span, no LLM call; free: the LLM writes the answer",
     )
     reader_options: int = Field(5, ge=2, le=20, description="answer candidates the LLM chooses among")
-    confidence_margin: float = Field(
-        0.1, ge=0.0, le=10.0, description="lead of the answer over the runner-up candidate that counts as a second reading confirming it"
+    confidence_clear_lead: float = Field(
+        0.3, ge=0.0, le=10.0, description="an answer leading the runner-up candidate by this much can be high confidence"
+    )
+    confidence_close_lead: float = Field(
+        0.05, ge=0.0, le=10.0, description="an answer leading by less than this is a near tie: low confidence"
     )
     reader_llm_weight: float = Field(
         0.05,

@@ -176,9 +176,7 @@ def _warmup_free(
     update.update(warmup_answer=answer, warmup_citations=citations)
     short = len(answer.split()) <= s.warmup_max_words and not is_unknown(answer) and grounded(answer, evidence)
     if s.warmup_shortcut and not multi_hop and short:
-        update.update(
-            answer=answer, plan_source="warmup", done=True, citations=citations, support={"typed": True, "agrees": False, "margin": 0.0}
-        )
+        update.update(answer=answer, plan_source="warmup", done=True, citations=citations, support={"typed": True, "agrees": False})
     return update
 
 
@@ -497,7 +495,7 @@ def _final_free(state: AgentState, ctx: Context) -> dict:
     plain = state.get("warmup_answer", "")
     dropped = set(state.get("dropped_ids", []))
     plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
-    support = {**state.get("support", {}), "typed": True, "agrees": _same(answer, plain), "margin": 0.0}
+    support = {**{k: v for k, v in state.get("support", {}).items() if k != "margin"}, "typed": True, "agrees": _same(answer, plain)}
     if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, plain_evidence):
         fallbacks.append(f"final answer {answer!r} is not supported by the evidence; kept the plain-RAG answer")
         plain_citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(

@@ -19,8 +19,8 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,12 +78,22 @@ def run(limit: int | None = None, out: Path = OUT) -> dict | None:
         got, completions, error = judge(llm, a, b)
         seconds = time.perf_counter() - start
         sig = signals(a, b)
-        rows.append({
-            "pair_id": pair["pair_ID"], "label": pair["label"], "relation": got.relation if got else None,
-            "confidence": got.confidence if got else None, "error": error, "calls": len(completions),
-            "completion_tokens": sum(c.completion_tokens for c in completions), "seconds": round(seconds, 3),
-            "rule": rule_relation(sig), "score": sig.score, "value_change": sig.value_change, "negation_differs": sig.negation_differs,
-        })
+        rows.append(
+            {
+                "pair_id": pair["pair_ID"],
+                "label": pair["label"],
+                "relation": got.relation if got else None,
+                "confidence": got.confidence if got else None,
+                "error": error,
+                "calls": len(completions),
+                "completion_tokens": sum(c.completion_tokens for c in completions),
+                "seconds": round(seconds, 3),
+                "rule": rule_relation(sig),
+                "score": sig.score,
+                "value_change": sig.value_change,
+                "negation_differs": sig.negation_differs,
+            }
+        )
         if i % 10 == 0 or i == len(pairs):
             print(f"{i}/{len(pairs)} pairs judged", file=sys.stderr, flush=True)
     for r in rows:
@@ -91,8 +101,11 @@ def run(limit: int | None = None, out: Path = OUT) -> dict | None:
 
     seconds = [r["seconds"] for r in rows]
     result = {
-        "model": llm.name, "pairs": len(rows), "positives": sum(r["label"] == POSITIVE for r in rows),
-        "unparseable": sum(r["relation"] is None for r in rows), "repaired": sum(r["calls"] > 1 and r["relation"] is not None for r in rows),
+        "model": llm.name,
+        "pairs": len(rows),
+        "positives": sum(r["label"] == POSITIVE for r in rows),
+        "unparseable": sum(r["relation"] is None for r in rows),
+        "repaired": sum(r["calls"] > 1 and r["relation"] is not None for r in rows),
         "seconds_per_pair_mean": statistics.fmean(seconds) if seconds else 0.0,
         "seconds_per_pair_p50": statistics.median(seconds) if seconds else 0.0,
         "relations": dict(Counter(r["relation"] or "unparseable" for r in rows).most_common()),
@@ -111,8 +124,10 @@ def markdown(result: dict) -> str:
         "",
         "| predictor | precision | recall | F1 | accuracy | predicted positive |",
         "|---|---|---|---|---|---|",
-        *(f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['accuracy']:.3f} | {s['predicted']} |"
-          for name, s in result["variants"].items()),
+        *(
+            f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['accuracy']:.3f} | {s['predicted']} |"
+            for name, s in result["variants"].items()
+        ),
         "",
         f"unparseable: {result['unparseable']} (fixed by the repair attempt: {result['repaired']}); "
         f"seconds per pair: mean {result['seconds_per_pair_mean']:.2f}, p50 {result['seconds_per_pair_p50']:.2f}",

@@ -31,10 +31,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # tests/local_servers.py starts the servers
@@ -123,8 +123,7 @@ def ask_once(rag: DagRAG, method: str, question: str) -> tuple[float, float, int
     return answer.timings.get("retrieval", 0.0), answer.timings.get("llm", 0.0), len(answer.calls), usable
 
 
-def run_level(n: int, seconds: float, method: str, settings: Settings, embedder: LockedEmbedder,
-              questions: list[str]) -> Level:
+def run_level(n: int, seconds: float, method: str, settings: Settings, embedder: LockedEmbedder, questions: list[str]) -> Level:
     rags = [DagRAG(settings, embedder=embedder) for _ in range(n)]
     for rag in rags:
         rag.kb  # noqa: B018 - open the kb (ledger + Chroma client) before the clock starts
@@ -142,8 +141,17 @@ def run_level(n: int, seconds: float, method: str, settings: Settings, embedder:
             question = questions[(i + k * n) % len(questions)]
             try:
                 retrieval, llm, calls, usable = ask_once(rag, method, question)
-                r = Result(i, question, t0 - start, time.monotonic() - t0, True, retrieval_seconds=retrieval,
-                           llm_seconds=llm, llm_calls=calls, usable=usable)
+                r = Result(
+                    i,
+                    question,
+                    t0 - start,
+                    time.monotonic() - t0,
+                    True,
+                    retrieval_seconds=retrieval,
+                    llm_seconds=llm,
+                    llm_calls=calls,
+                    usable=usable,
+                )
             except Exception as exc:  # an error is a result to report, not a crash of the benchmark
                 r = Result(i, question, t0 - start, time.monotonic() - t0, False, error=f"{type(exc).__name__}: {exc}"[:300])
             with lock:
@@ -164,13 +172,20 @@ def run_level(n: int, seconds: float, method: str, settings: Settings, embedder:
     latencies = [r.seconds for r in done]
     errors = [r.error for r in results if not r.ok] + [f"client thread still running after {REQUEST_TIMEOUT_S}s"] * hung
     return Level(
-        clients=n, wall_seconds=wall, completed=len(done), errors=len(errors),
+        clients=n,
+        wall_seconds=wall,
+        completed=len(done),
+        errors=len(errors),
         throughput_qpm=60.0 * len(done) / wall if wall > 0 else 0.0,
-        p50_s=percentile(latencies, 50), p95_s=percentile(latencies, 95),
-        mean_s=statistics.fmean(latencies) if latencies else float("nan"), max_s=max(latencies, default=float("nan")),
+        p50_s=percentile(latencies, 50),
+        p95_s=percentile(latencies, 95),
+        mean_s=statistics.fmean(latencies) if latencies else float("nan"),
+        max_s=max(latencies, default=float("nan")),
         retrieval_p50_ms=1000 * percentile([r.retrieval_seconds for r in done], 50),
         llm_calls_per_question=statistics.fmean([r.llm_calls for r in done]) if done else 0.0,
-        unusable=sum(not r.usable for r in done), error_samples=sorted(set(errors))[:5], results=[asdict(r) for r in results],
+        unusable=sum(not r.usable for r in done),
+        error_samples=sorted(set(errors))[:5],
+        results=[asdict(r) for r in results],
     )
 
 
@@ -184,19 +199,23 @@ def markdown(levels: list[Level], config: dict) -> str:
         f"Chroma `{config['chroma']}`, LLM `{config['llm']}` ({config['model']}, n_ctx {config['n_ctx']}); "
         f"{config['cpus']} CPUs, load average {config['load_before']} before the run.",
         "",
-        "| clients | completed | errors | questions/min | p50 latency (s) | p95 latency (s) | p50 vs 1 client | retrieval p50 (ms) | LLM calls/question |",
+        "| clients | completed | errors | questions/min | p50 latency (s) | p95 latency (s) | p50 vs 1 client "
+        "| retrieval p50 (ms) | LLM calls/question |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for lv in levels:
         growth = lv.p50_s / base if base == base and base > 0 and lv.completed else float("nan")
-        lines.append(f"| {lv.clients} | {lv.completed} | {lv.errors} | {lv.throughput_qpm:.1f} | {lv.p50_s:.1f} | {lv.p95_s:.1f} | "
-                     f"{growth:.1f}× | {lv.retrieval_p50_ms:.0f} | {lv.llm_calls_per_question:.1f} |")
+        lines.append(
+            f"| {lv.clients} | {lv.completed} | {lv.errors} | {lv.throughput_qpm:.1f} | {lv.p50_s:.1f} | {lv.p95_s:.1f} | "
+            f"{growth:.1f}× | {lv.retrieval_p50_ms:.0f} | {lv.llm_calls_per_question:.1f} |"
+        )
     first, last = levels[0], levels[-1]
     total_errors = sum(lv.errors for lv in levels)
     lines += [
         "",
         f"- Errors: {total_errors} in {sum(lv.completed for lv in levels)} questions"
-        + ("" if not total_errors else f" (e.g. {next(s for lv in levels for s in lv.error_samples)})") + ".",
+        + ("" if not total_errors else f" (e.g. {next(s for lv in levels for s in lv.error_samples)})")
+        + ".",
     ]
     if first.completed and last.completed:
         lines.append(
@@ -205,7 +224,8 @@ def markdown(levels: list[Level], config: dict) -> str:
             f"({last.p50_s / first.p50_s:.1f}×); retrieval p50 on the Chroma server {first.retrieval_p50_ms:.0f} → "
             f"{last.retrieval_p50_ms:.0f} ms. `python -m llama_cpp.server` evaluates one request at a time per model, "
             "so added clients queue at the LLM: latency grows with the client count and throughput cannot grow "
-            "beyond one model's speed (llama-server with --parallel N slots, or more servers behind a balancer, is the way to scale).")
+            "beyond one model's speed (llama-server with --parallel N slots, or more servers behind a balancer, is the way to scale)."
+        )
     unusable = sum(lv.unusable for lv in levels)
     if unusable:
         lines.append(f"- {unusable} answers had an unusable model reply (the tiny model, not the servers; counted as completed).")
@@ -258,19 +278,43 @@ def main(argv: Sequence[str] | None = None) -> None:
         for n in levels:
             print(f"level {n} client(s) for {args.seconds:g} s…", file=sys.stderr, flush=True)
             lv = run_level(n, args.seconds, args.method, settings, embedder, questions)
-            print(f"  {lv.completed} done, {lv.errors} errors, {lv.throughput_qpm:.1f} q/min, p50 {lv.p50_s:.1f} s, "
-                  f"p95 {lv.p95_s:.1f} s, wall {lv.wall_seconds:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"  {lv.completed} done, {lv.errors} errors, {lv.throughput_qpm:.1f} q/min, p50 {lv.p50_s:.1f} s, "
+                f"p95 {lv.p95_s:.1f} s, wall {lv.wall_seconds:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
             results.append(lv)
-        config = {"method": args.method, "seconds": args.seconds, "levels": levels, "chroma": chroma_url, "llm": llm_url,
-                  "model": "local" if args.llm_url else llm_model_path(base).name, "n_ctx": args.n_ctx, "cpus": os.cpu_count(),
-                  "load_before": load_before, "top_k": settings.top_k, "evidence_chars": settings.evidence_chars}
+        config = {
+            "method": args.method,
+            "seconds": args.seconds,
+            "levels": levels,
+            "chroma": chroma_url,
+            "llm": llm_url,
+            "model": "local" if args.llm_url else llm_model_path(base).name,
+            "n_ctx": args.n_ctx,
+            "cpus": os.cpu_count(),
+            "load_before": load_before,
+            "top_k": settings.top_k,
+            "evidence_chars": settings.evidence_chars,
+        }
         text = markdown(results, config)
         print(text)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
-            "machine": platform.machine(), "config": config, "levels": [asdict(lv) for lv in results], "markdown": text,
-        }, indent=2, default=str))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "python": platform.python_version(),
+                    "machine": platform.machine(),
+                    "config": config,
+                    "levels": [asdict(lv) for lv in results],
+                    "markdown": text,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         print(f"\nwrote {args.out}", file=sys.stderr)
     finally:
         for server in reversed(servers):

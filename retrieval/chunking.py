@@ -25,9 +25,7 @@ class TextChunk:
 
 # Sentence end: terminal punctuation, optional closing quotes/brackets, whitespace,
 # then (looked ahead) an optional opening quote/bracket and a capital or digit.
-_BOUNDARY = re.compile(
-    r"[.!?]+[\"'\u201d\u2019)\]]*(\s+)(?=[\"'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u00d6\u00d8-\u00de])"
-)
+_BOUNDARY = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(\s+)(?=[\"'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u00d6\u00d8-\u00de])")
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 _NON_SPACE = re.compile(r"\S")
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
@@ -175,9 +173,7 @@ def chunk_text(text: str, max_chars: int = 800, overlap_chars: int = 120) -> lis
     if max_chars < 50:
         raise ValueError(f"max_chars must be >= 50, got {max_chars}")
     if not 0 <= overlap_chars < max_chars // 2:
-        raise ValueError(
-            f"overlap_chars must be >= 0 and < max_chars // 2 ({max_chars // 2}), got {overlap_chars}"
-        )
+        raise ValueError(f"overlap_chars must be >= 0 and < max_chars // 2 ({max_chars // 2}), got {overlap_chars}")
     groups: list[list[_Segment]] = []
     current: list[_Segment] = []
     has_new = False  # whether `current` holds anything beyond the carried-over overlap
@@ -189,7 +185,4 @@ def chunk_text(text: str, max_chars: int = 800, overlap_chars: int = 120) -> lis
         has_new = True
     if has_new:
         groups.append(current)
-    return [
-        TextChunk(text[g[0].start : g[-1].end], g[0].start, g[-1].end, i)
-        for i, g in enumerate(groups)
-    ]
+    return [TextChunk(text[g[0].start : g[-1].end], g[0].start, g[-1].end, i) for i, g in enumerate(groups)]

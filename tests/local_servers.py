@@ -52,8 +52,9 @@ class LocalServer:
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
 
 
-def start_server(name: str, cmd: list[str], url: str, ready_url: str, log: Path, *,
-                 timeout_s: float, env: dict[str, str] | None = None) -> LocalServer:
+def start_server(
+    name: str, cmd: list[str], url: str, ready_url: str, log: Path, *, timeout_s: float, env: dict[str, str] | None = None
+) -> LocalServer:
     """Start ``cmd`` and wait (at most ``timeout_s``) until ``ready_url`` answers 200."""
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -80,13 +81,27 @@ def start_chroma(folder: Path, *, timeout_s: float, env: dict[str, str] | None =
     return start_server("chroma run", cmd, url, f"{url}/api/v2/heartbeat", folder / "chroma.log", timeout_s=timeout_s, env=env)
 
 
-def start_llama_server(folder: Path, model: Path, *, n_ctx: int, timeout_s: float, n_threads: int | None = None,
-                       env: dict[str, str] | None = None) -> LocalServer:
+def start_llama_server(
+    folder: Path, model: Path, *, n_ctx: int, timeout_s: float, n_threads: int | None = None, env: dict[str, str] | None = None
+) -> LocalServer:
     """``python -m llama_cpp.server`` serving ``model`` as "local"; ``url`` ends in /v1."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-           "--n_ctx", str(n_ctx), "--model_alias", "local"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--model_alias",
+        "local",
+    ]
     if n_threads:
         cmd += ["--n_threads", str(n_threads)]
     return start_server("llama_cpp.server", cmd, url, f"{url}/models", folder / "llm.log", timeout_s=timeout_s, env=env)

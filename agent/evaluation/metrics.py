@@ -95,9 +95,7 @@ def _dag(edges: list[tuple[int, int]], n: int) -> nx.DiGraph:
     return graph
 
 
-def compare_plans(
-    pred_edges: list[tuple[int, int]], pred_n: int, gold_edges: list[tuple[int, int]], gold_n: int
-) -> dict:
+def compare_plans(pred_edges: list[tuple[int, int]], pred_n: int, gold_edges: list[tuple[int, int]], gold_n: int) -> dict:
     """Compare a predicted sub-question DAG with a gold decomposition (hop count and shape)."""
     same_shape = nx.is_isomorphic(_dag(pred_edges, pred_n), _dag(gold_edges, gold_n))
     return {

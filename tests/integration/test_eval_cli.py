@@ -17,9 +17,29 @@ DAGRAG = Path(sys.executable).with_name("dagrag")
 
 
 def run_eval(tmp: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [str(DAGRAG), "eval", str(FIXTURES / "eval_questions.json"), str(FIXTURES / "eval_corpus.json"),
-           "--limit", "2", "--method", "dag", "--method", "vanilla", "--method", "none", "--planner", "llm", "--planner", "gold",
-           "--out", str(tmp / "results.json"), "--kb-cache", str(tmp / "cache"), *extra]
+    cmd = [
+        str(DAGRAG),
+        "eval",
+        str(FIXTURES / "eval_questions.json"),
+        str(FIXTURES / "eval_corpus.json"),
+        "--limit",
+        "2",
+        "--method",
+        "dag",
+        "--method",
+        "vanilla",
+        "--method",
+        "none",
+        "--planner",
+        "llm",
+        "--planner",
+        "gold",
+        "--out",
+        str(tmp / "results.json"),
+        "--kb-cache",
+        str(tmp / "cache"),
+        *extra,
+    ]
     env = {**os.environ, "COLUMNS": "160"}
     return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
 
@@ -29,7 +49,9 @@ def test_eval_runs_every_method_scores_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     assert "indexed 6 passages" in first.stdout
     data = json.loads((tmp_path / "results.json").read_text())
-    assert {(r["variant"], r["qid"]) for r in data["records"]} == {(v, q) for v in ("dag", "dag-gold", "vanilla", "none") for q in ("fx1", "fx2")}
+    assert {(r["variant"], r["qid"]) for r in data["records"]} == {
+        (v, q) for v in ("dag", "dag-gold", "vanilla", "none") for q in ("fx1", "fx2")
+    }
     for r in data["records"]:
         assert set(r["metrics"]) >= {"em", "f1", "acc", "recall@2", "recall@5"}
         assert r["llm_calls"] >= 1 and r["prompt_tokens"] > 0

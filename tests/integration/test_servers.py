@@ -15,9 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -82,8 +82,17 @@ def server_kb(tmp_path_factory, chroma_server, llm_server) -> Iterator[ServerKB]
     """A DagRAG whose vectors live on the Chroma server and whose LLM is the llama.cpp server; demo ingested."""
     path = tmp_path_factory.mktemp("server-kb") / "kb"
     # lean on LLM work (2 shared cores): no judge at ingest, a small DAG, short evidence
-    settings = load_settings(kb_path=path, chroma_url=chroma_server.url, llm_url=llm_server.url, detect_conflicts=False,
-                             max_nodes=2, max_rounds=0, top_k=3, node_top_k=2, evidence_chars=300)
+    settings = load_settings(
+        kb_path=path,
+        chroma_url=chroma_server.url,
+        llm_url=llm_server.url,
+        detect_conflicts=False,
+        max_nodes=2,
+        max_rounds=0,
+        top_k=3,
+        node_top_k=2,
+        evidence_chars=300,
+    )
     rag = DagRAG(settings)
     assert isinstance(rag.llm, OpenAIServerLLM), "DagRAG.llm must use the server when llm_url is set"
     calls: list[tuple[dict | None, Completion]] = []

@@ -139,11 +139,25 @@ def test_1_ingest_flags_the_conflict(story: Story):
     shown = story.dagrag("review", "show", "1")
     assert shown.returncode == 0, explain(shown)
     out = shown.stdout
-    for expected in ("Review #1", "conflict", "open", "older:", "newer:", "Refund policy 2024", "Refund policy 2025",
-                     str(old.resolve()), str(new.resolve()), "valid from 2024-01-01", "valid from 2025-03-01",
-                     "14 days", "30 days", f"judge ({review.detector}): {review.relation}", "potentially_outdated"):
+    for expected in (
+        "Review #1",
+        "conflict",
+        "open",
+        "older:",
+        "newer:",
+        "Refund policy 2024",
+        "Refund policy 2025",
+        str(old.resolve()),
+        str(new.resolve()),
+        "valid from 2024-01-01",
+        "valid from 2025-03-01",
+        "14 days",
+        "30 days",
+        f"judge ({review.detector}): {review.relation}",
+        "potentially_outdated",
+    ):
         assert expected in out, f"{expected!r} missing from `dagrag review show 1`:\n{explain(shown)}"
-    sides = out[out.index("older:"):]  # the question above names both sides too
+    sides = out[out.index("older:") :]  # the question above names both sides too
     assert sides.index("14 days") < sides.index("newer:") < sides.index("30 days"), out
     story.done.add("ingest")
 

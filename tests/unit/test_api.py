@@ -163,9 +163,7 @@ def test_answer_json_round_trips(tmp_path, docs):
 
 def test_stream_with_a_given_plan_skips_the_plan_call(tmp_path, docs):
     gold = Plan.model_validate(TWO_HOPS)
-    rag, llm, _ = make_rag(
-        tmp_path, docs, [{"answer": "Payments team"}, {"answer": "Dana Kim"}, {"answer": "Dana Kim", "sources": [1]}]
-    )
+    rag, llm, _ = make_rag(tmp_path, docs, [{"answer": "Payments team"}, {"answer": "Dana Kim"}, {"answer": "Dana Kim", "sources": [1]}])
     events = list(rag.stream(Q, plan=gold))
     answer = events[-1].answer
     assert answer.plan_source == "gold" and answer.answer == "Dana Kim"

@@ -50,11 +50,14 @@ def test_musique_shape(tmp_path: Path) -> None:
 
 
 def test_musique_chain_and_bad_reference(tmp_path: Path) -> None:
-    item = dict(MUSIQUE_ITEM, question_decomposition=[
-        {"id": 5, "question": "Who founded Acme?", "answer": "Ann"},
-        {"id": 6, "question": "Where was #1 born?", "answer": "Zed"},
-        {"id": 7, "question": "What is the population of #2?", "answer": "9"},
-    ])
+    item = dict(
+        MUSIQUE_ITEM,
+        question_decomposition=[
+            {"id": 5, "question": "Who founded Acme?", "answer": "Ann"},
+            {"id": 6, "question": "Where was #1 born?", "answer": "Zed"},
+            {"id": 7, "question": "What is the population of #2?", "answer": "9"},
+        ],
+    )
     [q] = load_questions(_write(tmp_path, [item]))
     assert gold_edges(q.gold_decomposition) == [(1, 2), (2, 3)]
     bad = dict(MUSIQUE_ITEM, question_decomposition=[{"id": 1, "question": "Where is #2?", "answer": "x"}])

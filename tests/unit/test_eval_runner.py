@@ -27,10 +27,15 @@ def test_variants_for_combines_methods_and_planners():
 
 
 def test_ranked_passages_keep_retrieval_order_warmup_first():
-    answer = Answer(question="q", answer="a", retrieved_ids=["w1", "w2", "a1", "a2", "b1"], nodes=[
-        NodeResult(id=2, question="", resolved_question="", evidence_ids=["b1", "w2"]),
-        NodeResult(id=1, question="", resolved_question="", evidence_ids=["a1", "a2"]),
-    ])
+    answer = Answer(
+        question="q",
+        answer="a",
+        retrieved_ids=["w1", "w2", "a1", "a2", "b1"],
+        nodes=[
+            NodeResult(id=2, question="", resolved_question="", evidence_ids=["b1", "w2"]),
+            NodeResult(id=1, question="", resolved_question="", evidence_ids=["a1", "a2"]),
+        ],
+    )
     assert runner.ranked_passages(answer) == ["w1", "w2", "a1", "a2", "b1"]  # a node hit the warm-up found first keeps its place
     vanilla = Answer(question="q", answer="a", retrieved_ids=["x", "y", "x"])
     assert runner.ranked_passages(vanilla) == ["x", "y"]
@@ -38,11 +43,16 @@ def test_ranked_passages_keep_retrieval_order_warmup_first():
 
 def test_score_uses_aliases_titles_and_only_the_planned_nodes():
     q = load_questions(FIXTURES / "eval_questions.json")[0]
-    answer = Answer(question=q.question, answer="the Dunmore village", plan_source="llm", nodes=[
-        NodeResult(id=1, question="Who founded Harbor Bakery?", resolved_question="", depends_on=[]),
-        NodeResult(id=2, question="Where was #1 born?", resolved_question="", depends_on=[1]),
-        NodeResult(id=3, question="Added later", resolved_question="", depends_on=[], round=1),
-    ])
+    answer = Answer(
+        question=q.question,
+        answer="the Dunmore village",
+        plan_source="llm",
+        nodes=[
+            NodeResult(id=1, question="Who founded Harbor Bakery?", resolved_question="", depends_on=[]),
+            NodeResult(id=2, question="Where was #1 born?", resolved_question="", depends_on=[1]),
+            NodeResult(id=3, question="Added later", resolved_question="", depends_on=[], round=1),
+        ],
+    )
     row = runner.score(answer, q, ["Harbor Bakery", "Elmstead", "Mira Castell"])
     assert row["em"] == 1.0 and row["acc"] == 1.0  # "Dunmore village" is an alias; articles are ignored
     assert row["recall@2"] == 0.5 and row["recall@5"] == 1.0
@@ -62,8 +72,18 @@ def test_gold_plan_needs_a_decomposition(tmp_path):
 def test_open_results_refuses_other_settings(tmp_path):
     out = tmp_path / "r.json"
     res = runner.open_results(out, {"top_k": 4})
-    res.records.append({"variant": "none", "qid": "1", "metrics": {"f1": 1.0}, "timings": {"total": 1.0}, "llm_calls": 1,
-                        "prompt_tokens": 3, "completion_tokens": 1, "plan_source": "none"})
+    res.records.append(
+        {
+            "variant": "none",
+            "qid": "1",
+            "metrics": {"f1": 1.0},
+            "timings": {"total": 1.0},
+            "llm_calls": 1,
+            "prompt_tokens": 3,
+            "completion_tokens": 1,
+            "plan_source": "none",
+        }
+    )
     res.save()
     assert runner.open_results(out, {"top_k": 4}).done() == {("none", "1")}
     with pytest.raises(runner.EvalError, match="top_k"):
@@ -75,11 +95,19 @@ def test_run_scores_every_variant_and_resumes(tmp_path):
     vanilla = {"answer": "Dunmore", "sources": [1], "can_answer": True}
     script = [
         {"answer": "Mira Castell", "sources": [1], "can_answer": False},  # dag: warm-up
-        {"nodes": [{"id": 1, "question": "Who founded Harbor Bakery?", "depends_on": []},
-                   {"id": 2, "question": "Where was #1 born?", "depends_on": [1]}]},
-        {"answer": "Mira Castell"}, {"answer": "Dunmore"}, {"enough": True, "new_questions": []},
+        {
+            "nodes": [
+                {"id": 1, "question": "Who founded Harbor Bakery?", "depends_on": []},
+                {"id": 2, "question": "Where was #1 born?", "depends_on": [1]},
+            ]
+        },
+        {"answer": "Mira Castell"},
+        {"answer": "Dunmore"},
+        {"enough": True, "new_questions": []},
         {"answer": "Dunmore", "sources": [1]},
-        {"answer": "Mira Castell"}, {"answer": "Dunmore"}, {"enough": True, "new_questions": []},  # dag-gold
+        {"answer": "Mira Castell"},
+        {"answer": "Dunmore"},
+        {"enough": True, "new_questions": []},  # dag-gold
         {"answer": "Dunmore", "sources": [1]},
         vanilla,
         {"answer": "Paris"},  # none
@@ -103,9 +131,19 @@ def test_run_scores_every_variant_and_resumes(tmp_path):
 
 
 def test_summarize_reports_cost_latency_and_time_shares():
-    recs = [{"variant": "dag", "metrics": {"f1": f, "em": None}, "llm_calls": c, "prompt_tokens": 100, "completion_tokens": 10,
-             "cached_prompt_tokens": 50, "plan_source": p, "timings": {"total": t, "llm": t * 0.9, "embed": 0.0, "retrieval": 0.0, "other": t * 0.1}}
-            for f, c, p, t in [(1.0, 4, "llm", 10.0), (0.0, 2, "fallback", 20.0)]]
+    recs = [
+        {
+            "variant": "dag",
+            "metrics": {"f1": f, "em": None},
+            "llm_calls": c,
+            "prompt_tokens": 100,
+            "completion_tokens": 10,
+            "cached_prompt_tokens": 50,
+            "plan_source": p,
+            "timings": {"total": t, "llm": t * 0.9, "embed": 0.0, "retrieval": 0.0, "other": t * 0.1},
+        }
+        for f, c, p, t in [(1.0, 4, "llm", 10.0), (0.0, 2, "fallback", 20.0)]
+    ]
     s = runner.summarize(recs)["dag"]
     assert s["f1"] == 0.5 and "em" not in s and s["llm_calls"] == 3.0 and s["tokens"] == 110.0
     assert s["fallback_rate"] == 0.5 and s["prompt_cached_share"] == 0.5

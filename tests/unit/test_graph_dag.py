@@ -48,8 +48,24 @@ ANSWERS = {1: "Payments team", 2: "Dana Kim", 3: "Berlin", 4: "yes"}
 
 def test_package_exports_public_api() -> None:
     assert sorted(graph.__all__) == sorted(
-        ["Plan", "PlanNode", "RepairReport", "borrowed_names", "degenerate_reason", "example_names", "is_followup_question", "plan_json_schema", "referenced_ids", "render_mermaid",
-         "render_tree", "repair_plan", "substitute_answers", "to_networkx", "topological_generations", "validate_plan"]
+        [
+            "Plan",
+            "PlanNode",
+            "RepairReport",
+            "borrowed_names",
+            "degenerate_reason",
+            "example_names",
+            "is_followup_question",
+            "plan_json_schema",
+            "referenced_ids",
+            "render_mermaid",
+            "render_tree",
+            "repair_plan",
+            "substitute_answers",
+            "to_networkx",
+            "topological_generations",
+            "validate_plan",
+        ]
     )
     assert all(hasattr(graph, name) for name in graph.__all__)
 
@@ -83,8 +99,19 @@ def test_plan_parses_llm_json() -> None:
 
 # --- JSON schema ------------------------------------------------------------------------------
 
-ALLOWED_KEYWORDS = {"type", "properties", "required", "items", "minItems", "maxItems", "minLength", "maxLength",
-                    "minimum", "maximum", "additionalProperties"}
+ALLOWED_KEYWORDS = {
+    "type",
+    "properties",
+    "required",
+    "items",
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "additionalProperties",
+}
 
 
 def _keywords(schema: dict) -> set[str]:
@@ -279,8 +306,7 @@ def test_repair_cycle_prefers_edge_no_citation_needs() -> None:
 def test_repair_cycle_of_citations_inlines_dropped_question() -> None:
     r = repair_plan(mk((1, "What team does #2 lead?", []), (2, "Who manages #1?", [])))
     assert validate_plan(r.plan) == []
-    assert shape(r.plan) == [(1, 'What team does the answer to "Who manages it?" lead?', []),
-                             (2, "Who manages #1?", [1])]
+    assert shape(r.plan) == [(1, 'What team does the answer to "Who manages it?" lead?', []), (2, "Who manages #1?", [1])]
     assert "node 1: replaced #2 by the text of node 2, which it does not depend on" in r.repairs
     assert any(x.startswith("broke cycle") for x in r.repairs)
 
@@ -292,11 +318,13 @@ def test_repair_duplicate_ids_keeps_first() -> None:
 
 
 def test_repair_merges_duplicate_questions_and_redirects() -> None:
-    r = repair_plan(mk(
-        (1, "Which team owns billing?", []),
-        (2, "which team owns  BILLING", []),
-        (3, "Who manages #2?", [2]),
-    ))
+    r = repair_plan(
+        mk(
+            (1, "Which team owns billing?", []),
+            (2, "which team owns  BILLING", []),
+            (3, "Who manages #2?", [2]),
+        )
+    )
     assert shape(r.plan) == [(1, "Which team owns billing?", []), (2, "Who manages #1?", [1])]
     assert r.repairs == ["merged node 2 into node 1 (same sub-question)", "renumbered ids (3->2)"]
 
@@ -315,8 +343,7 @@ def test_repair_merged_node_keeps_union_of_dependencies() -> None:
 def test_repair_drops_empty_and_strips_whitespace() -> None:
     r = repair_plan(mk((1, "  a?\n", []), (2, "   ", []), (3, "b?", [1])))
     assert shape(r.plan) == [(1, "a?", []), (2, "b?", [1])]
-    assert r.repairs == ["stripped whitespace from sub-question 1", "dropped empty sub-question 2",
-                         "renumbered ids (3->2)"]
+    assert r.repairs == ["stripped whitespace from sub-question 1", "dropped empty sub-question 2", "renumbered ids (3->2)"]
 
 
 def test_repair_citation_adds_dependency() -> None:
@@ -391,8 +418,15 @@ def test_repair_rejects_bad_max_nodes() -> None:
 
 
 def test_repair_messy_plan_becomes_valid() -> None:
-    plan = mk((7, "  What is #9? ", [7, 9]), (3, "who manages #7", []), (3, "dup", []), (5, "", []),
-              (8, "Who manages #7?", [3]), (2, "x #8", [3]), (1, "circ #2", []))
+    plan = mk(
+        (7, "  What is #9? ", [7, 9]),
+        (3, "who manages #7", []),
+        (3, "dup", []),
+        (5, "", []),
+        (8, "Who manages #7?", [3]),
+        (2, "x #8", [3]),
+        (1, "circ #2", []),
+    )
     r = repair_plan(plan, max_nodes=3)
     assert validate_plan(r.plan) == []
     assert [n.id for n in r.plan.nodes] == [1, 2, 3]
@@ -417,7 +451,10 @@ Q = "Who manages the team that owns the billing service?"
         (mk((1, "  ab ", [])), "sub-question 1 is empty or too short"),
         (mk((1, "Which team owns the billing service?", [])), "a single sub-question does not decompose the question"),
         (
-            mk((1, "Who is the CEO of the team that owns the billing service?", []), (2, "Who manages the team owning the billing service?", [])),
+            mk(
+                (1, "Who is the CEO of the team that owns the billing service?", []),
+                (2, "Who manages the team owning the billing service?", []),
+            ),
             "every sub-question restates the question and none builds on another",
         ),
         (mk((1, Q, []), (2, "Which team owns the billing service?", [])), "a sub-question repeats the question and none builds on another"),
@@ -439,8 +476,14 @@ def test_degenerate_reason_accepts_useful_plans(plan: Plan) -> None:
     assert degenerate_reason(plan, Q) is None
 
 
-NAMES = example_names(["Were the founders of Acme and Globex born in the same city?", "Who founded Acme?", "Where was #1 born?",
-                       "Who is the spouse of the director of Titanic?"])
+NAMES = example_names(
+    [
+        "Were the founders of Acme and Globex born in the same city?",
+        "Who founded Acme?",
+        "Where was #1 born?",
+        "Who is the spouse of the director of Titanic?",
+    ]
+)
 
 
 def test_example_names_are_the_capitalised_words_that_do_not_start_a_sentence() -> None:
@@ -450,7 +493,10 @@ def test_example_names_are_the_capitalised_words_that_do_not_start_a_sentence() 
 
 def test_a_plan_that_copies_the_prompts_example_is_degenerate() -> None:
     copied = mk((1, "Who founded Midway?", []), (2, "Who founded Globex?", []), (3, "Where was #1 born?", [1]))
-    assert degenerate_reason(copied, "Who founded Midway and where was the founder born?", NAMES) == "sub-question 2 copies the prompt's example (globex)"
+    assert (
+        degenerate_reason(copied, "Who founded Midway and where was the founder born?", NAMES)
+        == "sub-question 2 copies the prompt's example (globex)"
+    )
     own = mk((1, "Who founded Acme?", []), (2, "Where was #1 born?", [1]))  # the user really asks about Acme
     assert degenerate_reason(own, "Where was the founder of Acme born?", NAMES) is None
     assert degenerate_reason(copied, "Who founded Midway and where was the founder born?") is None  # no names given: not checked
@@ -501,13 +547,7 @@ def test_render_tree_without_answers_and_partial_answers() -> None:
 
 def test_render_tree_forest_and_deep_chain() -> None:
     plan = mk((1, "a?", []), (2, "b?", []), (3, "c?", [1]), (4, "d?", [3]), (5, "e?", [1]))
-    assert render_tree(plan) == (
-        "[1] a?\n"
-        "├─ [3] c?\n"
-        "│  └─ [4] d?\n"
-        "└─ [5] e?\n"
-        "[2] b?"
-    )
+    assert render_tree(plan) == ("[1] a?\n├─ [3] c?\n│  └─ [4] d?\n└─ [5] e?\n[2] b?")
 
 
 def test_render_tree_survives_cycles() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from agent.llm import LLMError, LlamaCppLLM, ask_structured
+from agent.llm import LlamaCppLLM, LLMError, ask_structured
 from helpers import FakeLLM
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}, "n": {"type": "integer"}}, "required": ["answer", "n"]}

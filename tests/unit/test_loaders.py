@@ -288,8 +288,17 @@ def test_other_os_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_iter_files_recursive_sorted_and_hidden_skipped(tmp_path: Path) -> None:
     root = tmp_path / "kb"
-    for name in ("b.md", "a.txt", "sub/c.pdf", "sub/deeper/d.json", "z.HTML", "notes.xyz",
-                 ".hidden.md", ".git/config.txt", "sub/.cache/e.md"):
+    for name in (
+        "b.md",
+        "a.txt",
+        "sub/c.pdf",
+        "sub/deeper/d.json",
+        "z.HTML",
+        "notes.xyz",
+        ".hidden.md",
+        ".git/config.txt",
+        "sub/.cache/e.md",
+    ):
         write(root / name, "x")
     found = [p.relative_to(root).as_posix() for p in iter_files([root])]
     assert found == ["a.txt", "b.md", "sub/c.pdf", "sub/deeper/d.json", "z.HTML"]

@@ -30,8 +30,11 @@ def test_a_prediction_equal_to_the_gold_scores_one(gold):
     assert metrics.exact_match(gold, [gold]) == metrics.token_f1(gold, [gold]) == metrics.string_accuracy(gold, [gold]) == 1.0
 
 
-@given(ids=st.lists(st.sampled_from("abcdefgh"), max_size=12), gold=st.sets(st.sampled_from("abcdefgh"), min_size=1, max_size=4),
-       k=st.integers(min_value=1, max_value=10))
+@given(
+    ids=st.lists(st.sampled_from("abcdefgh"), max_size=12),
+    gold=st.sets(st.sampled_from("abcdefgh"), min_size=1, max_size=4),
+    k=st.integers(min_value=1, max_value=10),
+)
 def test_recall_at_k_is_a_share_and_grows_with_k(ids, gold, k):
     r, r_next = metrics.recall_at_k(ids, gold, k), metrics.recall_at_k(ids, gold, k + 1)
     assert 0.0 <= r <= r_next <= 1.0
@@ -39,7 +42,9 @@ def test_recall_at_k_is_a_share_and_grows_with_k(ids, gold, k):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 12) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["nodes", "id", "question", "depends_on", "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["nodes", "id", "question", "depends_on", "x"]), inner, max_size=4)
+    ),
     max_leaves=25,
 )
 replies = st.one_of(json_values.map(json.dumps), st.text(max_size=60))

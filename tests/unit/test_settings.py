@@ -68,7 +68,7 @@ def test_explicit_config_file_beats_dagrag_config(monkeypatch, tmp_path):
 
 
 def test_local_dagrag_toml_in_cwd_is_read(clean_env):
-    write_toml(clean_env / "dagrag.toml", "top_k = 6\nkb_path = \"kb-here\"\n")
+    write_toml(clean_env / "dagrag.toml", 'top_k = 6\nkb_path = "kb-here"\n')
     s = load_settings()
     assert s.top_k == 6 and s.kb_path == Path("kb-here")
 
