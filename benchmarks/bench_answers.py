@@ -27,9 +27,10 @@ from retrieval.offline import go_offline  # noqa: E402
 go_offline()
 
 from agent.api import DagRAG  # noqa: E402
+from agent.escalation import self_check  # noqa: E402
 from agent.evaluation import metrics, runner  # noqa: E402
 from agent.evaluation.datasets import load_questions  # noqa: E402
-from agent.settings import load_settings  # noqa: E402
+from agent.settings import Settings, load_settings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "out"
@@ -93,6 +94,26 @@ def run(name: str, variants: list[str], limit: int, tag: str = "") -> list[dict]
             )
         rag.close()
     return records
+
+
+def confidence_of(rec: dict) -> str | None:
+    """The confidence the shipped rule gives a record, from its recorded signals (records made
+    before the rule's thresholds were set carry the signals it needs); "low" stays low."""
+    sig, s = rec.get("signals") or {}, Settings()
+    if not sig or rec.get("confidence") in (None, "low"):
+        return rec.get("confidence")
+    _, level = self_check(
+        supported=True,
+        typed=bool(sig.get("typed")),
+        hops_typed=bool(sig.get("hops_typed", 1.0)),
+        lead=sig.get("margin"),
+        clear_lead=s.confidence_clear_lead,
+        close_lead=s.confidence_close_lead,
+        conflicts=0,
+        stale=0,
+        stale_days=s.stale_days,
+    )
+    return level
 
 
 def row(recs: list[dict]) -> dict:
@@ -169,14 +190,22 @@ def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
                 "| confidence | n | Acc | share of right answers | share of wrong answers |",
                 "|---|---:|---:|---:|---:|",
             ]
+            for r in dag:
+                r["confidence"] = confidence_of(r)
             right = [r for r in dag if r["metrics"]["acc"]]
             wrong = [r for r in dag if not r["metrics"]["acc"]]
+            for r in dag:
+                r["confidence"] = confidence_of(r)
             for level in ("high", "moderate", "low"):
                 at = [r for r in dag if r["confidence"] == level]
                 acc = sum(r["metrics"]["acc"] for r in at) / len(at) if at else None
                 share_r = sum(1 for r in right if r["confidence"] == level) / len(right) if right else 0.0
                 share_w = sum(1 for r in wrong if r["confidence"] == level) / len(wrong) if wrong else 0.0
-                lines.append(f"| {level} | {len(at)} | {fmt(acc)} | {share_r:.0%} | {share_w:.0%} |")
+                tune = [r["metrics"]["acc"] for r in at if r["index"] < TUNE]
+                held = [r["metrics"]["acc"] for r in at if r["index"] >= TUNE]
+                acc_t = f"{sum(tune) / len(tune):.3f} ({len(tune)})" if tune else "–"
+                acc_h = f"{sum(held) / len(held):.3f} ({len(held)})" if held else "–"
+                lines.append(f"| {level} | {len(at)} | {fmt(acc)} | {acc_t} | {acc_h} | {share_r:.0%} | {share_w:.0%} |")
             paths: dict[str, int] = {}
             for r in dag:
                 paths[r["plan_source"]] = paths.get(r["plan_source"], 0) + 1

@@ -120,8 +120,20 @@ def gold_plan(question: EvalQuestion) -> Plan:
     if not question.gold_decomposition:
         raise EvalError(f"question {question.qid} has no gold decomposition: --planner gold needs MuSiQue-style data")
     return Plan.model_validate(
-        {"nodes": [{"id": n["id"], "question": n["question"], "depends_on": n["depends_on"]} for n in question.gold_decomposition]}
+        {
+            "nodes": [
+                {"id": n["id"], "question": as_question(n["question"]), "depends_on": n["depends_on"]} for n in question.gold_decomposition
+            ]
+        }
     )
+
+
+def as_question(step: str) -> str:
+    """MuSiQue writes some gold steps as Wikidata triples ("Hello Love >> performer"); ask them in English."""
+    if ">>" not in step:
+        return step
+    subject, relation = (part.strip() for part in step.split(">>", 1))
+    return f"What is the {relation} of {subject}?"
 
 
 def answer_with(rag: DagRAG, variant: str, question: EvalQuestion) -> Answer:

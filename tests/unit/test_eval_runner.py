@@ -148,3 +148,11 @@ def test_summarize_reports_cost_latency_and_time_shares():
     assert s["f1"] == 0.5 and "em" not in s and s["llm_calls"] == 3.0 and s["tokens"] == 110.0
     assert s["fallback_rate"] == 0.5 and s["prompt_cached_share"] == 0.5
     assert s["p50_s"] == 15.0 and s["share_other"] == pytest.approx(0.1)
+
+
+def test_gold_steps_written_as_triples_are_asked_in_english():
+    from agent.evaluation.runner import as_question
+
+    assert as_question("Hello Love >> performer") == "What is the performer of Hello Love?"
+    assert as_question("#1 >> country of citizenship") == "What is the country of citizenship of #1?"
+    assert as_question("Who was in charge of #2 ?") == "Who was in charge of #2 ?"
