@@ -97,8 +97,9 @@ def self_check(
 
     ``lead`` is how far the answer's score leads the runner-up candidate's (0 when the model
     overruled the ranking; None when the model wrote the answer and there was nothing to rank).
-    high: a typed span of a cited passage, every hop typed, a lead of at least ``clear_lead``, no open conflict or stale item; low: unsupported, not what the question
-    asks for, a hop that found nothing of its kind, or a near tie (lead below ``close_lead``);
+    high: a typed span of a cited passage, every hop typed, a lead of at least ``clear_lead``, no
+    open conflict or stale item; low: unsupported, not what the question asks for, a hop that
+    found nothing of its kind, or a near tie (lead below ``close_lead``);
     else moderate. (The thresholds were set on the tune half of the dev data: see
     benchmarks/REPORT_ANSWERS.md.)
     """
@@ -132,8 +133,7 @@ def _lead_detail(lead: float | None, clear: bool) -> str:
 def _emit(runtime: Runtime, kind: str, message: str) -> None:
     from agent.types import StepEvent
 
-    if runtime.stream_writer is not None:
-        runtime.stream_writer(StepEvent(kind=kind, message=message))
+    runtime.stream_writer(StepEvent(kind=kind, message=message))
 
 
 def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) -> dict:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from agent import prompts
 from agent.types import Citation, Evidence, NodeResult
@@ -105,3 +107,31 @@ def rerank_by_overlap(query: str, evidence: list[Evidence], keep: int) -> list[E
 
     ranked = sorted(enumerate(evidence), key=lambda pair: (-overlap(pair[1]), pair[0]))
     return [e for _, e in ranked[:keep]]
+
+
+def unique(evidence: list[Evidence]) -> list[Evidence]:
+    """Each passage once, first occurrence first."""
+    return list({e.chunk_id: e for e in evidence}.values())
+
+
+def same_answer(a: str, b: str) -> bool:
+    """Two answers name the same thing (normalised equality, or one contains the other)."""
+    from agent.evaluation.metrics import normalize_answer
+
+    x, y = normalize_answer(a), normalize_answer(b)
+    return bool(x) and bool(y) and not is_unknown(a) and (x == y or (len(x) > 3 and (x in y or y in x)))
+
+
+def final_evidence(state: Mapping[str, Any], limit: int) -> list[Evidence]:
+    """A person's statements, each node's best chunk, then the warm-up (plain RAG) chunks."""
+    human = state.get("human_evidence", [])
+    dropped = set(state.get("dropped_ids", []))
+    chosen = {e.chunk_id: e for e in state.get("warmup_evidence", [])}
+    pool = state.get("evidence", {})
+    for r in sorted(state.get("results", {}).values(), key=lambda r: r.id):
+        for cid in r.evidence_ids[:1]:
+            if cid in pool:
+                chosen.setdefault(cid, pool[cid])
+    node_first = [c for c in chosen if c not in {e.chunk_id for e in state.get("warmup_evidence", [])}]
+    ordered = [c for c in node_first + [e.chunk_id for e in state.get("warmup_evidence", [])] if c not in dropped]
+    return human + [chosen[c] for c in ordered][: max(limit, len(node_first))]

@@ -14,7 +14,6 @@ through the run context, so tests can script every call.
 from __future__ import annotations
 
 import operator
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol, TypedDict
@@ -24,13 +23,13 @@ from langgraph.runtime import Runtime
 
 from agent import outputs, prompts
 from agent.escalation import Budget, PersonQuestion, ReviewDesk, ask_person, check
-from agent.evidence import format_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, supported_citations
+from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
 from agent.llm import LLM, ask_structured
 from agent.reading import Reading, Similarity, read
 from agent.settings import Settings
 from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent
-from agent.writer import EXAMPLE_NAMES, ask, llm_calls, plan_messages, retried, warmup_call
-from graph import Plan, PlanNode, degenerate_reason, is_followup_question, referenced_ids, repair_plan, substitute_answers
+from agent.writer import EXAMPLE_NAMES, ask, free_final, free_node, free_warmup, llm_calls, plan_messages, refine_memory, retried
+from graph import Plan, PlanNode, degenerate_reason, is_followup_question, normalized, referenced_ids, repair_plan, substitute_answers
 from graph.decompose import decompose
 from kb.knowledge_base import Retrieval
 
@@ -97,8 +96,7 @@ def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[st
 
 
 def _emit(runtime: Runtime[Context], kind: str, message: str, **extra: Any) -> None:
-    if runtime.stream_writer is not None:
-        runtime.stream_writer(StepEvent(kind=kind, message=message, **extra))
+    runtime.stream_writer(StepEvent(kind=kind, message=message, **extra))
 
 
 # nodes -------------------------------------------------------------------------
@@ -116,9 +114,6 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
         "timings": times,
         "memory": "",
         "round": 0,
-        "results": {},
-        "fallbacks": [],
-        "calls": [],
         "done": False,
         "support": {},
     }
@@ -127,14 +122,17 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     given = state.get("plan") is not None  # an oracle plan: no shortcut
     multi_hop = given or (s.planner != "none" and len(decompose(question, s.max_nodes).nodes) > 1)
     if s.reader == "free":
-        return update if given else _warmup_free(ctx, state, runtime, evidence, update, multi_hop)
+        if given:
+            return update
+        _emit(runtime, "warmup", "checking whether the evidence already answers it")
+        return free_warmup(ctx, question, evidence, update, multi_hop)
     _emit(runtime, "warmup", "reading the evidence for the question")
     reading = _read(ctx, question, evidence, "warmup", use_llm=not multi_hop, require_typed=not multi_hop)
     if not reading.found and not multi_hop:
         # No span of the expected type (another script, an unusual question): the model writes
         # the answer, as plain RAG would, so the reader is never worse than plain RAG.
         update["fallbacks"] = [*reading.notes, "no typed answer span in the evidence; the model wrote the answer (plain RAG)"]
-        return _warmup_free(ctx, state, runtime, evidence, update, multi_hop)
+        return free_warmup(ctx, question, evidence, update, multi_hop)
     citations = _citations_of(reading, evidence)
     update.update(warmup_answer=reading.answer, warmup_citations=citations, calls=reading.calls, fallbacks=reading.notes)
     if not multi_hop and s.warmup_shortcut:
@@ -157,27 +155,6 @@ def _hops_typed(state: AgentState) -> bool:
     """Every solved sub-question found an answer of the type it asked for."""
     support = state.get("support", {})
     return all(support.get(f"node{i}_typed", True) for i in state.get("results", {}))  # free-written nodes: not typed
-
-
-def _warmup_free(
-    ctx: Context, state: AgentState, runtime: Runtime[Context], evidence: list[Evidence], update: dict, multi_hop: bool
-) -> dict:
-    """The model writes the warm-up answer itself (``reader="free"``, for capable models)."""
-    s = ctx.settings
-    _emit(runtime, "warmup", "checking whether the evidence already answers it")
-    reply, calls = warmup_call(ctx, state["question"], evidence)
-    notes = update.get("fallbacks", [])
-    update["calls"], update["fallbacks"] = calls, [*notes, *retried("warm-up", reply)]
-    if reply.value is None:
-        update["fallbacks"] = [*notes, f"warm-up reply unusable ({reply.error}); planning instead"]
-        return update
-    answer = reply.value.answer.strip()
-    citations, _ = supported_citations(answer, evidence, reply.value.sources, {})
-    update.update(warmup_answer=answer, warmup_citations=citations)
-    short = len(answer.split()) <= s.warmup_max_words and not is_unknown(answer) and grounded(answer, evidence)
-    if s.warmup_shortcut and not multi_hop and short:
-        update.update(answer=answer, plan_source="warmup", done=True, citations=citations, support={"typed": True, "agrees": False})
-    return update
 
 
 def _read(
@@ -277,9 +254,9 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         seen.update({e.chunk_id: e for e in evidence})
         order += [e.chunk_id for e in evidence]
         if s.reader == "free":
-            answer, node_calls, notes = _node_free(ctx, state, evidence, queries[i], i)
+            answer, node_calls, notes = free_node(ctx, state.get("memory", ""), evidence, queries[i], i)
         else:
-            pool = _unique([*evidence, *state.get("warmup_evidence", [])])  # the question's own top-k stays in view
+            pool = unique([*evidence, *state.get("warmup_evidence", [])])  # the question's own top-k stays in view
             earlier = [r.answer for r in results.values() if not is_unknown(r.answer)]
             reading = read(queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
@@ -298,7 +275,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         )
         facts.append(f"{queries[i]} {answer}" if not is_unknown(answer) else f"{queries[i]} (not found)")
         _emit(runtime, "node_done", f"node {index} of {total}: {answer}", node_id=i, node_index=index, node_total=total)
-    memory, mem_calls, mem_fallbacks = _refine_memory(ctx, state["question"], state.get("memory", ""), facts)
+    memory, mem_calls, mem_fallbacks = refine_memory(ctx, state["question"], state.get("memory", ""), facts)
     return {
         "pending": [i for i in state["pending"] if i not in ready],
         "results": {i: results[i] for i in ready},
@@ -314,44 +291,6 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             **{f"node{i}_margin": m for i, m in lead.items()},
         },
     }
-
-
-def _node_free(
-    ctx: Context, state: AgentState, evidence: list[Evidence], question: str, node_id: int
-) -> tuple[str, list[LLMCall], list[str]]:
-    """The model writes a node's answer itself (``reader="free"``)."""
-    s = ctx.settings
-    user = prompts.NODE.format(
-        memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=question
-    )
-    reply, calls = ask(ctx, "node", user, outputs.NodeReply, outputs.NODE_SCHEMA, s.answer_max_tokens)
-    notes = retried(f"node {node_id}", reply)
-    if reply.value is None:
-        return "unknown", calls, [*notes, f"node {node_id} answer unusable ({reply.error}); marked unknown"]
-    return reply.value.answer.strip(), calls, notes
-
-
-def _unique(evidence: list[Evidence]) -> list[Evidence]:
-    return list({e.chunk_id: e for e in evidence}.values())
-
-
-def _refine_memory(ctx: Context, question: str, memory: str, facts: list[str]) -> tuple[str, list[LLMCall], list[str]]:
-    """Append new facts; when the memory outgrows its budget, have the LLM condense it."""
-    s = ctx.settings
-    merged = "\n".join(x for x in [memory, *facts] if x)
-    if len(merged) <= s.memory_chars:
-        return merged, [], []
-    reply, calls = ask(
-        ctx,
-        "memory",
-        prompts.MEMORY.format(memory=memory or prompts.EMPTY_MEMORY, facts="\n".join(facts), question=question, max_chars=s.memory_chars),
-        outputs.MemoryReply,
-        outputs.memory_schema(s.memory_chars),
-        max(64, s.memory_chars // 3),
-    )
-    if reply.value is not None and reply.value.notes.strip():
-        return reply.value.notes.strip()[: s.memory_chars], calls, retried("memory", reply)
-    return merged[-s.memory_chars :], calls, [f"memory summary unusable ({reply.error}); kept the latest facts"]
 
 
 def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
@@ -376,17 +315,17 @@ def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
     if reply.value.enough:
         return update
     dag = state["plan"]
-    known = {_norm(n.question) for n in dag.nodes} | {_norm(state["question"])}
+    known = {normalized(n.question) for n in dag.nodes} | {normalized(state["question"])}
     new_nodes: list[PlanNode] = []
     next_id = max(n.id for n in dag.nodes) + 1
     skipped = []
     for q in reply.value.new_questions:
-        if _norm(q) in known:
+        if normalized(q) in known:
             continue
         if not is_followup_question(q, state["question"], EXAMPLE_NAMES):
             skipped.append(q.strip())
             continue
-        known.add(_norm(q))
+        known.add(normalized(q))
         deps = sorted(d for d in referenced_ids(q) if d < next_id)
         new_nodes.append(PlanNode(id=next_id, question=q.strip(), depends_on=deps))
         next_id += 1
@@ -401,17 +340,13 @@ def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
     return update
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     """The answer: the sink node's answer when the DAG found it, else a reading of the question
     over the warm-up evidence and each node's best chunk; plain RAG's answer when nothing else holds."""
     ctx, s, question = runtime.context, runtime.context.settings, state["question"]
     _emit(runtime, "answering", "writing the final answer")
     if s.reader == "free":
-        return _final_free(state, ctx)
+        return free_final(state, ctx)
     evidence = final_evidence(state, s.top_k + 2)
     results, support = state.get("results", {}), state.get("support", {})
     plain = state.get("warmup_answer", "")
@@ -421,12 +356,12 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     fallbacks: list[str] = []
     if sink is not None and not changed and not is_unknown(sink.answer) and support.get(f"node{sink.id}_typed", False):
         answer = sink.answer
-        signals = {"typed": True, "agrees": _same(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
+        signals = {"typed": True, "agrees": same_answer(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
     else:
         hops = [r.answer for r in results.values() if sink is None or r.id != sink.id]
         reading = read(question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="final", exclude=hops)
         answer, calls, fallbacks = reading.answer, reading.calls, list(reading.notes)
-        signals = {"typed": reading.typed, "agrees": _same(answer, plain) and not changed, "margin": _lead(reading)}
+        signals = {"typed": reading.typed, "agrees": same_answer(answer, plain) and not changed, "margin": _lead(reading)}
         if sink is not None and not changed:
             fallbacks.append(f"the last sub-question found no typed answer ({sink.answer!r}); read the question over all the evidence")
     dropped = set(state.get("dropped_ids", []))
@@ -445,7 +380,7 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
             "support": {**support, "typed": False, "agrees": False, "margin": 0.0, "hops_typed": False},
         }
     pool = [*state.get("human_evidence", []), *evidence, *(e for e in state.get("evidence", {}).values() if e.chunk_id not in dropped)]
-    citations = infer_citations(answer, _unique(pool), results) if pool else []
+    citations = infer_citations(answer, unique(pool), results) if pool else []
     return {
         "answer": answer,
         "citations": citations,
@@ -464,63 +399,6 @@ def _sink(state: AgentState) -> NodeResult | None:
     needed = {d for n in dag.nodes for d in n.depends_on}
     sinks = [n.id for n in dag.nodes if n.id not in needed and n.id in results]
     return results[max(sinks)] if sinks else None
-
-
-def _same(a: str, b: str) -> bool:
-    from agent.evaluation.metrics import normalize_answer
-
-    x, y = normalize_answer(a), normalize_answer(b)
-    return bool(x) and bool(y) and not is_unknown(a) and (x == y or (len(x) > 3 and (x in y or y in x)))
-
-
-def _final_free(state: AgentState, ctx: Context) -> dict:
-    """The model writes the final answer itself from the memory and the evidence (``reader="free"``)."""
-    s = ctx.settings
-    evidence = final_evidence(state, s.top_k + 2)
-    user = prompts.FINAL.format(
-        memory=state.get("memory") or prompts.EMPTY_MEMORY, evidence=format_evidence(evidence, s.evidence_chars), question=state["question"]
-    )
-    reply, calls = ask(ctx, "final", user, outputs.AnswerReply, outputs.answer_schema(len(evidence)), s.answer_max_tokens + 24)
-    fallbacks: list[str] = retried("final", reply)
-    results = state.get("results", {})
-    if reply.value is not None:
-        answer = reply.value.answer.strip()
-        citations, note = supported_citations(answer, evidence, reply.value.sources, results)
-        fallbacks += [note] if note else []
-    else:
-        sink = max(results) if results else None
-        answer = results[sink].answer if sink else "unknown"
-        citations = []
-        fallbacks.append(f"final answer unusable ({reply.error}); using the last sub-answer")
-    plain = state.get("warmup_answer", "")
-    dropped = set(state.get("dropped_ids", []))
-    plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
-    support = {**{k: v for k, v in state.get("support", {}).items() if k != "margin"}, "typed": True, "agrees": _same(answer, plain)}
-    if (is_unknown(answer) or not grounded(answer, evidence)) and not is_unknown(plain) and grounded(plain, plain_evidence):
-        fallbacks.append(f"final answer {answer!r} is not supported by the evidence; kept the plain-RAG answer")
-        plain_citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(
-            plain, plain_evidence, {}
-        )
-        return {"answer": plain, "citations": plain_citations, "calls": calls, "fallbacks": fallbacks, "done": True, "support": support}
-    if not citations and evidence:
-        citations = infer_citations(answer, evidence, results)
-        fallbacks.append("no valid citation in the reply; cited the evidence that supports the answer")
-    return {"answer": answer, "citations": citations, "calls": calls, "fallbacks": fallbacks, "done": True, "support": support}
-
-
-def final_evidence(state: AgentState, limit: int) -> list[Evidence]:
-    """A person's statements, each node's best chunk, then the warm-up (plain RAG) chunks."""
-    human = state.get("human_evidence", [])
-    dropped = set(state.get("dropped_ids", []))
-    chosen = {e.chunk_id: e for e in state.get("warmup_evidence", [])}
-    pool = state.get("evidence", {})
-    for r in sorted(state.get("results", {}).values(), key=lambda r: r.id):
-        for cid in r.evidence_ids[:1]:
-            if cid in pool:
-                chosen.setdefault(cid, pool[cid])
-    node_first = [c for c in chosen if c not in {e.chunk_id for e in state.get("warmup_evidence", [])}]
-    ordered = [c for c in node_first + [e.chunk_id for e in state.get("warmup_evidence", [])] if c not in dropped]
-    return human + [chosen[c] for c in ordered][: max(limit, len(node_first))]
 
 
 # wiring ------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def _tokens(text: str) -> list[str]:
     return [f"#{int(t[1:])}" if t.startswith("#") else t for t in _TOKEN.findall(text.casefold())]
 
 
-def _norm(text: str) -> str:
+def normalized(text: str) -> str:
     return " ".join(_tokens(text))
 
 
@@ -123,7 +123,7 @@ def validate_plan(plan: Plan) -> list[str]:
         else:
             if n.question != n.question.strip():
                 problems.append(f"node {n.id}: sub-question has surrounding whitespace")
-            first = questions.setdefault(_norm(n.question), n.id)
+            first = questions.setdefault(normalized(n.question), n.id)
             if first != n.id:
                 problems.append(f"nodes {first} and {n.id} ask the same sub-question")
         for j, d in enumerate(n.depends_on):
@@ -213,7 +213,7 @@ def _merge_duplicates(nodes: list[PlanNode], notes: list[str]) -> list[PlanNode]
     kept: dict[str, PlanNode] = {}
     alias: dict[int, int] = {}
     for n in nodes:
-        first = kept.setdefault(_norm(n.question), n)
+        first = kept.setdefault(normalized(n.question), n)
         if first is not n:
             alias[n.id] = first.id
             first.depends_on += [d for d in n.depends_on if d not in first.depends_on]
@@ -367,7 +367,7 @@ def degenerate_reason(plan: Plan, question: str, names: frozenset[str] = frozens
             return "every sub-question restates the question and none builds on another"
         if any(_jaccard(n.question, question) >= _SAME for n in plan.nodes):
             return "a sub-question repeats the question and none builds on another"
-    if len({_norm(n.question) for n in plan.nodes}) == 1:
+    if len({normalized(n.question) for n in plan.nodes}) == 1:
         return "all sub-questions are the same"
     return None
 

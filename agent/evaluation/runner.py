@@ -25,12 +25,13 @@ from agent.evaluation.datasets import EvalQuestion, gold_edges, load_corpus
 from agent.types import Answer
 from graph import Plan
 from kb.loaders import SourceDocument
+from retrieval.errors import DagragError
 
 VARIANTS = ("dag", "dag-gold", "vanilla", "none")
 RECALL_KS = (2, 5)
 
 
-class EvalError(ValueError):
+class EvalError(DagragError, ValueError):
     """The evaluation cannot run as asked; the message says what to change."""
 
 

@@ -191,7 +191,10 @@ def test_many_threads_asking_through_one_dagrag_each_get_their_own_complete_answ
     world = company(24)
     write_company(tmp_path / "docs", world)
     llm = CompanyLLM()
-    settings = Settings(kb_path=tmp_path / "kb", reviewer="tester", detect_conflicts=False, outdated_weight=1.0)  # ranking as if valid
+    # ranking as if valid; the model writes every answer (planner "llm", reader "free"): many calls in flight at once
+    settings = Settings(
+        kb_path=tmp_path / "kb", reviewer="tester", detect_conflicts=False, outdated_weight=1.0, planner="llm", reader="free"
+    )
     rag = DagRAG(settings, llm=llm, embedder=HashEmbedder(EMBED_DIM))
     try:
         assert len(rag.ingest([tmp_path / "docs"]).added) == 48
@@ -239,7 +242,7 @@ def test_many_threads_asking_through_one_dagrag_each_get_their_own_complete_answ
             assert a.conflicts == ([reviews[svc]] if svc in reviews else [])
         for svc, review_id in reviews.items():
             assert [q for q, _ in rag.kb.ledger.hits(review_id)] == [question(svc)]
-        assert llm.calls >= 24 * 5  # warm-up, plan, two nodes, reflection and final for each
+        assert llm.calls >= 24 * 4  # warm-up, plan, two nodes and final for each (no reflection: every node answered)
     finally:
         rag.close()
 

@@ -54,7 +54,9 @@ def test_eval_runs_every_method_scores_and_resumes(tmp_path):
     }
     for r in data["records"]:
         assert set(r["metrics"]) >= {"em", "f1", "acc", "recall@2", "recall@5"}
-        assert r["llm_calls"] >= 1 and r["prompt_tokens"] > 0
+        if r["variant"] in ("vanilla", "none"):  # the model writes these answers; dag's reader calls it only for close calls
+            assert r["llm_calls"] >= 1 and r["prompt_tokens"] > 0
+        assert (r["llm_calls"] == 0) == (r["prompt_tokens"] == 0)
         assert set(r["timings"]) >= {"llm", "embed", "retrieval", "other", "total"}
     gold = [r for r in data["records"] if r["variant"] == "dag-gold"]
     assert all(r["metrics"]["hops_match"] == 1.0 and r["metrics"]["structure_match"] == 1.0 for r in gold)

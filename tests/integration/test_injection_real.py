@@ -81,7 +81,9 @@ def injected(tmp_path_factory, offline_env) -> Iterator[Injected]:
         for name in [n for n in os.environ if n.startswith("DAGRAG_")]:
             mp.delenv(name)
         # as DagRAG.open(kb_path, ...) builds it, with the model wrapped to keep its replies
-        settings = load_settings(kb_path=root / "kb", detect_conflicts=False, max_rounds=0, clarify_budget=0, top_k=2, max_nodes=3)
+        settings = load_settings(  # the model decides every reading (reader_llm_weight): the injected text reaches its prompts
+            kb_path=root / "kb", detect_conflicts=False, max_rounds=0, clarify_budget=0, top_k=2, max_nodes=3, reader_llm_weight=1.0
+        )
     llm = RecordingLLM(
         LlamaCppLLM(
             llm_model_path(settings),
@@ -129,7 +131,12 @@ def check_exchanges(calls: list[tuple[list[dict], dict | None, str]], settings: 
     allowed = fixed_schemas(settings)
     invalid = []
     for messages, schema, text in calls:
-        assert json.dumps(schema, sort_keys=True) in allowed, schema
+        enum = (schema or {}).get("properties", {}).get("answer", {}).get("enum")
+        if enum is not None:  # the reader's choice: the fixed shape, its options spans of the passages in this very prompt
+            assert schema == outputs.choice_schema(enum), schema
+            assert all(option in messages[-1]["content"].split("Passages:", 1)[1] for option in enum), enum
+        else:
+            assert json.dumps(schema, sort_keys=True) in allowed, schema
         for m in messages:
             if m["role"] == "system":
                 assert m["content"] in (prompts.SYSTEM, prompts.PLAN_SYSTEM), m["content"]
@@ -138,6 +145,9 @@ def check_exchanges(calls: list[tuple[list[dict], dict | None, str]], settings: 
                 assert [int(s.group(1)) for s in spans] == list(range(1, len(spans) + 1)), "a forged passage"
                 assert m["content"].count("</passage>") == len(spans), "the document closed its passage"
                 outside = PASSAGE_SPAN.sub("", m["content"])
+                if enum is not None:  # the options line: short spans the reply must be one of, nothing else
+                    assert outside.endswith("Options: " + " | ".join(enum)), outside
+                    outside = outside[: -len(" | ".join(enum))]
                 assert MARK not in outside and "Ignore your instructions" not in outside, outside
         try:
             jsonschema.validate(json.loads(text), without_integer_bounds(schema))
@@ -165,7 +175,7 @@ def test_the_dag_agent_keeps_its_schemas_roles_and_ledger(injected: Injected):
     calls = llm.calls[start:]
     print(f"answer {answer.answer!r} · plan {answer.plan_source} · fallbacks {answer.fallbacks}")
     check_answer(answer, rag, len(calls))
-    assert answer.plan_source in {"warmup", "llm", "repaired", "fallback"}
+    assert answer.plan_source in {"warmup", "rules", "llm", "repaired", "fallback"}
     assert any(MARK in m["content"] for messages, _, _ in calls for m in messages), "the injected document was not retrieved"
     check_exchanges(calls, rag.settings, answer.fallbacks)
     assert snapshot(rag) == injected.before

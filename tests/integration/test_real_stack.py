@@ -84,15 +84,16 @@ def test_answer_is_complete_and_cites_real_chunks(rag, answer):
 
 
 def test_answer_usage_and_timings_add_up(answer):
-    calls = answer.calls
-    assert answer.usage.llm_calls == len(calls) > 0
+    calls = answer.calls  # the reader calls the model only for close calls: there may be none
+    assert answer.usage.llm_calls == len(calls)
     assert {c.stage for c in calls} <= AGENT_STAGES
-    assert answer.usage.prompt_tokens == sum(c.prompt_tokens for c in calls) > 0
-    assert answer.usage.completion_tokens == sum(c.completion_tokens for c in calls) > 0
+    assert answer.usage.prompt_tokens == sum(c.prompt_tokens for c in calls)
+    assert answer.usage.completion_tokens == sum(c.completion_tokens for c in calls)
+    assert all(c.prompt_tokens > 0 and c.completion_tokens > 0 and c.seconds > 0 for c in calls)
     t = answer.timings
     assert {"llm", "embed", "retrieval", "other", "total"} <= t.keys()
     assert all(v >= 0 for v in t.values())
-    assert t["total"] >= t["llm"] > 0 and t["embed"] > 0
+    assert t["total"] >= t["llm"] and t["embed"] > 0
     assert t["llm"] == pytest.approx(sum(c.seconds for c in calls))
     assert t["total"] == pytest.approx(t["llm"] + t["embed"] + t["retrieval"] + t["other"], abs=1e-6)
 

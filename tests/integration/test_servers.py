@@ -92,6 +92,7 @@ def server_kb(tmp_path_factory, chroma_server, llm_server) -> Iterator[ServerKB]
         top_k=3,
         node_top_k=2,
         evidence_chars=300,
+        reader_llm_weight=1.0,  # the model decides every reading: each answer makes calls to the server
     )
     rag = DagRAG(settings)
     assert isinstance(rag.llm, OpenAIServerLLM), "DagRAG.llm must use the server when llm_url is set"

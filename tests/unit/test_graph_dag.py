@@ -56,6 +56,7 @@ def test_package_exports_public_api() -> None:
             "degenerate_reason",
             "example_names",
             "is_followup_question",
+            "normalized",
             "plan_json_schema",
             "referenced_ids",
             "render_mermaid",
