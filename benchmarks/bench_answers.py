@@ -185,10 +185,10 @@ def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
         if dag:
             lines += [
                 "",
-                "Confidence of `dag` (how often it is right at each level):",
+                "Confidence of `dag` (how often it is right at each level; thresholds set on the tune half):",
                 "",
-                "| confidence | n | Acc | share of right answers | share of wrong answers |",
-                "|---|---:|---:|---:|---:|",
+                "| confidence | n | Acc | Acc tune (n) | Acc held out (n) | share of right answers | share of wrong answers |",
+                "|---|---:|---:|---:|---:|---:|---:|",
             ]
             for r in dag:
                 r["confidence"] = confidence_of(r)
