@@ -308,3 +308,18 @@ def test_a_persons_answer_becomes_knowledge_used_from_then_on(tmp_path):
     assert found.text == "Sparkle Ltd cleans the office every evening." and found.metadata["kind"] == "human"
     with pytest.raises(ReviewError, match="already answered"):
         list(rag.resume(events[-1].review_id, text="again"))
+
+
+def test_a_non_interactive_ask_on_an_open_conflict_spends_no_question_budget(tmp_path):
+    """Bug 2: the conflict is already in the queue; only a question actually raised may take from the budget."""
+    rag, review_id = two_policies(tmp_path, clarify_budget=1)
+    rag.llm.script += [{"answer": "30 days", "sources": [1], "can_answer": True}] * 3
+    for _ in range(3):
+        answer = rag.ask("How long do refunds take?")
+        assert answer.conflicts == [review_id]
+    assert rag._budget.left == 1  # untouched: nothing was asked or queued
+    rag.ingest([write(tmp_path / "docs" / "office.md", "The office opens at nine.")])
+    rag.llm.script += [{"answer": "Zorblax", "sources": [1], "can_answer": False}]  # no date in the text: the model writes it
+    low = rag.ask("When does the office open?")
+    assert low.confidence == "low" and any("queued for a person" in c for c in low.caveats)
+    assert rag._budget.left == 0
