@@ -154,7 +154,7 @@ def _lead(reading: Reading) -> float:
 def _hops_typed(state: AgentState) -> bool:
     """Every solved sub-question found an answer of the type it asked for."""
     support = state.get("support", {})
-    return all(support.get(f"node{i}_typed", True) for i in state.get("results", {}))  # free-written nodes: not typed
+    return all(support.get(f"node{i}_typed", True) for i in state.get("results", {}))  # a node the model wrote has no type check
 
 
 def _read(
