@@ -107,3 +107,16 @@ def to_judge(
         else:
             rule.append(c)
     return llm, rule
+
+
+def conflict_pair(
+    old_item: KnowledgeItem, new_item: KnowledgeItem, old_s: str, new_s: str
+) -> tuple[KnowledgeItem, KnowledgeItem, str, str, str]:
+    """The two sides of a conflict, the older first, and the question a reviewer is asked."""
+    newer_first = (old_item.valid_from, old_item.added_at) > (new_item.valid_from, new_item.added_at)
+    older, newer, o_s, n_s = (new_item, old_item, new_s, old_s) if newer_first else (old_item, new_item, old_s, new_s)
+    question = (
+        f'Does "{n_s}" ({newer.title}, {newer.valid_from:%Y-%m-%d}) replace "{o_s}" ({older.title}, '
+        f"{older.valid_from:%Y-%m-%d}), or is it a narrow exception so that both hold?"
+    )
+    return older, newer, o_s, n_s, question

@@ -6,19 +6,20 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from kb import detection, entity_index, hybrid
 from kb.conflicts import ConflictJudge, Finding, rule_finding
-from kb.entity_index import IndexSize
 from kb.hybrid import RetrievalPolicy
 from kb.items import DocumentRecord, Evidence, KnowledgeItem, Status, as_utc, parse_time, utc_now
 from kb.ledger import KBBusyError, Ledger, LedgerError, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
 from kb.lock import FolderLock
 from kb.policy import TimePolicy, aria_score
+from kb.records import _chroma_metadata, _embed_text, _evidence
+from kb.reports import IngestReport, KBStats, Retrieval
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
 from retrieval.store import ChromaStore, Record, VectorStore
@@ -41,53 +42,7 @@ __all__ = [
 Progress = Callable[[int, int], None]  # (passages just embedded, total passages)
 StoreFactory = Callable[[], VectorStore]  # opens a vector store that the knowledge base then owns
 
-OPEN_END = 253402300799.0  # 9999-12-31, Chroma metadata cannot hold None
-
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IngestReport:
-    """What one ingest did."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    chunks: int = 0  # chunks embedded and stored (a changed document's unchanged chunks are kept, not counted)
-    expired: int = 0  # chunks of replaced versions: superseded, kept as history
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-    reviews: list[int] = field(default_factory=list)  # conflicts flagged (review ids)
-    auto_resolved: list[int] = field(default_factory=list)
-    judged_pairs: int = 0  # statement pairs put to the judge (the LLM, backed by the rule), at most judge_max_per_ingest
-    rule_judged_pairs: int = 0  # pairs beyond that budget, decided by the rule judge alone
-
-    @property
-    def passages_per_second(self) -> float:
-        return self.chunks / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """Evidence for one query and where the time went."""
-
-    evidence: list[Evidence]
-    embed_seconds: float
-    search_seconds: float
-    graph_seconds: float = 0.0  # of search_seconds: the BM25 channel and the mention graph after the dense query
-
-
-@dataclass(frozen=True)
-class KBStats:
-    path: Path
-    documents: int
-    chunks: int
-    vectors: int
-    by_status: dict[str, int]
-    embedder: str
-    expired: int = 0  # chunks of earlier versions of changed documents (superseded, kept for "as of")
-    entity_index: IndexSize | None = None  # items indexed, distinct entities, about / mention rows
 
 
 @dataclass
@@ -370,12 +325,7 @@ class KnowledgeBase:
     ) -> None:
         """Queue a conflict, the older side first; the auto policy resolves it at once."""
         tp = self.time_policy
-        newer_first = (old_item.valid_from, old_item.added_at) > (new_item.valid_from, new_item.added_at)
-        older, newer, o_s, n_s = (new_item, old_item, new_s, old_s) if newer_first else (old_item, new_item, old_s, new_s)
-        question = (
-            f'Does "{n_s}" ({newer.title}, {newer.valid_from:%Y-%m-%d}) replace "{o_s}" ({older.title}, '
-            f"{older.valid_from:%Y-%m-%d}), or is it a narrow exception so that both hold?"
-        )
+        older, newer, o_s, n_s, question = detection.conflict_pair(old_item, new_item, old_s, new_s)
         review_id = self.ledger.open_conflict(
             older,
             newer,
@@ -535,29 +485,3 @@ class KnowledgeBase:
         self.ledger.close()
         self._close_store()
         self._lock.close()
-
-
-def _evidence(item: KnowledgeItem) -> Evidence:
-    return Evidence(
-        chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text, metadata=_chroma_metadata(item)
-    )
-
-
-def _embed_text(item: KnowledgeItem) -> str:
-    return f"{item.title}\n{item.text}" if item.title and item.title not in item.text[:200] else item.text
-
-
-def _chroma_metadata(item: KnowledgeItem) -> dict:
-    return {
-        "doc_id": item.doc_id,
-        "source": item.source,
-        "title": item.title,
-        "position": item.position,
-        "kind": item.kind,
-        "status": item.status.value,
-        "added_at": item.added_at.timestamp(),
-        "validated_at": item.validated_at.timestamp(),
-        "valid_from": item.valid_from.timestamp(),
-        "valid_to": item.valid_to.timestamp() if item.valid_to else OPEN_END,
-        "ingested_at": item.added_at.isoformat(),
-    }
