@@ -23,12 +23,13 @@ from agent.escalation import Budget, PersonReply
 from agent.evidence import supported_citations
 from agent.judge import conflict_judge
 from agent.llm import LLM, ClearsCache, LlamaCppLLM, ask_structured
+from agent.prompts import messages_for
 from agent.reading import cosine_similarity
 from agent.run import run_agent, to_answer
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
 from agent.types import Answer, StepEvent, follow
 from agent.workflow import Context, build_graph
-from agent.writer import llm_calls, messages_for, warmup_call
+from agent.writer import llm_calls, warmup_call
 from graph import Plan
 from kb.items import as_utc
 from kb.knowledge_base import IngestReport, KnowledgeBase, Progress, RetrievalPolicy, TimePolicy

@@ -104,9 +104,8 @@ def _choose(
     user = prompts.READ.format(
         question=question, evidence=format_evidence(list(evidence), settings.evidence_chars), options=" | ".join(options)
     )
-    messages = [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
     reply = ask_structured(
-        llm, messages, outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options)
+        llm, prompts.messages_for(user), outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options)
     )
     calls = llm_calls(stage, reply)
     if reply.value is None or reply.value.answer not in options:

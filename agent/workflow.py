@@ -25,10 +25,11 @@ from agent import outputs, prompts
 from agent.escalation import Budget, PersonQuestion, ReviewDesk, ask_person, check
 from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
 from agent.llm import LLM, ask_structured
+from agent.prompts import EXAMPLE_NAMES, plan_messages
 from agent.reading import Reading, Similarity, read
 from agent.settings import Settings
 from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent
-from agent.writer import EXAMPLE_NAMES, ask, free_final, free_node, free_warmup, llm_calls, plan_messages, refine_memory, retried
+from agent.writer import ask, free_final, free_node, free_warmup, llm_calls, refine_memory, retried
 from graph import Plan, PlanNode, degenerate_reason, is_followup_question, normalized, referenced_ids, repair_plan, substitute_answers
 from graph.decompose import decompose
 from kb.knowledge_base import Retrieval

@@ -7,7 +7,6 @@ The reader's choice among spans lives in ``agent.reading``; these are for ``read
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,34 +14,13 @@ from agent import outputs, prompts
 from agent.evidence import final_evidence, format_evidence, grounded, infer_citations, is_unknown, same_answer, supported_citations
 from agent.llm import Structured, ask_structured
 from agent.types import Evidence, LLMCall, Stage
-from graph import example_names
 
 if TYPE_CHECKING:
     from agent.workflow import Context
 
 
-def messages_for(user: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
-
-
-def plan_messages(question: str) -> list[dict[str, str]]:
-    """The planner's chat: system prompt, few-shot turns, then the question."""
-    messages = [{"role": "system", "content": prompts.PLAN_SYSTEM}]
-    for example, nodes in prompts.PLAN_EXAMPLES:
-        reply = {"nodes": [{"id": i, "question": q, "depends_on": d} for i, q, d in nodes]}
-        messages += [
-            {"role": "user", "content": prompts.PLAN.format(question=example)},
-            {"role": "assistant", "content": json.dumps(reply)},
-        ]
-    return [*messages, {"role": "user", "content": prompts.PLAN.format(question=question)}]
-
-
-# names in the planner's few-shot examples: a sub-question using them copies an example
-EXAMPLE_NAMES = example_names([text for example, nodes in prompts.PLAN_EXAMPLES for text in [example, *(q for _, q, _ in nodes)]])
-
-
 def ask(ctx: Context, stage: Stage, user: str, model: type, schema: dict, max_tokens: int) -> tuple[Structured, list[LLMCall]]:
-    result = ask_structured(ctx.llm, messages_for(user), model, schema, max_tokens)
+    result = ask_structured(ctx.llm, prompts.messages_for(user), model, schema, max_tokens)
     return result, llm_calls(stage, result)
 
 
