@@ -31,6 +31,7 @@ from agent.types import Answer, StepEvent, follow
 from agent.workflow import Context, build_graph
 from agent.writer import llm_calls, warmup_call
 from graph import Plan
+from kb.desk import ReviewDesk
 from kb.items import as_utc
 from kb.knowledge_base import IngestReport, KnowledgeBase, Progress, RetrievalPolicy, TimePolicy
 from kb.ledger import Review, ReviewError
@@ -130,6 +131,11 @@ class DagRAG:
         return self._kb
 
     @property
+    def desk(self) -> ReviewDesk:
+        """The agent's side of the review queue: open conflicts, questions for a person, their answers."""
+        return ReviewDesk(self.kb)
+
+    @property
     def llm(self) -> LLM:
         if self._llm is None:
             s = self.settings
@@ -214,7 +220,7 @@ class DagRAG:
                 raise ReviewError(f"review {review_id} is a question: answer it with a statement")
             if review.state != "open":
                 raise ReviewError(f"review {review_id} was already answered by {review.resolved_by}")
-            self.kb.answer_question(review_id, text, by)
+            self.desk.answer_question(review_id, text, by)
         else:
             self.kb.resolve(review_id, keep or "edit", by=by, edit=None if keep else text)
         return None
@@ -225,7 +231,7 @@ class DagRAG:
             llm=self.llm,
             retriever=self.kb,
             settings=self.settings,
-            desk=self.kb,
+            desk=self.desk,
             as_of=as_of,
             similarity=cosine_similarity(self.embedder.embed),
             interactive=interactive,

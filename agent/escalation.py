@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
@@ -19,25 +19,13 @@ from langgraph.types import interrupt
 
 from agent.evidence import citation_of, grounded, is_unknown
 from agent.types import Evidence, SelfCheck
-from kb.ledger import Review
+from kb.desk import ReviewDesk
 
 if TYPE_CHECKING:
     from agent.workflow import AgentState, Context
 
 Confidence = Literal["high", "moderate", "low"]
-
-
-class ReviewDesk(Protocol):
-    """What the agent needs from the knowledge base's review queue (``KnowledgeBase`` implements it)."""
-
-    def open_conflicts(self, item_ids: list[str]) -> list[Review]: ...
-    def evidence_for(self, item_ids: list[str]) -> list[Evidence]: ...
-    def record_hits(self, review_ids: list[int], question: str) -> None: ...
-    def queue_question(self, question: str, item_ids: list[str], thread_id: str | None) -> int: ...
-    def attach_thread(self, review_id: int, thread_id: str) -> None: ...
-    def review(self, review_id: int) -> Review: ...
-    def answer_question(self, review_id: int | None, text: str, by: str) -> Evidence: ...
-    def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edit: str | None = None) -> Review: ...
+__all__ = ["Budget", "PersonQuestion", "PersonReply", "ReviewDesk", "ask_person", "check", "self_check"]  # ReviewDesk: the Context's type
 
 
 class PersonQuestion(TypedDict):

@@ -270,7 +270,7 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
     """Re-run the detection's signals for an edited paragraph right after it arrived (same store state)."""
     from kb.conflicts import candidate_pairs, rule_relation, signals, statements
     from kb.items import Status
-    from kb.knowledge_base import _embed_text
+    from kb.records import _embed_text
 
     kb, tp = rag.kb, rag.kb.time_policy
     new_items = sorted(doc_items(kb, case.new_doc), key=lambda i: i.position)

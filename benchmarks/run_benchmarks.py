@@ -36,7 +36,8 @@ from agent.api import DagRAG  # noqa: E402
 from agent.evaluation import runner  # noqa: E402
 from agent.evaluation.datasets import load_questions  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
-from kb.knowledge_base import KnowledgeBase, _embed_text  # noqa: E402
+from kb.knowledge_base import KnowledgeBase  # noqa: E402
+from kb.records import _embed_text  # noqa: E402
 from retrieval.chunking import chunk_text  # noqa: E402
 from retrieval.store import ChromaStore, Record  # noqa: E402
 

@@ -18,7 +18,7 @@ from kb.ledger import KBBusyError, Ledger, LedgerError, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
 from kb.lock import FolderLock
 from kb.policy import TimePolicy, aria_score
-from kb.records import _chroma_metadata, _embed_text, _evidence
+from kb.records import _chroma_metadata, _embed_text, _evidence, human_item
 from kb.reports import IngestReport, KBStats, Retrieval
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
@@ -350,69 +350,26 @@ class KnowledgeBase:
 
     def resolve(self, review_id: int, keep: str, *, by: str, note: str | None = None, edit: str | None = None) -> Review:
         """Resolve a review (see ``Ledger.resolve``); ``edit`` is the text of a human item replacing both sides."""
-        edited = self._human_item(edit, by) if edit else None
+        edited = human_item(edit, by) if edit else None
         with self._using_store(write=True):  # busy: nothing was decided; otherwise ledger and Chroma both change
             review = self.ledger.resolve(review_id, "edit" if edit else keep, by=by, note=note, edited=edited)
             self.sync()
         return review
 
-    # the review desk the agent uses ----------------------------------------------
-    def open_conflicts(self, item_ids: list[str]) -> list[Review]:
-        return self.ledger.open_reviews_for(item_ids)
-
-    def evidence_for(self, item_ids: list[str]) -> list[Evidence]:
-        """Ledger items as evidence (with the fields retrieval sees), in the order asked."""
-        by_id = {i.item_id: i for i in self.ledger.items([i for i in item_ids if i])}
-        return [_evidence(by_id[i]) for i in item_ids if i in by_id]
-
-    def record_hits(self, review_ids: list[int], question: str) -> None:
-        self.ledger.record_hits(review_ids, question)
-
-    def queue_question(self, question: str, item_ids: list[str], thread_id: str | None) -> int:
-        return self.ledger.open_clarification(question, items=item_ids, thread_id=thread_id)
-
-    def attach_thread(self, review_id: int, thread_id: str) -> None:
-        """Remember the paused run waiting on this review, so it can be resumed from the queue."""
-        self.ledger.attach_thread(review_id, thread_id)
-
-    def review(self, review_id: int) -> Review:
-        return self.ledger.review(review_id)
-
-    def answer_question(self, review_id: int | None, text: str, by: str) -> Evidence:
-        """A person's answer: a knowledge item from them; it also resolves the question's review."""
-        if review_id:
-            review = self.resolve(review_id, "edit", by=by, edit=text)
-            item_id = review.result_item
-        else:
-            item_id = self.add_statement(text, by=by).item_id
-        return self.evidence_for([item_id])[0]
-
+    # knowledge from people, items as evidence ------------------------------------
     def add_statement(self, text: str, *, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
         """Knowledge from a person (for instance an answer to the agent's question), used from now on."""
-        item = self._human_item(text, by, as_utc(valid_from) if valid_from else None)
+        item = human_item(text, by, as_utc(valid_from) if valid_from else None)
         with self._using_store(write=True):
             with self.ledger.transaction() as db:
                 self.ledger.insert_human_item(db, item, by)
             self.sync()
         return item
 
-    def _human_item(self, text: str, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
-        text = " ".join(text.split())
-        if not text:
-            raise ValueError("the statement is empty")
-        now = utc_now()
-        item_id = content_hash("human", by, text, now.isoformat())
-        return KnowledgeItem(
-            item_id=item_id,
-            doc_id=f"human:{item_id}",
-            text=text,
-            title=f"statement by {by}",
-            source=by,
-            kind="human",
-            added_at=now,
-            validated_at=now,
-            valid_from=valid_from or now,
-        )
+    def evidence_for(self, item_ids: list[str]) -> list[Evidence]:
+        """Ledger items as evidence (with the fields retrieval sees), in the order asked."""
+        by_id = {i.item_id: i for i in self.ledger.items([i for i in item_ids if i])}
+        return [_evidence(by_id[i]) for i in item_ids if i in by_id]
 
     # removal and stats ---------------------------------------------------------
     def remove(self, doc: str) -> list[str]:

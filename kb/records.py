@@ -1,8 +1,11 @@
-"""How a knowledge item is stored in the vector store and read back as evidence."""
+"""Knowledge items as records: a person's statement as an item, an item as the vector store's record and as evidence."""
 
 from __future__ import annotations
 
-from kb.items import Evidence, KnowledgeItem
+from datetime import datetime
+
+from kb.items import Evidence, KnowledgeItem, utc_now
+from retrieval.chunking import content_hash
 
 OPEN_END = 253402300799.0  # 9999-12-31, Chroma metadata cannot hold None
 
@@ -31,3 +34,23 @@ def _chroma_metadata(item: KnowledgeItem) -> dict:
         "valid_to": item.valid_to.timestamp() if item.valid_to else OPEN_END,
         "ingested_at": item.added_at.isoformat(),
     }
+
+
+def human_item(text: str, by: str, valid_from: datetime | None = None) -> KnowledgeItem:
+    """A person's statement as a knowledge item, valid from ``valid_from`` (aware) or now."""
+    text = " ".join(text.split())
+    if not text:
+        raise ValueError("the statement is empty")
+    now = utc_now()
+    item_id = content_hash("human", by, text, now.isoformat())
+    return KnowledgeItem(
+        item_id=item_id,
+        doc_id=f"human:{item_id}",
+        text=text,
+        title=f"statement by {by}",
+        source=by,
+        kind="human",
+        added_at=now,
+        validated_at=now,
+        valid_from=valid_from or now,
+    )

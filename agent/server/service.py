@@ -317,7 +317,7 @@ class Console:
             if review.thread_id:
                 answer = _last_answer(self.rag.resume(review_id, text=text, by=by))
             else:
-                self.rag.kb.answer_question(review_id, text, by)
+                self.rag.desk.answer_question(review_id, text, by)
         except ReviewError as exc:
             raise self._lost(review_id, exc) from None
         return self.rag.kb.ledger.review(review_id), answer

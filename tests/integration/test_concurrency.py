@@ -37,8 +37,8 @@ from test_crash import (  # the crash tests' worker and checks (same folder)
 from agent.api import DagRAG
 from agent.llm import Completion
 from agent.settings import Settings
-from kb.knowledge_base import _embed_text
 from kb.ledger import KBBusyError, LedgerError
+from kb.records import _embed_text
 
 pytestmark = pytest.mark.integration
 

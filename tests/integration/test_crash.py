@@ -30,9 +30,10 @@ import pytest
 
 from helpers import HashEmbedder, MemoryStore
 from kb.items import Status
-from kb.knowledge_base import KnowledgeBase, _embed_text
+from kb.knowledge_base import KnowledgeBase
 from kb.ledger import SCHEMA_VERSION, Ledger, LedgerError
 from kb.loaders import load_file
+from kb.records import _embed_text
 from retrieval.chunking import content_hash
 
 pytestmark = pytest.mark.integration

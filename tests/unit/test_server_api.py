@@ -234,7 +234,7 @@ def _resume_from_the_console(rag, client):
 
 
 def test_a_question_queued_for_a_person_is_answered_once_and_becomes_knowledge(rag, client):
-    review_id = rag.kb.queue_question("Who cleans the office?", [], None)
+    review_id = rag.desk.queue_question("Who cleans the office?", [], None)
     r = client.post(f"/api/reviews/{review_id}/answer", json={"text": "Sparkle Ltd cleans the office every evening.", "by": "ana"})
     assert r.status_code == 200 and r.json()["review"]["state"] == "resolved" and r.json()["review"]["resolved_by"] == "ana"
     found = client.post("/api/retrieve", json={"query": "Who cleans the office?", "k": 1}).json()[0]

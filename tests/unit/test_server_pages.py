@@ -110,7 +110,7 @@ def test_unknown_things_are_a_readable_404_page(client):
 
 
 def test_a_queued_question_is_answered_on_its_page(client, rag):
-    review_id = rag.kb.queue_question("Who cleans the office?", [], None)
+    review_id = rag.desk.queue_question("Who cleans the office?", [], None)
     page = client.get(f"/reviews/{review_id}").text
     assert "Your answer" in text(page) and "Keep new" not in text(page)
     r = client.post(
