@@ -8,9 +8,11 @@ Tables (written in the ledger's own transactions, so they are exactly as durable
 - ``chunk_fts``: FTS5 over the items' title and text, for the lexical channel.
 
 An item is indexed when its document version becomes current (``commit``) or a person adds it,
-and unindexed when its document is removed. Expired and superseded items stay indexed (they
-are history, found "as of" a time they were valid): what a query may see is decided when it
-reads, from the item's status and validity in ``items``, as for the vectors in Chroma.
+and leaves the index when it leaves the ledger (the ``entity_index_forget`` trigger: its
+document removed, a half-written version abandoned). Expired and superseded items stay
+indexed (they are history, found "as of" a time they were valid): what a query may see is
+decided when it reads, from the item's status and validity in ``items``, as for the vectors
+in Chroma.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entity_mentions (n INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY (n, key)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS entity_mentions_key ON entity_mentions(key)",
 )
-TABLES = ("entity_items", "entity_about", "entity_mentions", lexical.FTS_TABLE)
 _CHUNK = 500  # SQLite host parameters per statement, well under its limit
 
 
@@ -84,19 +85,6 @@ def index_items(db: sqlite3.Connection, item_ids: Sequence[str]) -> int:
             lexical.index_rows(db, [(n, title, text)])
             added += 1
     return added
-
-
-def unindex_items(db: sqlite3.Connection, item_ids: Sequence[str]) -> None:
-    """Forget items (their document was removed)."""
-    for part in _parts(sorted(set(item_ids))):
-        rows = db.execute(f"SELECT n FROM entity_items WHERE item_id IN ({','.join('?' * len(part))})", part).fetchall()
-        ns = [r[0] for r in rows]
-        for chunk in _parts(ns):
-            marks = ",".join("?" * len(chunk))
-            db.execute(f"DELETE FROM entity_about WHERE n IN ({marks})", chunk)
-            db.execute(f"DELETE FROM entity_mentions WHERE n IN ({marks})", chunk)
-            db.execute(f"DELETE FROM entity_items WHERE n IN ({marks})", chunk)
-            lexical.delete_rows(db, chunk)
 
 
 def unindexed(query: Query) -> list[str]:

@@ -45,10 +45,6 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(self.model_path, device=self.device, local_files_only=True)
         return self._model
 
-    @property
-    def dimension(self) -> int:
-        return int(self._load().get_embedding_dimension())
-
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []

@@ -63,12 +63,6 @@ def index_rows(db: sqlite3.Connection, rows: Iterable[tuple[int, str, str]], tab
     db.executemany(f"INSERT INTO {table}(rowid, title, text) VALUES (?,?,?)", list(rows))
 
 
-def delete_rows(db: sqlite3.Connection, rowids: Sequence[int], table: str = FTS_TABLE) -> None:
-    for start in range(0, len(rowids), 500):
-        part = list(rowids[start : start + 500])
-        db.execute(f"DELETE FROM {table} WHERE rowid IN ({','.join('?' * len(part))})", part)
-
-
 def search(
     db: sqlite3.Connection, query: str, limit: int, table: str = FTS_TABLE, *, select: str = "", join: str = "", where: str = ""
 ) -> list[tuple]:
