@@ -62,11 +62,12 @@ def no_network(offline_env) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def subprocess_env(tmp_path_factory, offline_env) -> dict[str, str]:
-    """Environment for ``dagrag`` subprocesses: offline, guarded, wide enough not to wrap."""
+    """Environment for ``dagrag`` subprocesses: offline, guarded, wide enough not to wrap, no DAGRAG_* setting of the caller's shell."""
     guard = tmp_path_factory.mktemp("netguard")
     netguard.write_sitecustomize(str(guard))
     path = os.pathsep.join(p for p in (str(guard), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, **offline_env, "PYTHONPATH": path, "DAGRAG_TEST_NET_LOG": str(guard / "attempts.log"), "COLUMNS": "200"}
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
+    return {**shell, **offline_env, "PYTHONPATH": path, "DAGRAG_TEST_NET_LOG": str(guard / "attempts.log"), "COLUMNS": "200"}
 
 
 @dataclass

@@ -5,7 +5,6 @@ stack: llama.cpp, sentence-transformers, Chroma) and over streamable HTTP at /mc
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
@@ -40,9 +39,8 @@ async def check_tools(session: ClientSession) -> None:
     assert "as_of" in tools["ask"].inputSchema["properties"]
 
 
-def test_stdio_server_with_the_real_stack(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
-    env.update(DAGRAG_KB_PATH=str(tmp_path / "kb"), HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
+def test_stdio_server_with_the_real_stack(tmp_path, subprocess_env):
+    env = {**subprocess_env, "DAGRAG_KB_PATH": str(tmp_path / "kb")}  # offline and guarded like every dagrag subprocess
     params = StdioServerParameters(command=str(DAGRAG), args=["mcp"], env=env, cwd=str(tmp_path))
 
     async def run() -> None:

@@ -15,7 +15,6 @@ With the 135M model the answer *text* may be wrong, so it is never asserted.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -88,19 +87,11 @@ def session(tmp_path_factory, subprocess_env) -> Session:
     root = tmp_path_factory.mktemp("session")
     for name in ("work", "docs"):
         (root / name).mkdir()
-    env = {k: v for k, v in subprocess_env.items() if not k.startswith("DAGRAG_") or k == "DAGRAG_TEST_NET_LOG"}
-    env["DAGRAG_TEST_NET_LOG"] = str(root / "net-attempts.log")
-    return Session(root=root, kb=root / "kb", env={**env, "NO_COLOR": "1"})
+    env = {**subprocess_env, "DAGRAG_TEST_NET_LOG": str(root / "net-attempts.log"), "NO_COLOR": "1"}
+    return Session(root=root, kb=root / "kb", env=env)
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
-    """No DAGRAG_* variable of the surrounding shell leaks into the settings."""
-    for name in [n for n in os.environ if n.startswith("DAGRAG_")]:
-        monkeypatch.delenv(name)
-
-
-def test_1_ingest_ask_and_chat(session: Session, clean_env):
+def test_1_ingest_ask_and_chat(session: Session, no_dagrag_env):
     docs = session.root / "docs"
     rag = DagRAG.open(kb_path=session.kb, top_k=2, max_rounds=0, max_nodes=3)
     try:
@@ -166,7 +157,7 @@ def test_2_review_list_show_and_resolve(session: Session):
     session.done.add("review")
 
 
-def test_3_eval(session: Session, clean_env, monkeypatch):
+def test_3_eval(session: Session, no_dagrag_env, monkeypatch):
     from typer.testing import CliRunner
 
     from agent.cli import app

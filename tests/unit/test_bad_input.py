@@ -37,11 +37,7 @@ TIMEOUT = 180
 HUGE_MB = 100
 
 
-@pytest.fixture(autouse=True)
-def no_dagrag_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("DAGRAG_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_dagrag_env")  # tests/conftest.py
 
 
 # --- files -----------------------------------------------------------------------
