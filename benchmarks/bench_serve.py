@@ -33,12 +33,18 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
+from retrieval.offline import OFFLINE_ENV  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
 DAGRAG = Path(sys.executable).with_name("dagrag")
 MAX_QUESTIONS_PER_CLIENT = 1000
 REQUEST_TIMEOUT_S = 600
 START_TIMEOUT_S = 300
-ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def dagrag_env(kb: Path) -> dict[str, str]:
+    """A dagrag subprocess's environment: offline, no DAGRAG_* setting of the caller's shell, this knowledge base."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")} | OFFLINE_ENV | {"DAGRAG_KB_PATH": str(kb)}
 
 
 @dataclass
@@ -73,7 +79,7 @@ class Serve:
     def __init__(self, kb: Path, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")} | ENV | {"DAGRAG_KB_PATH": str(kb)}
+        env = dagrag_env(kb)
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -164,7 +170,7 @@ def run_level(serve: Serve, n: int, seconds: float, method: str, questions: list
 
 def cold_ask(kb: Path, question: str) -> tuple[float, dict]:
     """Wall seconds of a cold `dagrag ask --json`, and its answer."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")} | ENV | {"DAGRAG_KB_PATH": str(kb)}
+    env = dagrag_env(kb)
     t0 = time.monotonic()
     done = subprocess.run([str(DAGRAG), "ask", question, "--json"], env=env, capture_output=True, text=True, timeout=REQUEST_TIMEOUT_S)
     seconds = time.monotonic() - t0
@@ -226,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     questions = [q["question"] for q in demo_questions()]
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")} | ENV | {"DAGRAG_KB_PATH": str(tmp / "kb")}
+        env = dagrag_env(tmp / "kb")
         subprocess.run([str(DAGRAG), "ingest", str(demo_docs())], env=env, check=True, capture_output=True, timeout=600)
         serve = Serve(tmp / "kb", tmp / "serve.log")
         try:
