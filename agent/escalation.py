@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from agent.workflow import AgentState, Context
 
 Confidence = Literal["high", "moderate", "low"]
-__all__ = ["Budget", "PersonQuestion", "PersonReply", "ReviewDesk", "ask_person", "check", "self_check"]  # ReviewDesk: the Context's type
+# ReviewDesk (kb.desk) is named here too: the type of the workflow Context's desk
+__all__ = ["Budget", "PersonQuestion", "PersonReply", "ReviewDesk", "ask_person", "check", "self_check"]
 
 
 class PersonQuestion(TypedDict):

@@ -157,27 +157,15 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    # the review queue (kb.reviews), kept callable on the ledger -----------------
+    # the review queue (kb.reviews): what ingest, the console and the CLI call on the ledger; the rest on ``queue``
     def open_conflict(self, *args, **kwargs) -> int:
         return self.queue.open_conflict(*args, **kwargs)
-
-    def open_clarification(self, question: str, *, items: list[str], thread_id: str | None = None, actor: str = "dagrag") -> int:
-        return self.queue.open_clarification(question, items=items, thread_id=thread_id, actor=actor)
-
-    def attach_thread(self, review_id: int, thread_id: str | None, actor: str = "dagrag") -> None:
-        self.queue.attach_thread(review_id, thread_id, actor)
 
     def reviews(self, state: str | None = "open") -> list[Review]:
         return self.queue.reviews(state)
 
     def review(self, review_id: int) -> Review:
         return self.queue.review(review_id)
-
-    def open_reviews_for(self, item_ids: list[str]) -> list[Review]:
-        return self.queue.open_reviews_for(item_ids)
-
-    def record_hits(self, review_ids: list[int], question: str) -> None:
-        self.queue.record_hits(review_ids, question)
 
     def hits(self, review_id: int) -> list[tuple[str, datetime]]:
         return self.queue.hits(review_id)

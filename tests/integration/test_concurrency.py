@@ -317,8 +317,8 @@ def test_a_second_writer_waits_its_turn_or_is_refused_with_a_clear_error(workers
     kb_path = tmp_path / "kb"
     kb = open_kb(kb_path, lock_timeout=0.5)
     try:
-        first = kb.ledger.open_clarification("Who cleans the office?", items=[])
-        second = kb.ledger.open_clarification("Who waters the plants?", items=[])
+        first = kb.ledger.queue.open_clarification("Who cleans the office?", items=[])
+        second = kb.ledger.queue.open_clarification("Who waters the plants?", items=[])
         audit = kb.ledger.audit_log()
         holder = workers.start("hold_lock", kb=str(kb_path), seconds=60)
         holder.wait_for("holding")

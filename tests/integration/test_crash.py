@@ -645,7 +645,7 @@ def test_a_v1_ledger_without_reviews_or_audit_is_migrated_on_open(tmp_path, layo
         assert [d.doc_id for d in kb.documents()] == ["doc-1"] and kb.documents()[0].n_chunks == 2
         assert store.records["i-0"].metadata["status"] == "valid"  # the mirror was refreshed on open
         assert kb.search("When does the office open?", 1).evidence[0].chunk_id == "i-0"
-        review = kb.ledger.open_clarification("Is the canteen closing earlier now?", items=["i-1"])
+        review = kb.ledger.queue.open_clarification("Is the canteen closing earlier now?", items=["i-1"])
         kb.resolve(review, "edit", by="ana", edit="The canteen closes at two.")
         assert [e.action for e in kb.ledger.audit_log()][-1] == "resolved"
         assert kb.ledger.unsynced() == []

@@ -34,12 +34,12 @@ def run_threads(n: int, target) -> list[str]:
 
 def test_one_ledger_shared_by_threads_takes_turns(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    review = ledger.open_clarification("Who cleans the office?", items=[])
+    review = ledger.queue.open_clarification("Who cleans the office?", items=[])
 
     def work(i: int) -> None:
         for k in range(60):
-            ledger.record_hits([review], f"thread {i} question {k}")
-            ledger.open_clarification(f"thread {i} asks {k}", items=[])
+            ledger.queue.record_hits([review], f"thread {i} question {k}")
+            ledger.queue.open_clarification(f"thread {i} asks {k}", items=[])
             ledger.reviews(state=None)
             ledger.hits(review)
 
@@ -54,7 +54,7 @@ def test_one_ledger_shared_by_threads_takes_turns(tmp_path):
 
 def test_threads_racing_to_resolve_the_same_reviews_apply_each_once(tmp_path):
     kb = KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore())
-    reviews = [kb.ledger.open_clarification(f"Question {n}?", items=[]) for n in range(12)]
+    reviews = [kb.ledger.queue.open_clarification(f"Question {n}?", items=[]) for n in range(12)]
     refused: list[str] = []
 
     def work(i: int) -> None:
@@ -79,7 +79,7 @@ def test_threads_racing_to_resolve_the_same_reviews_apply_each_once(tmp_path):
 def test_a_second_knowledge_base_on_the_folder_waits_then_is_refused_in_one_clear_line(tmp_path):
     first = KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore(), lock_timeout=0.2)
     second = KnowledgeBase(tmp_path / "kb", HashEmbedder(), store=MemoryStore(), lock_timeout=0.2)
-    review = second.ledger.open_clarification("Who waters the plants?", items=[])
+    review = second.ledger.queue.open_clarification("Who waters the plants?", items=[])
     try:
         with first._lock.hold(True):  # as during a write: flock conflicts between two opens of the file, in one process too
             with pytest.raises(KBBusyError) as busy:

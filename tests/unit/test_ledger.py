@@ -213,12 +213,12 @@ def test_a_failing_migration_leaves_the_ledger_as_it_was(tmp_path, monkeypatch):
 def test_rows_are_validated_into_models_with_aware_times(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     try:
-        review_id = ledger.open_clarification("Who cleans the office?", items=[])
+        review_id = ledger.queue.open_clarification("Who cleans the office?", items=[])
         review = ledger.review(review_id)
         assert isinstance(review, Review) and review.created_at.tzinfo is not None and review.thread_id is None
-        ledger.attach_thread(review_id, "ask-1")
+        ledger.queue.attach_thread(review_id, "ask-1")
         assert ledger.review(review_id).thread_id == "ask-1"
-        ledger.attach_thread(review_id, None)  # the run finished: nothing waits on it
+        ledger.queue.attach_thread(review_id, None)  # the run finished: nothing waits on it
         assert ledger.review(review_id).thread_id is None
         assert [e.action for e in ledger.audit_log()] == ["asked", "paused", "unpaused"]
     finally:
