@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class ReviewDesk:
-    """Reviews for the agent, on one knowledge base (a test double subclasses it)."""
+    """Reviews for the agent, on one knowledge base."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
