@@ -50,6 +50,7 @@ class QuestionType:
     head: str | None = None
     options: tuple[str, ...] = field(default=())
     recognised: bool = True  # False when no English question cue was found (the reader then declines)
+    kind_of: bool = False  # "what kind of university": a description ("land-grant university") answers, not a name
 
 
 def classify(question: str) -> QuestionType:
@@ -88,7 +89,8 @@ def classify(question: str) -> QuestionType:
         return QuestionType("person", head=head)
     if re.search(r"\bwhere\b", low):
         return QuestionType("place", head=head)
-    return QuestionType("entity", head=head, recognised=bool(_WH.search(low)))
+    kind_of = re.search(r"\b(?:what|which) (?:kind|type|sort|form) of\b", low) is not None
+    return QuestionType("entity", head=head, recognised=bool(_WH.search(low)), kind_of=kind_of)
 
 
 def _last_clause(low: str) -> str:
@@ -150,6 +152,8 @@ _HEAD_STOP = frozenset(
 
 def _number_unit(low: str) -> str | None:
     """The counted noun of "how many X": the unit a numeric candidate should carry."""
+    if re.search(r"\bpercent(?:age)?\b", low):
+        return "percent"
     m = re.search(r"\bhow many\s+(?:[\w-]+\s+){0,1}?([\w-]+)", low)
     return m.group(1) if m else None
 

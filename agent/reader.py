@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.gazetteer import KNOWN_PLACES
+from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
 from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stems
 from agent.types import Evidence
 
@@ -37,7 +37,7 @@ YEAR = re.compile(r"(?<![\d,.$€£-])\b(1[0-9]{3}|20[0-9]{2})s?\b(?![\d,.%-])")
 ORG_NOUNS = "team|crew|group|band|company|department|committee|board|club|party|council|agency|office|unit|squad|division"
 ORG = re.compile(rf"(?<![\w'])(?!(?:The|A|An|This|That|Our|Their|Its)\s)(?:[A-Z][\w'’&-]*\s+){{1,3}}(?:{ORG_NOUNS})\b")
 WEEKDAY = re.compile(rf"\b(?:{WEEKDAYS})s?\b")
-_MAGNITUDE = r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
+_MAGNITUDE = r"(?:\s?(?:%|(?:percent|per cent|million|billion|trillion|thousand|hundred|m|bn|k)\b))?"
 NUMBER = re.compile(
     rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}"
 )
@@ -66,8 +66,16 @@ _ORG_WORDS = frozenset(
 _NOT_PERSON = frozenset(
     """book books award awards prize medal series album film song festival championship championships cup league museum
     society association river county city state district province street road station airport bridge war battle siege
-    treaty act day times news records county's hospital institute island islands park hall theatre theater""".split()
+    treaty act day times news records county's hospital institute island islands park hall theatre theater point cape bay
+    lake mount mountain mountains valley beach harbor harbour peninsula falls canyon desert forest sea ocean gulf strait coast
+    plains hills""".split()
 )
+# words that come before a person's name and are not part of it: "Queensland Senator Barnaby Joyce" -> Barnaby Joyce
+_HONORIFICS = frozenset(
+    """senator president governor king queen prince princess sir dame dr professor prof general colonel captain lord lady
+    pope bishop archbishop cardinal mayor judge justice chancellor minister premier emperor empress sultan saint st""".split()
+)
+_CONVERSION = re.compile(r"\d[^()]{0,30}\(\s*(?:about\s+|approximately\s+)?$")  # "6.8 inches (17.3 cm)": the second is a conversion
 _PLACE_CUE = re.compile(r"\b(?:in|at|from|near|to|of|into|across|throughout|within|outside|between)\s+(?:the\s+)?$", re.IGNORECASE)
 _NOT_UNIT = STOPWORDS | {"and", "or", "to", "in", "of", "per", "years", "year"}
 
@@ -137,6 +145,8 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
     for m in YEAR.finditer(sent):
         add(m.start(), m.end(), "year")
     for m in NUMBER.finditer(sent):
+        if _CONVERSION.search(sent[: m.start()]):
+            continue
         end = m.end()
         unit = _UNIT.match(sent, end)
         if unit and (unit.group(1).split()[0] not in _NOT_UNIT or unit.group(1).startswith("per ")):
@@ -171,8 +181,22 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             words = words[:-1]
         if not words or re.fullmatch(rf"(?:{MONTHS}|{WEEKDAYS})", " ".join(words)):
             continue
+        titled = [i for i, w in enumerate(words[:-1]) if w.lower().rstrip(".") in _HONORIFICS]
+        if titled and words[titled[-1] + 1][:1].isupper():
+            words = words[titled[-1] + 1 :]
         start = m.start() + text.find(words[0])
-        add(start, start + len(" ".join(words)), "name")
+        end = start + len(" ".join(words))
+        if text.find(words[0]) >= 0 and sent[start:end] == " ".join(words):
+            add(start, end, "name")
+        else:
+            add(m.start(), m.end(), "name")
+        region = re.match(r",\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b", sent[end:])
+        if qtype is not None and qtype.kind == "place" and region and region.group(1) in US_STATES | COUNTRIES:
+            found.append((f"{sent[start:end]}, {region.group(1)}", "name"))  # "Columbus, Ohio" as well as Columbus
+    if qtype is not None and qtype.kind == "place" and qtype.head in ("country", "nation"):
+        for demonym, country in DEMONYMS.items():
+            if re.search(rf"\b{demonym}\b", sent):
+                found.append((country, "name"))  # "a Norwegian playwright": from Norway
     return found
 
 
@@ -192,7 +216,13 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "") -> 
     fit = _TYPE_FIT.get(qtype.kind, {}).get(kind, 0.0)
     if fit == 0.0:
         return 0.0
+    if text in DEMONYMS and kind == "name":
+        return 0.1  # "South Korean", "Norwegian": an adjective, never a person or a place
     words = {w.lower().strip(".,") for w in text.split()}
+    if kind == "phrase" and text[:1].islower():  # a description: "native country", "animated feature film"
+        fit *= 1.2 if qtype.kind_of else 0.5
+    elif qtype.kind_of and kind in ("name", "title"):
+        fit *= 0.7
     if qtype.kind == "person" and kind == "name":
         if words & set(ORG_NOUNS.split("|")):
             fit *= 0.6  # "who owns X" is often answered by a team or a company
@@ -200,16 +230,21 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "") -> 
             fit *= 0.35
         elif len(text.split()) == 1:
             fit *= 0.45  # one capitalised word is as often a team, a place or a thing as a person
+        elif re.search(r"\s(?:of|the)\s", text):
+            fit *= 0.5  # "Exploration of Psychotherapy Integration": a title or a body more often than a person
     if qtype.kind == "place" and kind == "name":
         known = KNOWN_PLACES.get(qtype.head or "")
         if known is not None:
             fit *= 1.3 if text in known else 0.5
         elif not (_is_known_place(text) or _after_place_cue(text, sentence) or words & PLACE_NOUNS):
             fit *= 0.6
+        if known is None and re.search(r", [A-Z]", text):
+            fit *= 1.05  # "Columbus, Ohio" says more than Columbus
     if qtype.kind == "date" and qtype.head == "weekday":
         fit = 1.0 if re.fullmatch(rf"(?:{WEEKDAYS})s?", text) else 0.2
     if qtype.kind == "number" and qtype.head and kind == "number":
-        fit *= 1.15 if qtype.head.rstrip("s") in text.lower() else 1.0
+        units = ("%", "percent") if qtype.head == "percent" else (qtype.head.rstrip("s"),)
+        fit *= 1.15 if any(u in text.lower() for u in units) else 1.0
     if qtype.head and kind in ("phrase", "name", "title") and qtype.head.rstrip("s") in text.lower():
         fit *= 1.5
     return fit
@@ -229,8 +264,14 @@ def rank(
     qtype: QuestionType,
     candidates: Sequence[Candidate],
     similarity: Callable[[list[str]], list[float]] | None = None,
+    titles: Sequence[str] = (),
 ) -> list[Scored]:
-    """Candidates of the expected type, best first (one entry per distinct text)."""
+    """Candidates of the expected type, best first (one entry per distinct text).
+
+    ``titles`` are the passages' titles: a candidate that names what a passage is about also
+    gets part of that passage's match to the question ("chief of staff to Senator Barnaby
+    Joyce" and the passage *Barnaby Joyce*, "who has served as Deputy Prime Minister"), and
+    is spelled as the title spells it ("Barnaby Thomas Gerard Joyce" -> Barnaby Joyce)."""
     q_words = set(content_words(question))
     q_stems = stems(question)
     q_low = question.lower()
@@ -238,6 +279,8 @@ def rank(
     sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
     best: dict[str, Scored] = {}
     counts: dict[str, int] = {}
+    match: dict[int, float] = {}  # passage -> how well its best sentence matches the question
+    subjects = [_subject(t) for t in titles]
     for c in candidates:
         fit = type_fit(qtype, c.text, c.kind, c.sentence)
         if fit == 0.0:
@@ -250,8 +293,10 @@ def rank(
         p_stems = stems(c.previous) - c_stems - s_stems
         lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
         semantic = sims.get(_context(c), lexical)
+        match[c.passage] = max(match.get(c.passage, 0.0), 0.5 * (semantic + lexical))
         near = _near_question_word(c, q_words)
         score = fit * (0.45 * semantic + 0.45 * lexical + 0.1 / (1 + c.passage) + 0.1 * near)
+        c = _as_titled(c, subjects)
         key = c.text.lower()
         counts[key] = counts.get(key, 0) + 1
         old = best.get(key)
@@ -260,9 +305,36 @@ def rank(
             best[key] = Scored(c.text, c.kind, score, fit >= 0.5, passages, c.sentence)
         else:
             best[key] = Scored(old.text, old.kind, old.score, old.type_ok, tuple(sorted({c.passage, *old.passages})), old.sentence)
-    ranked = [Scored(s.text, s.kind, s.score + 0.03 * min(counts[k] - 1, 3), s.type_ok, s.passages, s.sentence) for k, s in best.items()]
+    ranked = [
+        Scored(s.text, s.kind, s.score + 0.03 * min(counts[k] - 1, 3) + _about_bonus(s, subjects, match), s.type_ok, s.passages, s.sentence)
+        for k, s in best.items()
+    ]
     ranked.sort(key=lambda s: (-s.score, s.text))
     return ranked
+
+
+def _subject(title: str) -> str:
+    """What a passage is about, from its title: "Laie, Hawaii" -> Laie; "Brother (song)" -> Brother."""
+    return re.sub(r"\s*\([^)]*\)\s*$", "", title).split(",")[0].strip()
+
+
+def _same_entity(text: str, subject: str) -> bool:
+    """The same name, or the same person with middle names: "Barnaby Thomas Gerard Joyce" / "Barnaby Joyce"."""
+    a, b = text.lower().split(), subject.lower().split()
+    return a == b or (len(a) >= 2 and len(b) >= 2 and a[0] == b[0] and a[-1] == b[-1])
+
+
+def _as_titled(c: Candidate, subjects: Sequence[str]) -> Candidate:
+    for subject in subjects:
+        if subject and subject != c.text and c.kind == "name" and _same_entity(c.text, subject):
+            return Candidate(subject, c.kind, c.passage, c.sentence, c.previous)
+    return c
+
+
+def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float]) -> float:
+    """Half the match of the passages about ``s`` that do not already count for it."""
+    about = [p for p, subject in enumerate(subjects) if subject and _same_entity(s.text, subject) and p not in s.passages]
+    return 0.5 * max((match.get(p, 0.0) for p in about), default=0.0) if s.type_ok else 0.0
 
 
 def _context(c: Candidate) -> str:
