@@ -91,14 +91,15 @@ REPAIR_JSON = "That reply was not usable: {error}. Reply again with only the cor
 
 EMPTY_MEMORY = "(none yet)"
 
-# The reader's one call: instructions and the question first (a prefix shared by the calls of a
-# question, so llama.cpp can reuse it), then the passages, then the candidates to choose from.
+# The reader's one call. Instructions and the passages every call of a question shows (the
+# question's own top-k) come first, so llama.cpp reuses them from its cache across the calls of a
+# question; then the passages of this call, the (sub-)question and the candidates to choose from.
 READ = """Choose the answer to the question from the options. The options are spans copied from the passages; pick the one the passages give as the answer.
-
-Question: {question}
 
 Passages:
 {evidence}
+
+Question: {question}
 
 Options: {options}"""
 

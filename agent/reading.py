@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent import outputs, prompts
 from agent.evaluation.metrics import normalize_answer
-from agent.evidence import format_evidence
+from agent.evidence import format_evidence, unique
 from agent.llm import LLM, ask_structured
 from agent.questions import QuestionType, classify
 from agent.reader import Scored, extract_candidates, judge_choice, rank
@@ -54,9 +54,12 @@ def read(
     use_llm: bool = True,
     require_typed: bool = False,
     exclude: Sequence[str] = (),
+    shown_first: Sequence[Evidence] = (),
 ) -> Reading:
     """Answer ``question`` with a span of ``evidence`` (``"unknown"`` when no span fits, or, with
-    ``require_typed``, when no span is of the type asked; the caller may then let the model write)."""
+    ``require_typed``, when no span is of the type asked; the caller may then let the model write).
+    ``shown_first``: passages every call of the question shows, put first in the model's prompt
+    (a prefix llama.cpp can reuse); ranking does not depend on it."""
     qtype = classify(question)
     if not qtype.recognised:
         return Reading(answer="unknown", qtype=qtype, notes=[f"no English question cue in {question!r}: the reader cannot type it"])
@@ -64,7 +67,7 @@ def read(
         ranked = judge_choice(question, qtype, evidence)
     else:
         sim = (lambda sents: similarity(question, sents)) if similarity else None
-        ranked = rank(question, qtype, extract_candidates(evidence, qtype), sim)
+        ranked = rank(question, qtype, extract_candidates(evidence, qtype), sim, [e.title for e in evidence])
     if exclude:  # the answers of earlier hops are what the question is about, not its answer
         known = {normalize_answer(e) for e in exclude}
         ranked = [r for r in ranked if normalize_answer(r.text) not in known]
@@ -81,7 +84,8 @@ def read(
     # left no call is made.
     contenders = [c for c in top if c.score + settings.reader_llm_weight >= top[0].score]
     if use_llm and settings.reader == "choice" and len(contenders) > 1:
-        picked, calls, notes = _choose(question, evidence, contenders, llm, settings, stage)
+        shown = unique([*shown_first, *evidence]) if shown_first else list(evidence)
+        picked, calls, notes = _choose(question, shown, contenders, llm, settings, stage)
         chosen = max(contenders, key=lambda c: c.score + (settings.reader_llm_weight if c is picked else 0.0))
     passages = tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
     return Reading(

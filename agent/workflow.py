@@ -257,9 +257,12 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         if s.reader == "free":
             answer, node_calls, notes = free_node(ctx, state.get("memory", ""), evidence, queries[i], i)
         else:
-            pool = unique([*evidence, *state.get("warmup_evidence", [])])  # the question's own top-k stays in view
+            top_k = state.get("warmup_evidence", [])
+            pool = unique([*evidence, *top_k])  # the question's own top-k stays in view
             earlier = [r.answer for r in results.values() if not is_unknown(r.answer)]
-            reading = read(queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier)
+            reading = read(
+                queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier, shown_first=top_k
+            )
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed
             lead[i] = _lead(reading)
@@ -353,6 +356,8 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     plain = state.get("warmup_answer", "")
     sink = _sink(state)
     changed = bool(state.get("human_evidence") or state.get("dropped_ids"))
+    dropped = set(state.get("dropped_ids", []))
+    plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
     calls: list[LLMCall] = []
     fallbacks: list[str] = []
     if sink is not None and not changed and not is_unknown(sink.answer) and support.get(f"node{sink.id}_typed", False):
@@ -360,13 +365,13 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         signals = {"typed": True, "agrees": same_answer(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
     else:
         hops = [r.answer for r in results.values() if sink is None or r.id != sink.id]
-        reading = read(question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="final", exclude=hops)
+        reading = read(
+            question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="final", exclude=hops, shown_first=plain_evidence
+        )
         answer, calls, fallbacks = reading.answer, reading.calls, list(reading.notes)
         signals = {"typed": reading.typed, "agrees": same_answer(answer, plain) and not changed, "margin": _lead(reading)}
         if sink is not None and not changed:
             fallbacks.append(f"the last sub-question found no typed answer ({sink.answer!r}); read the question over all the evidence")
-    dropped = set(state.get("dropped_ids", []))
-    plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
     if is_unknown(answer) and not is_unknown(plain) and grounded(plain, plain_evidence):
         fallbacks.append("no answer from the DAG; kept the plain-RAG answer")
         citations = [c for c in state.get("warmup_citations", []) if c.chunk_id not in dropped] or infer_citations(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from agent.escalation import self_check
 from agent.run import run_agent
@@ -34,10 +35,14 @@ def test_nested_question_runs_a_two_node_dag_and_the_sink_answers(company_retrie
     assert answer.nodes[1].resolved_question == "Who manages Payments team?"
     assert [c.stage for c in answer.calls] == ["node", "node"]  # no warm-up, plan, reflection or final call
     assert answer.citations[0].title == "Managers"
-    # every call could only name spans of the evidence, in the question-first prompt
-    for messages, schema in llm.calls:
-        assert messages[-1]["content"].index("Question:") < messages[-1]["content"].index("Passages:")
-        assert all(option in messages[-1]["content"] for option in schema["properties"]["answer"]["enum"])
+    # every call could only name spans of the evidence; the question's own top-k passages open
+    # every call's prompt (a prefix llama.cpp reuses), the sub-question comes after the passages
+    prompts = [messages[-1]["content"] for messages, _ in llm.calls]
+    for prompt, (_, schema) in zip(prompts, llm.calls, strict=True):
+        assert prompt.index("Passages:") < prompt.index("Question:") < prompt.index("Options:")
+        assert all(option in prompt for option in schema["properties"]["answer"]["enum"])
+    shared = len(os.path.commonprefix(prompts))
+    assert prompts[0].count("<passage", 0, shared) >= 2
 
 
 def test_the_models_choice_is_the_answer_but_overruling_the_ranking_is_low_confidence(company_retriever):
