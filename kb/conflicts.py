@@ -27,6 +27,7 @@ __all__ = [
     "statements",
     "signals",
     "candidate_pairs",
+    "about_different_things",
     "rule_relation",
     "rule_finding",
     "with_rule_fallback",
@@ -214,8 +215,12 @@ def candidate_pairs(
     by score, then overlap (both descending), then document order.
 
     With ``titles`` (of the old and the new text's documents), only pairs about the same
-    subject (``same_subject``) are kept: a changed value about another thing is no conflict.
+    subject (``same_subject``) are kept, and none when the two texts are each about their own,
+    different named thing (``about_different_things``): a changed value about another thing
+    is no conflict.
     """
+    if titles is not None and about_different_things(titles[0], titles[1], old_text, new_text):
+        return []
     olds, news = statements(old_text), statements(new_text)
     said_old, said_new = {_plain(o) for o in olds}, {_plain(n) for n in news}
     # a statement both documents make is no conflict, nor is pairing it with the other's other sentences
@@ -272,6 +277,34 @@ def same_subject(old_title: str, new_title: str, old: str, new: str) -> bool:
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[^\W_]+", text.lower())
+
+
+_PARENTHESES = re.compile(r"\([^)]*\)")
+
+
+def _names(text: str, title_key: str) -> bool:
+    """Whether ``text`` says the words of ``title_key`` in a row."""
+    return bool(title_key) and f" {title_key} " in f" {' '.join(_words(text))} "
+
+
+def about_different_things(old_title: str, new_title: str, old_text: str, new_text: str) -> bool:
+    """Whether two chunks are each about their own document's subject, and the subjects differ.
+
+    True when the titles name different subjects (``subject_key``, without a disambiguation
+    in parentheses), each text names its own title and neither names the other's: "WNOK
+    (104.7 FM) is a radio station … The outlet broadcasts with an ERP of 90 kW" against the
+    same sentences about WXBT, or two episodes that "originally aired on Fox on …" other
+    dates. Their statements share a shape and even names (the network, the regulator) but
+    not a subject. Texts that do not name their titles ("Office guide", "Office notice"), or
+    one that names the other's subject, are left to ``same_subject``, statement by statement.
+    """
+    if subject_key(old_title) == subject_key(new_title):
+        return False
+    old_key, new_key = (subject_key(_PARENTHESES.sub(" ", t)) for t in (old_title, new_title))
+    if not old_key or not new_key or old_key == new_key:
+        return False
+    own = _names(old_text, old_key) and _names(new_text, new_key)
+    return own and not _names(old_text, new_key) and not _names(new_text, old_key)
 
 
 NEGATION_OVERLAP = 0.5  # a statement and its negation share most of their words

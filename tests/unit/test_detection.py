@@ -14,7 +14,7 @@ import pytest
 
 from helpers import HashEmbedder, MemoryStore
 from kb import detection
-from kb.conflicts import Finding, candidate_pairs, rule_finding, same_subject, subject_key
+from kb.conflicts import Finding, about_different_things, candidate_pairs, rule_finding, same_subject, statements, subject_key
 from kb.items import KnowledgeItem, Status
 from kb.knowledge_base import KnowledgeBase, TimePolicy
 from kb.loaders import SourceDocument
@@ -116,6 +116,57 @@ def test_the_same_subject_with_a_changed_value_is_flagged_whatever_the_titles_sa
         assert (review.old_statement, review.new_statement) == (old, new)
         assert kb.ledger.items([review.old_item])[0].status is Status.POTENTIALLY_OUTDATED
     assert len(judge.calls) == 3
+
+
+STATIONS = [("WAAA", "101.1", "50"), ("WBBB", "98.3", "5.9"), ("WCCC", "104.7", "90")]
+EPISODES = [("Lost Keys", "October 3, 1991"), ("Found Keys", "January 21, 1990"), ("Spare Keys (Sitcom)", "May 2, 1993")]
+
+
+def station(call: str, mhz: str, kw: str) -> SourceDocument:
+    """Each station's page names it, then says what every such page says, with its own values (shared: the owner, the FCC)."""
+    text = (
+        f"{call} ({mhz} FM) is a commercial radio station in Springfield. The Acme Media, Inc. outlet is licensed by the "
+        f"Federal Communications Commission (FCC) to broadcast at {mhz} MHz with an ERP of {kw} kW."
+    )
+    return SourceDocument(doc_id=call.lower(), source=f"/wiki/{call}.md", title=call, text=text)
+
+
+def episode(title: str, aired: str) -> SourceDocument:
+    name = title.split(" (")[0]
+    text = f'"{name}" is an episode of the Sitcom series. It originally aired on the Fox network in the United States on {aired}.'
+    return SourceDocument(doc_id=name.lower(), source=f"/wiki/{name}.md", title=title, text=text)
+
+
+def test_pages_each_about_their_own_named_thing_raise_no_alarm(kb, judge):
+    """Issue 12's remaining false alarms on the shared corpora: two radio stations, two episodes of one series."""
+    a, b = station(*STATIONS[0]), station(*STATIONS[1])
+    old_s, new_s = (statements_with(d.text, "Acme") for d in (a, b))
+    assert same_subject(a.title, b.title, old_s, new_s) and rule_finding(old_s, new_s)  # statement by statement: one subject
+    assert about_different_things(a.title, b.title, a.text, b.text) and candidate_pairs(a.text, b.text, titles=(a.title, b.title)) == []
+    report = kb.ingest_documents([station(*s) for s in STATIONS], valid_from=datetime(2024, 1, 1))
+    report2 = kb.ingest_documents([episode(*e) for e in EPISODES], valid_from=datetime(2025, 1, 1))
+    assert report.reviews == report2.reviews == [] and judge.calls == []
+    assert {i.status for i in kb.ledger.items()} == {Status.VALID}
+
+
+def test_a_page_that_names_the_other_pages_subject_is_still_compared(kb, judge):
+    delhi = SourceDocument(
+        doc_id="delhi", source="/wiki/Delhi.md", title="Delhi", text="Delhi is the capital of India. Agra has 1.6 million inhabitants."
+    )
+    agra = SourceDocument(
+        doc_id="agra", source="/wiki/Agra.md", title="Agra", text="Agra is a city on the Yamuna. Agra has 1.7 million inhabitants."
+    )
+    assert not about_different_things("Delhi", "Agra", delhi.text, agra.text)
+    assert not about_different_things("Office guide", "Office notice", "The Lisbon office opens at 8.", "The Lisbon office opens at 9.")
+    kb.ingest_documents([delhi], valid_from=datetime(2024, 1, 1))
+    report = kb.ingest_documents([agra], valid_from=datetime(2025, 1, 1))
+    assert len(report.reviews) == 1
+    review = kb.ledger.review(report.reviews[0])
+    assert (review.old_statement, review.new_statement) == ("Agra has 1.6 million inhabitants.", "Agra has 1.7 million inhabitants.")
+
+
+def statements_with(text: str, word: str) -> str:
+    return next(s for s in statements(text) if word in s)
 
 
 def test_one_similarity_pass_per_batch_not_a_query_per_chunk(kb):
