@@ -85,6 +85,7 @@ class DagRAG:
         self.settings = settings or load_settings()
         self._llm = llm
         self._own_llm = False  # an LLM passed in is the caller's to close; one made here is closed by close()
+        self._llm_chosen = llm is not None or bool(self.settings.llm_model or self.settings.llm_url)  # not the embedded 135M model
         self._embedder = embedder
         self._store = store
         self._kb: KnowledgeBase | None = None
@@ -108,6 +109,11 @@ class DagRAG:
         return self._embedder
 
     @property
+    def llm_judges(self) -> bool:
+        """Whether the LLM judges conflicts at ingest (``judge_llm``; "auto": only a model chosen over the embedded one)."""
+        return self.settings.judge_llm == "on" or (self.settings.judge_llm == "auto" and self._llm_chosen)
+
+    @property
     def kb(self) -> KnowledgeBase:
         if self._kb is None:
             s = self.settings
@@ -125,7 +131,7 @@ class DagRAG:
                 chunk_chars=s.chunk_chars,
                 chunk_overlap=s.chunk_overlap,
                 judge=judge,
-                time_policy=TimePolicy.from_settings(s),
+                time_policy=TimePolicy.from_settings(s, llm_judge=self.llm_judges),
                 retrieval=RetrievalPolicy.from_settings(s),
             )
         return self._kb

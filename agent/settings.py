@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     judge_max_per_ingest: int = Field(
         30, ge=0, le=100000, description="LLM judge calls per ingest in all; pairs beyond get the rule judge alone"
     )
+    judge_llm: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="conflicts judged by the LLM (backed by the rules) or the rules alone: auto = the LLM only when it is one you chose "
+        "(llm_model, llm_url); the embedded 135M judge is near chance and raised false alarms (benchmarks/REPORT_CONFLICTS.md)",
+    )
     outdated_weight: float = Field(0.5, ge=0.0, le=1.0, description="retrieval weight of potentially outdated items")
     decay_per_day: float = Field(0.001, ge=0.0, le=1.0, description="retrieval decay rate per day since last validation")
     candidate_factor: int = Field(4, ge=1, le=50)

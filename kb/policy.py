@@ -24,14 +24,14 @@ class TimePolicy:
     auto_confidence: float = 0.95  # "auto": newer supersedes older at or above this confidence
 
     @classmethod
-    def from_settings(cls, settings: Any) -> TimePolicy:
-        """The policy a settings object (``agent.settings.Settings``) asks for."""
+    def from_settings(cls, settings: Any, *, llm_judge: bool = True) -> TimePolicy:
+        """The policy a settings object (``agent.settings.Settings``) asks for; without ``llm_judge`` the rules judge every pair."""
         return cls(
             outdated_weight=settings.outdated_weight,
             decay_per_day=settings.decay_per_day,
             candidate_factor=settings.candidate_factor,
             conflict_similarity=settings.conflict_similarity,
-            judge_max_pairs=settings.judge_max_pairs,
+            judge_max_pairs=settings.judge_max_pairs if llm_judge else 0,
             judge_max_per_ingest=settings.judge_max_per_ingest,
             policy=settings.conflict_policy,
             auto_confidence=settings.auto_resolve_confidence,

@@ -325,6 +325,7 @@ def test_time_policy_from_settings():
         policy="auto",
         auto_confidence=0.99,
     )
+    assert TimePolicy.from_settings(s, llm_judge=False).judge_max_pairs == 0  # the rules judge every pair
 
 
 def test_a_ledger_error_is_a_dagrag_error():

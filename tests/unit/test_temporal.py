@@ -80,6 +80,21 @@ def test_the_value_change_rule_backs_up_a_judge_that_misses(tmp_path):
     assert review.detector == "rule" and review.relation == "updates" and "14" in review.reason and "30" in review.reason
 
 
+def test_the_embedded_model_judges_no_conflict_the_rules_do(tmp_path):
+    """judge_llm "auto": the LLM judges only when it is one the user chose (the embedded 135M judge is near chance)."""
+    rag = DagRAG(Settings(kb_path=tmp_path / "kb"), embedder=HashEmbedder(), store=MemoryStore())
+    OPENED.append(rag)
+    assert not rag.llm_judges and rag.kb.time_policy.judge_max_pairs == 0
+    rag.ingest([write(tmp_path / "docs" / "old.md", OLD)])
+    report = rag.ingest([write(tmp_path / "docs" / "new.md", NEW)])
+    assert len(report.reviews) == 1 and report.judged_pairs == 0 and report.rule_judged_pairs == 1
+    assert rag.kb.ledger.review(report.reviews[0]).detector == "rule" and rag._llm is None  # the model was never loaded
+    assert DagRAG(Settings(kb_path=tmp_path / "k2", judge_llm="on")).llm_judges
+    assert DagRAG(Settings(kb_path=tmp_path / "k3", llm_url="http://127.0.0.1:9/v1")).llm_judges
+    assert not DagRAG(Settings(kb_path=tmp_path / "k4", judge_llm="off"), llm=FakeLLM([])).llm_judges
+    assert make(tmp_path / "k5", []).llm_judges  # an LLM passed in is one the caller chose
+
+
 def test_identical_copy_and_unrelated_documents_are_not_flagged(tmp_path):
     rag = make(tmp_path, [])  # no judge call may happen
     rag.ingest([write(tmp_path / "a" / "old.md", OLD)])
