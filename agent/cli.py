@@ -90,11 +90,17 @@ def ingest(
         f"[green]✓[/] {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
         f"{len(report.failed)} failed · {report.chunks} passages in {report.seconds:.1f}s ({report.passages_per_second:.1f}/s)"
         + (f" · {report.expired} passages of earlier versions kept as history" if report.expired else "")
+        + (f" · {_count(report.judged_pairs, 'LLM judge call')}" if report.judged_pairs else "")
+        + (f" · {_count(len(report.reviews), 'conflict')} to review (`dagrag review`)" if report.reviews else "")
         + f" → {rag.settings.kb_path}",
         soft_wrap=True,
     )
     if report.failed:
         raise typer.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _ingest_with_progress(rag, paths, valid_from=None):

@@ -249,7 +249,8 @@ def test_review_show_lists_every_statement_that_differs(opened, tmp_path):
     old, new = policy.format(2024, 2024, 14, "email"), policy.format(2025, 2025, 30, "post")
     opened.llm.script += [{"relation": "updates", "confidence": 90, "reason": "14 days became 30"}] * 3
     assert dagrag("ingest", str(write(tmp_path / "old.md", old))).exit_code == 0
-    assert dagrag("ingest", str(write(tmp_path / "new.md", new))).exit_code == 0
+    ingested = dagrag("ingest", str(write(tmp_path / "new.md", new)))
+    assert ingested.exit_code == 0 and "1 LLM judge call · 1 conflict to review" in ingested.stdout
     shown = dagrag("review", "show", "1")
     assert shown.exit_code == 0 and "every statement that differs (2)" in shown.stdout
     for said in ("Refunds are processed within 14 days.", "Claims are filed by post with the form."):
