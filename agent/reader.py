@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
-from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stems
+from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems
 from agent.types import Evidence
 
 Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
@@ -190,6 +190,8 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             add(start, end, "name")
         else:
             add(m.start(), m.end(), "name")
+        if qtype is not None and qtype.kind == "place" and " of " in sent[start:end]:
+            found.append((sent[start:end].rsplit(" of ", 1)[1], "name"))  # "Earl of Northumbria": Northumbria
         region = re.match(r",\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b", sent[end:])
         if qtype is not None and qtype.kind == "place" and region and region.group(1) in US_STATES | COUNTRIES:
             found.append((f"{sent[start:end]}, {region.group(1)}", "name"))  # "Columbus, Ohio" as well as Columbus
@@ -280,6 +282,8 @@ def rank(
     best: dict[str, Scored] = {}
     counts: dict[str, int] = {}
     match: dict[int, float] = {}  # passage -> how well its best sentence matches the question
+    from_passage: dict[str, int] = {}  # candidate -> the passage of its best-scored mention
+    per_passage: dict[str, dict[int, float]] = {}  # candidate -> passage -> its best score there
     subjects = [_subject(t) for t in titles]
     for c in candidates:
         fit = type_fit(qtype, c.text, c.kind, c.sentence)
@@ -299,14 +303,24 @@ def rank(
         c = _as_titled(c, subjects)
         key = c.text.lower()
         counts[key] = counts.get(key, 0) + 1
+        mentions = per_passage.setdefault(key, {})
+        mentions[c.passage] = max(mentions.get(c.passage, 0.0), score)
         old = best.get(key)
         if old is None or score > old.score:
+            from_passage[key] = c.passage
             passages = tuple(sorted({c.passage, *(old.passages if old else ())}))
             best[key] = Scored(c.text, c.kind, score, fit >= 0.5, passages, c.sentence)
         else:
             best[key] = Scored(old.text, old.kind, old.score, old.type_ok, tuple(sorted({c.passage, *old.passages})), old.sentence)
     ranked = [
-        Scored(s.text, s.kind, s.score + 0.03 * min(counts[k] - 1, 3) + _about_bonus(s, subjects, match), s.type_ok, s.passages, s.sentence)
+        Scored(
+            s.text,
+            s.kind,
+            s.score + 0.03 * min(counts[k] - 1, 3) + _about_bonus(s, subjects, match, from_passage[k], per_passage[k]),
+            s.type_ok,
+            s.passages,
+            s.sentence,
+        )
         for k, s in best.items()
     ]
     ranked.sort(key=lambda s: (-s.score, s.text))
@@ -331,10 +345,15 @@ def _as_titled(c: Candidate, subjects: Sequence[str]) -> Candidate:
     return c
 
 
-def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float]) -> float:
-    """Half the match of the passages about ``s`` that do not already count for it."""
-    about = [p for p, subject in enumerate(subjects) if subject and _same_entity(s.text, subject) and p not in s.passages]
-    return 0.5 * max((match.get(p, 0.0) for p in about), default=0.0) if s.type_ok else 0.0
+def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], scored_in: int, mentions: dict[int, float]) -> float:
+    """The bridge: a candidate that a passage is about, and that another passage names, gets half
+    the support of the passage its own score did not come from ("chief of staff to Senator Barnaby
+    Joyce" in one passage; "Barnaby Joyce ... has served as Deputy Prime Minister" in his own)."""
+    about = [p for p, subject in enumerate(subjects) if subject and _same_entity(s.text, subject)]
+    if not about or not s.type_ok:
+        return 0.0
+    other = [match.get(p, 0.0) for p in about if p != scored_in] + [v for p, v in mentions.items() if p != scored_in]
+    return 0.5 * max(other, default=0.0)
 
 
 def _context(c: Candidate) -> str:
@@ -342,13 +361,18 @@ def _context(c: Candidate) -> str:
 
 
 def _near_question_word(c: Candidate, q_words: set[str]) -> float:
-    """1.0 when a question word sits within a few words of the candidate in its sentence."""
+    """1.0 when a word of the question comes right before the candidate ("his godfather Georg
+    Philipp Telemann", "Earl of Northumbria"), 0.5 when one is within a few words of it."""
     low = c.sentence.lower()
     at = low.find(c.text.lower())
     if at < 0:
         return 0.0
+    q_stems = {stem(w) for w in q_words}
+    before = [stem(w) for w in content_words(low[max(0, at - 40) : at])][-2:]
+    if q_stems & set(before):
+        return 1.0
     window = content_words(low[max(0, at - 60) : at + len(c.text) + 60])
-    return 1.0 if q_words & set(window) else 0.0
+    return 0.5 if q_words & set(window) else 0.0
 
 
 # --- yes/no and choices -----------------------------------------------------------------------

@@ -80,11 +80,15 @@ def run(name: str, variants: list[str], limit: int, tag: str = "") -> list[dict]
         if method == "dag-gold" and not questions[0].gold_decomposition:
             continue
         rag = open_rag(name, shared, overrides)
+        passages = runner.PassageMap(rag)
         for i, q in enumerate(questions):
             if (variant, q.qid) in done:
                 continue
-            rec = runner.record(variant, q, runner.answer_with(rag, method, q), lambda ids: [""] * len(ids))
+            answer = runner.answer_with(rag, method, q)
+            ranked = passages.ranking(rag, q, runner.ranked_passages(answer)) if method != "none" else []
+            rec = runner.record(variant, q, answer, lambda ids: [""] * len(ids), ranked, passages.gold(q))
             rec["index"], rec["words"] = i, len(rec["prediction"].split())
+            rec["recall_scored"] = method != "none"  # records before this carry no real recall
             records.append(rec)
             OUT.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(records, indent=1))
@@ -123,6 +127,9 @@ def row(recs: list[dict]) -> dict:
     totals = [r["timings"].get("total", 0.0) for r in recs]
     words = [r["words"] for r in recs]
     plans = [r["metrics"] for r in recs if "hops_match" in r["metrics"]]
+    multi = [r for r in recs if r["llm_calls"] >= 2]
+    multi_prompt = sum(r["prompt_tokens"] for r in multi)
+    scored = [r["metrics"] for r in recs if r.get("recall_scored")]
     return {
         "n": n,
         **m,
@@ -131,6 +138,10 @@ def row(recs: list[dict]) -> dict:
         "calls": sum(r["llm_calls"] for r in recs) / n,
         "tokens": (prompt + sum(r["completion_tokens"] for r in recs)) / n,
         "cached": sum(r["cached_prompt_tokens"] for r in recs) / prompt if prompt else 0.0,
+        "multi": len(multi),
+        "cached_multi": sum(r["cached_prompt_tokens"] for r in multi) / multi_prompt if multi_prompt else None,
+        "r2": sum(m["recall@2"] for m in scored) / len(scored) if scored else None,
+        "r5": sum(m["recall@5"] for m in scored) / len(scored) if scored else None,
         "p50": metrics.percentile(totals, 50),
         "p95": metrics.percentile(totals, 95),
         "hops": sum(p["hops_match"] for p in plans) / len(plans) if plans else None,
@@ -162,8 +173,8 @@ def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
             f"## {name}",
             "",
             "| variant | n | EM | F1 | Acc | Acc tune | Acc held out | F1 held out | words p50 | words max | LLM calls | tokens | cached "
-            "| p50 s | p95 s | hops match | DAG match |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| cached, questions with ≥ 2 calls (n) | p50 s | p95 s | hops match | DAG match | R@2 | R@5 | R@5 held out |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for v in variants:
             vr = [r for r in recs if r["variant"] == v]
@@ -172,14 +183,15 @@ def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
             lines.append(
                 f"| {v} | {a['n']} | {fmt(a['em'])} | {fmt(a['f1'])} | {fmt(a['acc'])} | {fmt(at and at['acc'])} | "
                 f"{fmt(ah and ah['acc'])} | {fmt(ah and ah['f1'])} | {a['words_p50']:.0f} | {a['words_max']} | {a['calls']:.2f} | "
-                f"{a['tokens']:.0f} | {a['cached']:.0%} | "
-                f"{a['p50']:.1f} | {a['p95']:.1f} | {fmt(a['hops'], 2)} | {fmt(a['shape'], 2)} |"
+                f"{a['tokens']:.0f} | {a['cached']:.0%} | {fmt(a['cached_multi'], 2)} ({a['multi']}) | "
+                f"{a['p50']:.1f} | {a['p95']:.1f} | {fmt(a['hops'], 2)} | {fmt(a['shape'], 2)} | {fmt(a['r2'])} | {fmt(a['r5'])} | "
+                f"{fmt(ah and ah['r5'])} |"
             )
         if name == "musique":
             lines.append(
                 "| *official LogicRAG code, same model (from the issue; other 50 questions)* | 50 | "
                 f"{LOGICRAG['em']:.3f} | {LOGICRAG['f1']:.3f} | "
-                f"{LOGICRAG['acc']:.3f} | | | | {LOGICRAG['words']} | | | {LOGICRAG['tokens']} | | | | 0 rounds | |"
+                f"{LOGICRAG['acc']:.3f} | | | | {LOGICRAG['words']} | | | {LOGICRAG['tokens']} | | | | | 0 rounds | | | | |"
             )
         dag = [r for r in recs if r["variant"] == "dag"]
         if dag:
@@ -194,8 +206,6 @@ def report(results: dict[str, list[dict]], started: str, minutes: float) -> str:
                 r["confidence"] = confidence_of(r)
             right = [r for r in dag if r["metrics"]["acc"]]
             wrong = [r for r in dag if not r["metrics"]["acc"]]
-            for r in dag:
-                r["confidence"] = confidence_of(r)
             for level in ("high", "moderate", "low"):
                 at = [r for r in dag if r["confidence"] == level]
                 acc = sum(r["metrics"]["acc"] for r in at) / len(at) if at else None

@@ -186,3 +186,23 @@ def test_the_passage_about_a_candidate_supports_it_and_names_it():
 def test_a_percentage_question_prefers_a_percentage():
     text = ev("In 2015 there were 39.2 million edits, and 5.1% of the edits came from Spain.", "Wikipedia")
     assert best("What percentage of the edits came from Spain?", [text]) == "5.1%"
+
+
+def test_the_word_right_before_a_candidate_points_at_it():
+    text = ev(
+        "His second name was given in honor of his godfather Georg Philipp Telemann, a friend of Johann Sebastian Bach.",
+        "Carl Philipp Emanuel Bach",
+    )
+    assert best("Who was the godfather of Carl Philipp Emanuel Bach?", [text]) == "Georg Philipp Telemann"
+
+
+def test_a_place_inside_a_title_is_a_candidate():
+    text = ev("Tostig Godwinson was an Anglo-Saxon Earl of Northumbria and brother of King Harold Godwinson.", "Tostig Godwinson")
+    assert best("Tostig Godwinson was an Anglo-Saxon Earl of which location?", [text]) == "Northumbria"
+
+
+def test_a_bridge_answer_named_in_one_passage_and_the_subject_of_another():
+    staff = ev("He was chief of staff to Senator Barnaby Joyce. He later joined the Water Resources board.", "Scott Buchholz")
+    joyce = ev("Barnaby Thomas Gerard Joyce has served as the Deputy Prime Minister since 2016.", "Barnaby Joyce", 1)
+    question = "Scott Buchholz was chief of staff to which senator, who has served as the Deputy Prime Minister since 2016?"
+    assert best_titled(question, [joyce, staff]) == "Barnaby Joyce"
