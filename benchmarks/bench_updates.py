@@ -347,7 +347,7 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
 RULE_NOTE = "rule silent"
 
 
-def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[str, str]:
+def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s, rules_alone: bool = False) -> tuple[str, str]:
     """(category, detail) for an edited paragraph that got no review linking it to its original."""
     best = max((o for e in d["items"] for o in e["orig"]), key=lambda o: o["similarity"], default=None)
     if best is None:
@@ -379,6 +379,11 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
         if c["relation"] in ("contradicts", "supersedes", "updates"):
             return "judge confidence below judge_min_confidence, rule silent", f"{c['relation']} {c['confidence']:.2f}; {why_rule}"
         return f"judge said {c['relation']}, rule silent", f"confidence {c['confidence']:.2f}; {why_rule}"
+    if rules_alone:  # no LLM judge (judge_llm): the rule judge decided every pair
+        sig = ch[0]
+        return "rule silent (rules alone)", "value_change false: " + (
+            f"removed {sig['removed']} added {sig['added']}" if sig["removed"] or sig["added"] else "no items changed"
+        )
     others = ", ".join(f"{b['doc']}({b['score']:.2f})" for b in d["budget"]) or "nothing"
     elsewhere = f"; flagged instead against {', '.join(links_elsewhere)}" if links_elsewhere else ""
     if not any(p["in_chunk_top2"] for p in ch):
@@ -395,17 +400,9 @@ def explain_miss(case: Case, d: dict, links_elsewhere: list[str], s) -> tuple[st
 # --- answering -------------------------------------------------------------------------------
 def plain_answer(rag, question: str, as_of: datetime | None) -> tuple[str, list[str], float]:
     """Plain RAG (``DagRAG.ask_vanilla``) with an ``as_of``: top-k retrieval, one warm-up call."""
-    from agent.workflow import Context, warmup_call
-
     t0 = time.perf_counter()
-    if as_of is None:
-        a = rag.ask_vanilla(question)
-        return a.answer, a.retrieved_ids, time.perf_counter() - t0
-    s = rag.settings
-    ev = rag.kb.search(question, s.top_k, as_of=as_of).evidence
-    result, _ = warmup_call(Context(llm=rag.llm, retriever=rag.kb, settings=s, as_of=as_of), question, ev)
-    answer = result.value.answer.strip() if result.value else "unknown"
-    return answer, [e.chunk_id for e in ev], time.perf_counter() - t0
+    a = rag.ask_vanilla(question, as_of=as_of)
+    return a.answer, a.retrieved_ids, time.perf_counter() - t0
 
 
 def dag_answer(rag, question: str, as_of: datetime | None) -> tuple[str, list[str], float]:
@@ -587,7 +584,7 @@ def run(
                 "also_flagged_against": elsewhere,
             }
             if not linked:
-                row["miss_category"], row["miss_detail"] = explain_miss(case, diagnostics[case.i], elsewhere, settings)
+                row["miss_category"], row["miss_detail"] = explain_miss(case, diagnostics[case.i], elsewhere, settings, not rag.llm_judges)
             row["diagnosis"] = diagnostics[case.i]
             per_edit.append(row)
         for case in copies:
@@ -695,7 +692,8 @@ def run(
             "conflict_policy": settings.conflict_policy,
             "conflict_similarity": settings.conflict_similarity,
             "conflict_candidates": kb.time_policy.conflict_candidates,
-            "judge_max_pairs": settings.judge_max_pairs,
+            "judge_max_pairs": kb.time_policy.judge_max_pairs,  # 0 when the LLM does not judge (judge_llm)
+            "judge_llm": f"{settings.judge_llm} ({'LLM judge backed by the rules' if rag.llm_judges else 'the rules alone'})",
             "judge_min_confidence": settings.judge_min_confidence,
             "top_k": settings.top_k,
             "chunk_chars": settings.chunk_chars,
@@ -804,7 +802,8 @@ def markdown(r: dict) -> str:
         f"edits and copies valid from {NEW_FROM:%Y-%m-%d}, interleaved, one document per ingest call. "
         f"Policy {c['conflict_policy']}, conflict_similarity {c['conflict_similarity']}, {c['conflict_candidates']} similar chunks "
         "per new chunk, "
-        f"judge_max_pairs {c['judge_max_pairs']}, judge_min_confidence {c['judge_min_confidence']}, judge model {c['model']}, seed "
+        f"judge_llm {c.get('judge_llm', '?')}, judge_max_pairs {c['judge_max_pairs']}, "
+        f"judge_min_confidence {c['judge_min_confidence']}, judge model {c['model']}, seed "
         f"{c['seed']}.",
         "",
         "### Detection",
