@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from agent import outputs, prompts
 from agent.evaluation.metrics import normalize_answer
-from agent.evidence import format_evidence, unique
+from agent.evidence import cite, format_evidence, unique
 from agent.llm import LLM, ask_structured
 from agent.questions import QuestionType, classify
 from agent.reader import Scored, extract_candidates, judge_choice, rank
 from agent.settings import Settings
-from agent.types import Evidence, LLMCall, Stage
+from agent.types import Citation, Evidence, LLMCall, Stage
 from agent.writer import llm_calls
 
 Similarity = Callable[[str, list[str]], list[float]]
@@ -41,6 +41,15 @@ class Reading:
     @property
     def found(self) -> bool:
         return bool(self.options)
+
+    @property
+    def lead(self) -> float:
+        """How far the answer leads the runner-up in the ranking (0 when the model overruled the ranking)."""
+        return self.margin if self.ranked_first and self.found else 0.0
+
+    def cite(self, evidence: list[Evidence]) -> list[Citation]:
+        """Citations of the passages (of ``evidence``, as read) that hold the answer."""
+        return cite(evidence, [i + 1 for i in self.passages][:3]) if self.found else []
 
 
 def read(

@@ -26,9 +26,9 @@ from agent.escalation import Budget, PersonQuestion, ReviewDesk, ask_person, che
 from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
 from agent.llm import LLM, ask_structured
 from agent.prompts import EXAMPLE_NAMES, plan_messages
-from agent.reading import Reading, Similarity, read
+from agent.reading import Similarity, read
 from agent.settings import Settings
-from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, Stage, StepEvent
+from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, StepEvent
 from agent.writer import ask, free_final, free_node, free_warmup, llm_calls, refine_memory, retried
 from graph import Plan, PlanNode, degenerate_reason, is_followup_question, normalized, referenced_ids, repair_plan, substitute_answers
 from graph.decompose import decompose
@@ -128,13 +128,16 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
         _emit(runtime, "warmup", "checking whether the evidence already answers it")
         return free_warmup(ctx, question, evidence, update, multi_hop)
     _emit(runtime, "warmup", "reading the evidence for the question")
-    reading = _read(ctx, question, evidence, "warmup", use_llm=not multi_hop, require_typed=not multi_hop)
+    one_hop = not multi_hop
+    reading = read(
+        question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="warmup", use_llm=one_hop, require_typed=one_hop
+    )
     if not reading.found and not multi_hop:
         # No span of the expected type (another script, an unusual question): the model writes
         # the answer, as plain RAG would, so the reader is never worse than plain RAG.
         update["fallbacks"] = [*reading.notes, "no typed answer span in the evidence; the model wrote the answer (plain RAG)"]
         return free_warmup(ctx, question, evidence, update, multi_hop)
-    citations = _citations_of(reading, evidence)
+    citations = reading.cite(evidence)
     update.update(warmup_answer=reading.answer, warmup_citations=citations, calls=reading.calls, fallbacks=reading.notes)
     if not multi_hop and s.warmup_shortcut:
         update.update(
@@ -142,41 +145,15 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
             plan_source="warmup",
             done=True,
             citations=citations,
-            support={"typed": reading.typed, "agrees": False, "margin": _lead(reading), "hops_typed": True},
+            support={"typed": reading.typed, "agrees": False, "margin": reading.lead, "hops_typed": True},
         )
     return update
-
-
-def _lead(reading: Reading) -> float:
-    """How far the answer leads the runner-up in the ranking (0 when the model overruled the ranking)."""
-    return reading.margin if reading.ranked_first and reading.found else 0.0
 
 
 def _hops_typed(state: AgentState) -> bool:
     """Every solved sub-question found an answer of the type it asked for."""
     support = state.get("support", {})
     return all(support.get(f"node{i}_typed", True) for i in state.get("results", {}))  # a node the model wrote has no type check
-
-
-def _read(
-    ctx: Context, question: str, evidence: list[Evidence], stage: Stage, use_llm: bool = True, require_typed: bool = False
-) -> Reading:
-    return read(
-        question,
-        evidence,
-        llm=ctx.llm,
-        settings=ctx.settings,
-        similarity=ctx.similarity,
-        stage=stage,
-        use_llm=use_llm,
-        require_typed=require_typed,
-    )
-
-
-def _citations_of(reading: Reading, evidence: list[Evidence]) -> list[Citation]:
-    from agent.evidence import cite
-
-    return cite(evidence, [i + 1 for i in reading.passages][:3]) if reading.found else []
 
 
 def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
@@ -265,7 +242,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             )
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed
-            lead[i] = _lead(reading)
+            lead[i] = reading.lead
         calls += node_calls
         fallbacks += notes
         results[i] = NodeResult(
@@ -369,7 +346,7 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
             question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="final", exclude=hops, shown_first=plain_evidence
         )
         answer, calls, fallbacks = reading.answer, reading.calls, list(reading.notes)
-        signals = {"typed": reading.typed, "agrees": same_answer(answer, plain) and not changed, "margin": _lead(reading)}
+        signals = {"typed": reading.typed, "agrees": same_answer(answer, plain) and not changed, "margin": reading.lead}
         if sink is not None and not changed:
             fallbacks.append(f"the last sub-question found no typed answer ({sink.answer!r}); read the question over all the evidence")
     if is_unknown(answer) and not is_unknown(plain) and grounded(plain, plain_evidence):
