@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 from agent.api import DagRAG  # noqa: E402
 from agent.server.views import differing_statements  # noqa: E402
 from agent.settings import Settings, embed_model_path  # noqa: E402
-from kb.records import _embed_text  # noqa: E402
+from kb.records import embed_text  # noqa: E402
+from retrieval.offline import OFFLINE_ENV  # noqa: E402
 
 DATA = Path(os.environ.get("DAGRAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 CORPORA = {"musique": "musique_dev_corpus.json", "hotpotqa": "hotpotqa_dev_corpus.json"}
@@ -63,7 +64,7 @@ model.encode(texts, batch_size=int(sys.argv[3]), normalize_embeddings=True, show
 def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without DAGRAG_* settings (default settings), offline."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGRAG_")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", NO_COLOR="1", COLUMNS="400", **extra)
+    env.update(OFFLINE_ENV, NO_COLOR="1", COLUMNS="400", **extra)
     return env
 
 
@@ -92,11 +93,11 @@ def ingest(docs: Path, kb: Path, work: Path, detect: bool) -> tuple[float, str]:
 
 
 def embedded_texts(kb: Path) -> list[str]:
-    """Exactly what ingest embedded: each chunk's text with its title (``kb.records._embed_text``)."""
+    """Exactly what ingest embedded: each chunk's text with its title (``kb.records.embed_text``)."""
     with DagRAG.open(kb) as rag:
         ledger = rag.kb.ledger
         items = sorted(ledger.items(sorted(ledger.item_ids(ready_only=False))), key=lambda i: (i.doc_id, i.position))
-    return [_embed_text(i) for i in items]
+    return [embed_text(i) for i in items]
 
 
 def bare_encode(texts: list[str], work: Path, settings: Settings) -> float:

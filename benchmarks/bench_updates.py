@@ -270,12 +270,12 @@ def diagnose(rag, case: Case, calls: list[dict], known: set[tuple[str, str]]) ->
     """Re-run the detection's signals for an edited paragraph right after it arrived (same store state)."""
     from kb.conflicts import candidate_pairs, rule_relation, signals, statements
     from kb.items import Status
-    from kb.records import _embed_text
+    from kb.records import embed_text
 
     kb, tp = rag.kb, rag.kb.time_policy
     new_items = sorted(doc_items(kb, case.new_doc), key=lambda i: i.position)
     old_items = sorted(doc_items(kb, case.orig_doc), key=lambda i: i.position)
-    vecs = rag.embedder.embed([_embed_text(i) for i in new_items + old_items])
+    vecs = rag.embedder.embed([embed_text(i) for i in new_items + old_items])
     new_vecs, old_vecs = vecs[: len(new_items)], vecs[len(new_items) :]
     old_ids = {i.item_id for i in old_items}
     out: dict = {"chunks_new": len(new_items), "chunks_orig": len(old_items), "items": []}

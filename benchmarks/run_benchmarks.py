@@ -37,7 +37,7 @@ from agent.evaluation import runner  # noqa: E402
 from agent.evaluation.datasets import load_questions  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
-from kb.records import _embed_text  # noqa: E402
+from kb.records import embed_text  # noqa: E402
 from retrieval.chunking import chunk_text  # noqa: E402
 from retrieval.store import ChromaStore, Record  # noqa: E402
 
@@ -80,7 +80,7 @@ def speed(rag: DagRAG, corpus: Path) -> dict:
 
         now = utc_now()
         texts += [
-            _embed_text(
+            embed_text(
                 KnowledgeItem(
                     item_id="x",
                     doc_id=d.doc_id,

@@ -18,7 +18,7 @@ from kb.ledger import KBBusyError, Ledger, LedgerError, Review
 from kb.loaders import LoadError, SourceDocument, iter_files, load_file
 from kb.lock import FolderLock
 from kb.policy import TimePolicy, aria_score
-from kb.records import _chroma_metadata, _embed_text, _evidence, human_item
+from kb.records import as_evidence, chroma_metadata, embed_text, human_item
 from kb.reports import IngestReport, KBStats, Retrieval
 from retrieval.chunking import chunk_text, content_hash
 from retrieval.embedder import Embedder
@@ -151,8 +151,8 @@ class KnowledgeBase:
             lost = self.ledger.items(sorted(known - stored))  # ready in the ledger, vectors gone: embed them again
             if lost:
                 self._changing_store()
-                vectors = self.embedder.embed([_embed_text(i) for i in lost])
-                self.store.upsert([Record(i.item_id, i.text, v, _chroma_metadata(i)) for i, v in zip(lost, vectors)])
+                vectors = self.embedder.embed([embed_text(i) for i in lost])
+                self.store.upsert([Record(i.item_id, i.text, v, chroma_metadata(i)) for i, v in zip(lost, vectors)])
             self.sync()
 
     def sync(self) -> None:
@@ -168,10 +168,10 @@ class KnowledgeBase:
             have = [i for i in items if i.item_id in present]
             missing = [i for i in items if i.item_id not in present]
             self._changing_store()
-            self.store.update_metadata([i.item_id for i in have], [_chroma_metadata(i) for i in have])
+            self.store.update_metadata([i.item_id for i in have], [chroma_metadata(i) for i in have])
             if missing:
-                vectors = self.embedder.embed([_embed_text(i) for i in missing])
-                self.store.upsert([Record(i.item_id, i.text, v, _chroma_metadata(i)) for i, v in zip(missing, vectors)])
+                vectors = self.embedder.embed([embed_text(i) for i in missing])
+                self.store.upsert([Record(i.item_id, i.text, v, chroma_metadata(i)) for i, v in zip(missing, vectors)])
             self.ledger.mark_synced(pending)
 
     # ingest --------------------------------------------------------------------
@@ -263,7 +263,7 @@ class KnowledgeBase:
     def _write(self, batch: list[_Pending], report: IngestReport, progress: Progress | None, total: int, detect: bool = True) -> None:
         items = [i for p in batch for i in p.new_items]
         t0 = time.perf_counter()
-        vectors = self.embedder.embed([_embed_text(i) for i in items]) if items else []
+        vectors = self.embedder.embed([embed_text(i) for i in items]) if items else []
         report.embed_seconds += time.perf_counter() - t0
         by_id = dict(zip((i.item_id for i in items), vectors))
         # pending in the ledger -> vectors in Chroma -> ready, the previous version expired: a crash in between is undone by recover()
@@ -273,7 +273,7 @@ class KnowledgeBase:
             if stale:
                 self.store.delete(stale)
             if items:
-                self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], _chroma_metadata(i)) for i in items])
+                self.store.upsert([Record(i.item_id, i.text, by_id[i.item_id], chroma_metadata(i)) for i in items])
             try:
                 expired = self.ledger.commit_documents([(p.record, [i.item_id for i in p.items]) for p in batch])
             except LedgerError:
@@ -369,7 +369,7 @@ class KnowledgeBase:
     def evidence_for(self, item_ids: list[str]) -> list[Evidence]:
         """Ledger items as evidence (with the fields retrieval sees), in the order asked."""
         by_id = {i.item_id: i for i in self.ledger.items([i for i in item_ids if i])}
-        return [_evidence(by_id[i]) for i in item_ids if i in by_id]
+        return [as_evidence(by_id[i]) for i in item_ids if i in by_id]
 
     # removal and stats ---------------------------------------------------------
     def remove(self, doc: str) -> list[str]:

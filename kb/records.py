@@ -10,17 +10,20 @@ from retrieval.chunking import content_hash
 OPEN_END = 253402300799.0  # 9999-12-31, Chroma metadata cannot hold None
 
 
-def _evidence(item: KnowledgeItem) -> Evidence:
+def as_evidence(item: KnowledgeItem) -> Evidence:
+    """An item as retrieval evidence (its vector-store metadata included)."""
     return Evidence(
-        chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text, metadata=_chroma_metadata(item)
+        chunk_id=item.item_id, doc_id=item.doc_id, title=item.title, source=item.source, text=item.text, metadata=chroma_metadata(item)
     )
 
 
-def _embed_text(item: KnowledgeItem) -> str:
+def embed_text(item: KnowledgeItem) -> str:
+    """The text an item is embedded as: its title first, unless the text already opens with it."""
     return f"{item.title}\n{item.text}" if item.title and item.title not in item.text[:200] else item.text
 
 
-def _chroma_metadata(item: KnowledgeItem) -> dict:
+def chroma_metadata(item: KnowledgeItem) -> dict:
+    """The item's fields the vector store filters on (status, validity, document)."""
     return {
         "doc_id": item.doc_id,
         "source": item.source,

@@ -38,7 +38,7 @@ from agent.api import DagRAG
 from agent.llm import Completion
 from agent.settings import Settings
 from kb.ledger import KBBusyError, LedgerError
-from kb.records import _embed_text
+from kb.records import embed_text
 
 pytestmark = pytest.mark.integration
 
@@ -306,7 +306,7 @@ def test_a_process_opened_before_another_ingest_finds_and_keeps_its_vectors(work
             by_folder[Path(item.source).parent.name].append(item)
         for name, items in by_folder.items():
             for item in rng.sample(items, 60):
-                hits = kb.store.query(kb.embedder.embed([_embed_text(item)])[0], 1)
+                hits = kb.store.query(kb.embedder.embed([embed_text(item)])[0], 1)
                 assert hits and hits[0].id == item.item_id, f"a vector written by process {name!r} is gone from the index"
         assert_consistent(kb, rng, sample=0)
     finally:

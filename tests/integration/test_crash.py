@@ -33,7 +33,7 @@ from kb.items import Status
 from kb.knowledge_base import KnowledgeBase
 from kb.ledger import SCHEMA_VERSION, Ledger, LedgerError
 from kb.loaders import load_file
-from kb.records import _embed_text
+from kb.records import embed_text
 from retrieval.chunking import content_hash
 
 pytestmark = pytest.mark.integration
@@ -334,7 +334,7 @@ def assert_consistent(kb: KnowledgeBase, rng: random.Random, sample: int = 6) ->
         status = {i: m["status"] for i, m in zip(mirror["ids"], mirror["metadatas"])}
         assert {i.item_id: i.status.value for i in items} == status, "Chroma's statuses differ from the ledger's"
         for item in rng.sample(items, min(sample, len(items))):
-            hits = kb.store.query(kb.embedder.embed([_embed_text(item)])[0], 1)
+            hits = kb.store.query(kb.embedder.embed([embed_text(item)])[0], 1)
             assert hits and hits[0].id == item.item_id, f"the index does not find {item.item_id} by its own vector"
 
 
