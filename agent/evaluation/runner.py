@@ -78,6 +78,13 @@ def ranked_passages(answer: Answer) -> list[str]:
     return list(dict.fromkeys(answer.retrieved_ids))
 
 
+def evidence_order(answer: Answer) -> list[str]:
+    """Chunk ids in the order the agent reads its final evidence (``agent.evidence.final_evidence``):
+    each sub-question's best passage, then plain RAG's top-k, then the rest it retrieved."""
+    firsts = [n.evidence_ids[0] for n in sorted(answer.nodes, key=lambda n: n.id) if n.evidence_ids]
+    return list(dict.fromkeys([*firsts, *answer.retrieved_ids]))
+
+
 def score(
     answer: Answer, question: EvalQuestion, titles: list[str], passages: list[str] | None = None, gold_passages: set[str] | None = None
 ) -> dict[str, float | None]:

@@ -39,6 +39,9 @@ def test_ranked_passages_keep_retrieval_order_warmup_first():
     assert runner.ranked_passages(answer) == ["w1", "w2", "a1", "a2", "b1"]  # a node hit the warm-up found first keeps its place
     vanilla = Answer(question="q", answer="a", retrieved_ids=["x", "y", "x"])
     assert runner.ranked_passages(vanilla) == ["x", "y"]
+    # the order the agent reads its final evidence in: each sub-question's best passage, by node id, then the rest
+    assert runner.evidence_order(answer) == ["a1", "b1", "w1", "w2", "a2"]
+    assert runner.evidence_order(vanilla) == ["x", "y"]
 
 
 def test_score_uses_aliases_titles_and_only_the_planned_nodes():
