@@ -159,7 +159,8 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
         if e.metadata.get("status", "valid") != "valid" or now - float(e.metadata.get("validated_at", now)) > s.stale_days * 86400
     ]
     checks, confidence = self_check(
-        supported=not is_unknown(answer) and grounded(answer, cited),
+        # a yes/no verdict is no span: it is supported when the passages it was read from are cited
+        supported=not is_unknown(answer) and (grounded(answer, cited) or (answer.lower() in ("yes", "no") and bool(cited))),
         typed=bool(support.get("typed", False)),
         hops_typed=bool(support.get("hops_typed", True)),
         lead=support.get("margin"),

@@ -396,8 +396,9 @@ def judge_choice(question: str, qtype: QuestionType, evidence: Sequence[Evidence
         hits = [sum(1 for w in claim if w in t.lower()) for t in texts]
         if hits[0] != hits[1]:
             pick = hits.index(max(hits))
-            scores[pick], scores[1 - pick] = 0.7, 0.3
-    ranked = [Scored(o, "option", sc, True, (), "") for o, sc in zip(qtype.options, scores, strict=True)]
+            scores[pick], scores[1 - pick] = 0.6, 0.4  # word coverage: weaker evidence than two dates
+    read_from = tuple(sorted({p for o in qtype.options for p in _about_passages(o, evidence)}))
+    ranked = [Scored(o, "option", sc, True, read_from, "") for o, sc in zip(qtype.options, scores, strict=True)]
     return sorted(ranked, key=lambda r: -r.score)
 
 
@@ -416,8 +417,10 @@ def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
         covered = _covers(_about(subjects[0], evidence), claim)
     else:
         covered = _covers(" ".join(e.text for e in evidence), claim)
-    yes = 0.7 if covered else 0.3
-    return sorted([Scored("yes", "yesno", yes, True, (), ""), Scored("no", "yesno", 1 - yes, True, (), "")], key=lambda s: -s.score)
+    yes = 0.6 if covered else 0.4  # word coverage decides: a modest lead, never "high" on its own
+    read_from = tuple(sorted({p for s in subjects for p in _about_passages(s, evidence)}))
+    verdicts = [Scored("yes", "yesno", yes, True, read_from, ""), Scored("no", "yesno", 1 - yes, True, read_from, "")]
+    return sorted(verdicts, key=lambda s: -s.score)
 
 
 def _first_place(text: str, exclude: Sequence[str]) -> str | None:
@@ -452,9 +455,13 @@ def _names_in_part(question: str) -> list[str]:
 
 def _about(subject: str, evidence: Sequence[Evidence]) -> str:
     """The text of the passages about ``subject``: titled by it, else mentioning it."""
+    return " ".join(evidence[p].text for p in _about_passages(subject, evidence))
+
+
+def _about_passages(subject: str, evidence: Sequence[Evidence]) -> list[int]:
     low = subject.lower()
-    titled = [e.text for e in evidence if e.title.lower() == low or low in e.title.lower()]
-    return " ".join(titled or [e.text for e in evidence if low in e.text.lower()])
+    titled = [p for p, e in enumerate(evidence) if e.title.lower() == low or low in e.title.lower()]
+    return titled or [p for p, e in enumerate(evidence) if low in e.text.lower()]
 
 
 def _covers(text: str, claim: list[str]) -> bool:

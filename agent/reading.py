@@ -96,12 +96,12 @@ def read(
         shown = unique([*shown_first, *evidence]) if shown_first else list(evidence)
         picked, calls, notes = _choose(question, shown, contenders, llm, settings, stage)
         chosen = max(contenders, key=lambda c: c.score + (settings.reader_llm_weight if c is picked else 0.0))
-    passages = tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
+    spans = () if chosen.kind == "yesno" else tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
     return Reading(
         answer=chosen.text,
         qtype=qtype,
         options=tuple(s.text for s in top),
-        passages=passages or chosen.passages,
+        passages=spans or chosen.passages,
         typed=chosen.type_ok,
         ranked_first=chosen.text == top[0].text,
         margin=margin,

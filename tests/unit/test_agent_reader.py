@@ -112,3 +112,10 @@ def test_the_answer_carries_the_signals_its_confidence_rests_on(company_retrieve
     answer = run(FakeLLM([first_option, first_option]), company_retriever)
     assert set(answer.signals) == {"typed", "hops_typed", "agrees", "margin"}
     assert answer.signals["typed"] == answer.signals["hops_typed"] == 1.0
+
+
+def test_a_yes_no_verdict_is_supported_by_its_cited_passages_but_never_high_on_word_coverage(company_retriever):
+    answer = run(FakeLLM([]), company_retriever, "Does Dana Kim work in Lisbon?", reader_llm_weight=0.05)
+    assert answer.answer == "yes" and answer.citations
+    assert answer.self_check[0].ok  # the cited passages are what the verdict was read from
+    assert answer.confidence == "moderate"
