@@ -71,9 +71,10 @@ _NOT_PERSON = frozenset(
     plains hills""".split()
 )
 # words that come before a person's name and are not part of it: "Queensland Senator Barnaby Joyce" -> Barnaby Joyce
+# (only titles that rarely open the name of a thing: not "General", "Prince", "Saint", "Captain")
 _HONORIFICS = frozenset(
-    """senator president governor king queen prince princess sir dame dr professor prof general colonel captain lord lady
-    pope bishop archbishop cardinal mayor judge justice chancellor minister premier emperor empress sultan saint st""".split()
+    """senator president governor king queen sir dame dr professor prof colonel lord pope bishop archbishop cardinal mayor
+    chancellor minister premier emperor empress sultan""".split()
 )
 _CONVERSION = re.compile(r"\d[^()]{0,30}\(\s*(?:about\s+|approximately\s+)?$")  # "6.8 inches (17.3 cm)": the second is a conversion
 _PLACE_CUE = re.compile(r"\b(?:in|at|from|near|to|of|into|across|throughout|within|outside|between)\s+(?:the\s+)?$", re.IGNORECASE)
@@ -182,7 +183,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
         if not words or re.fullmatch(rf"(?:{MONTHS}|{WEEKDAYS})", " ".join(words)):
             continue
         titled = [i for i, w in enumerate(words[:-1]) if w.lower().rstrip(".") in _HONORIFICS]
-        if titled and words[titled[-1] + 1][:1].isupper():
+        if qtype is not None and qtype.kind == "person" and titled and words[titled[-1] + 1][:1].isupper():
             words = words[titled[-1] + 1 :]
         start = m.start() + text.find(words[0])
         end = start + len(" ".join(words))
