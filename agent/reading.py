@@ -16,9 +16,10 @@ from agent.evaluation.metrics import normalize_answer
 from agent.evidence import cite, format_evidence, unique
 from agent.llm import LLM, ask_structured
 from agent.questions import QuestionType, classify
-from agent.reader import Scored, extract_candidates, judge_choice, rank
+from agent.reader import Scored, extract_candidates, rank
 from agent.settings import Settings
 from agent.types import Citation, Evidence, LLMCall, Stage
+from agent.verdicts import judge_choice
 from agent.writer import llm_calls
 
 Similarity = Callable[[str, list[str]], list[float]]

@@ -6,10 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.questions import classify
-from agent.reader import extract_candidates, judge_choice, rank
+from agent.reader import extract_candidates, rank
 from agent.reading import read
 from agent.settings import Settings
 from agent.types import Evidence
+from agent.verdicts import judge_choice
 from helpers import FakeLLM
 
 
