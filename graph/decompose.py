@@ -19,7 +19,8 @@ from graph.plan import Plan, PlanNode
 RELATION_NOUNS = frozenset(
     """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
     founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain
-    president chairman ceo leader head manager mayor governor king queen ruler spouse wife husband partner father
+    president chairman chair chairwoman chairperson ceo leader head manager mayor governor king queen ruler spouse wife
+    husband partner father
     mother son daughter parent child children sibling brother sister birthplace hometown headquarters
     capital inventor designer architect developer manufacturer successor predecessor operator sponsor label
     network employer maker distributor illustrator editor-in-chief commander member members""".split()
@@ -40,7 +41,8 @@ RELATION_PHRASES = (
 PERSON_RELATIONS = frozenset(
     """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
     founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain president
-    chairman ceo leader head manager mayor governor king queen ruler spouse wife husband partner father mother son
+    chairman chair chairwoman chairperson ceo leader head manager mayor governor king queen ruler spouse wife husband partner
+    father mother son
     daughter parent child children sibling brother sister inventor designer architect illustrator commander member
     members successor predecessor person people man woman""".split()
 )
@@ -58,6 +60,8 @@ _NAME_NOUNS = (
     "|project|group|station|museum|church|party|building|bridge|street|road|county|city|state|province|island|lake|mountain"
 )
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
+# the main verb that ends "Where was X born?", "When was X founded?"
+_PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def _candidates(text: str) -> list[_Found]:
             continue
         found.append(_Found(m.start(), m.start(4) + len(tail), f"What is the {noun} {subject} {verb} {tail}?"))
     for m in _overlapping(
-        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b.+?)(?={_CLAUSE_END})",
+        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b\s+.+?)(?={_CLAUSE_END})",
         text,
     ):
         clause = m.group(2).strip()
@@ -240,9 +244,12 @@ def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support
     last word is the main verb."""
     if not in_subject:
         return clause
-    m = re.match(rf"^(.*?(?:{_NAME})(?:\s+(?:{_NAME_NOUNS}))?)(\s+(?!(?:is|was|are|were|has|had)\b)[a-z][\w-]*(?:\s+[\w-]+)*)$", clause)
+    m = re.match(
+        rf"^(.*?(?:{_NAME})(?:\s+(?:[a-z][\w-]*\s+)?(?:{_NAME_NOUNS}))?)(\s+(?!(?:is|was|are|were|has|had)\b)[a-z][\w-]*(?:\s+[\w-]+)*)$",
+        clause,
+    )
     if m and re.search(r"[A-Z0-9#]", m.group(1)):
         return m.group(1)
-    if at_end and do_support and len(clause.split()) > 2:
-        return clause.rsplit(" ", 1)[0]
+    if at_end and (do_support or _PARTICIPLE.fullmatch(clause.split()[-1])) and len(clause.split()) > 2:
+        return clause.rsplit(" ", 1)[0]  # "Where was the chair of the team that runs the pump born?": born is the main verb
     return clause

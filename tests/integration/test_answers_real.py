@@ -79,3 +79,30 @@ def test_a_versioned_policy_amount_now_and_as_of(tmp_path, offline_env):
         then = rag.ask("What is the hotel limit per night?", as_of=datetime(2024, 6, 1, tzinfo=timezone.utc))
     assert "$210" in now.answer and "2025" not in now.answer, now.answer
     assert "$150" in then.answer and "2024" not in then.answer, then.answer
+
+
+UTILITIES = {
+    "stations.md": "# Pumping stations\n\nThe Hollow Creek pumping station is operated by the Riverside Utility Cooperative.\n"
+    "The Marsh Lane pumping station is operated by the Eastgate Water Board.\n",
+    "cooperative.md": "# Riverside Utility Cooperative\n\nThe Riverside Utility Cooperative is chaired by Ingrid Vosloo. "
+    "The cooperative was founded on 12 March 1998 in the town of Kellerton.\n",
+    "board.md": "# Board members\n\nIngrid Vosloo was born in Port Elizabeth. Tomas Berg, who chairs the Eastgate Water Board, "
+    "was born in Uppsala.\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "hops"),
+    [
+        ("Where was the chair of the cooperative that operates the Hollow Creek pumping station born?", "Port Elizabeth", 3),
+        ("Where was the chair of the board that operates the Marsh Lane pumping station born?", "Uppsala", 3),
+        ("When was the cooperative that operates the Hollow Creek pumping station founded?", "12 March 1998", 2),
+    ],
+)
+def test_a_question_whose_main_verb_comes_last_is_followed_hop_by_hop(tmp_path, offline_env, question, expected, hops):
+    """ "Where was X born?": the verb after the description is the question's, not part of X."""
+    with DagRAG.open(tmp_path / "kb") as rag:
+        rag.ingest([write(tmp_path / "docs", UTILITIES)])
+        answer = rag.ask(question)
+    assert answer.answer == expected, [(n.resolved_question, n.answer) for n in answer.nodes]
+    assert len(answer.nodes) == hops and answer.citations

@@ -47,6 +47,28 @@ def test_nested_descriptions_become_a_chain(question, expected):
     assert chain(question) == expected
 
 
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        (  # the main verb comes last: "born" is not part of the clause; a name runs on to its noun
+            "Where was the chair of the cooperative that operates the Hollow Creek pumping station born?",
+            ["Which cooperative operates the Hollow Creek pumping station?", "Who is the chair of #1?", "Where was #2 born?"],
+        ),
+        (
+            "Where was the manager of the team that owns the billing service born?",
+            ["Which team owns the billing service?", "Who is the manager of #1?", "Where was #2 born?"],
+        ),
+        (
+            "When was the cooperative that operates the Hollow Creek pumping station founded?",
+            ["Which cooperative operates the Hollow Creek pumping station?", "When was #1 founded?"],
+        ),
+        ("Where is the team that owns the billing service?", ["Which team owns the billing service?", "Where is #1?"]),
+    ],
+)
+def test_a_question_whose_main_verb_comes_last(question, expected):
+    assert chain(question) == expected
+
+
 def test_three_hops_in_dependency_order():
     plan = decompose("What is the usual average snowfall in the city where the performers of Brother were formed?")
     assert [n.depends_on for n in plan.nodes] == [[], [1], [2]]
