@@ -20,6 +20,7 @@ from typing import Literal
 from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
 from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems
 from agent.types import Evidence
+from retrieval.entities import title_subject
 
 Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
 
@@ -285,7 +286,7 @@ def rank(
     match: dict[int, float] = {}  # passage -> how well its best sentence matches the question
     from_passage: dict[str, int] = {}  # candidate -> the passage of its best-scored mention
     per_passage: dict[str, dict[int, float]] = {}  # candidate -> passage -> its best score there
-    subjects = [_subject(t) for t in titles]
+    subjects = [title_subject(t) for t in titles]
     for c in candidates:
         fit = type_fit(qtype, c.text, c.kind, c.sentence)
         if fit == 0.0:
@@ -326,11 +327,6 @@ def rank(
     ]
     ranked.sort(key=lambda s: (-s.score, s.text))
     return ranked
-
-
-def _subject(title: str) -> str:
-    """What a passage is about, from its title: "Laie, Hawaii" -> Laie; "Brother (song)" -> Brother."""
-    return re.sub(r"\s*\([^)]*\)\s*$", "", title).split(",")[0].strip()
 
 
 def _same_entity(text: str, subject: str) -> bool:

@@ -82,7 +82,12 @@ def title_keys(title: str) -> list[str]:
     """A document title as entity keys: as written, without a trailing "(disambiguation)", and before a
     qualifying comma ("Indianola, Iowa" is also "Indianola")."""
     bare = _PAREN.sub("", title)
-    return _keys([title, bare, bare.split(",")[0]])
+    return _keys([title, bare, title_subject(title)])
+
+
+def title_subject(title: str) -> str:
+    """What a document is about, as its title spells it: "Laie, Hawaii" -> Laie; "Brother (song)" -> Brother."""
+    return _PAREN.sub("", title).split(",")[0].strip()
 
 
 def headings(text: str) -> list[str]:
