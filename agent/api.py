@@ -27,6 +27,7 @@ from agent.prompts import messages_for
 from agent.reading import cosine_similarity
 from agent.run import run_agent, to_answer
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
+from agent.tagger import Tagger, load_tagger
 from agent.types import Answer, StepEvent, follow
 from agent.workflow import Context, build_graph
 from agent.writer import llm_calls, warmup_call
@@ -70,8 +71,9 @@ def clean_question(question: str) -> str:
 class DagRAG:
     """A knowledge base plus the agent that answers questions over it.
 
-    The embedder and the LLM load lazily, so ingesting never loads the LLM. Pass ``llm``,
-    ``embedder`` or ``store`` to swap any of them (tests use scripted fakes).
+    The embedder, the LLM and the reader's tagger load lazily, so ingesting never loads the
+    LLM. Pass ``llm``, ``embedder``, ``store`` or ``tagger`` to swap any of them (tests use
+    scripted fakes).
     """
 
     def __init__(
@@ -81,8 +83,10 @@ class DagRAG:
         llm: LLM | None = None,
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
+        tagger: Tagger | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        self._tagger: Tagger | None | bool = tagger if tagger is not None else False  # False: not loaded yet
         self._llm = llm
         self._own_llm = False  # an LLM passed in is the caller's to close; one made here is closed by close()
         self._llm_chosen = llm is not None or bool(self.settings.llm_model or self.settings.llm_url)  # not the embedded 135M model
@@ -107,6 +111,13 @@ class DagRAG:
             name = s.embed_model or "all-MiniLM-L6-v2 (embedded)"
             self._embedder = SentenceTransformerEmbedder(embed_model_path(s), name=name, batch_size=s.embed_batch_size)
         return self._embedder
+
+    @property
+    def tagger(self) -> Tagger | None:
+        """The reader's entity tagger (``reader_tagger``), loaded on first use; None when off."""
+        if self._tagger is False:
+            self._tagger = load_tagger(self.settings.reader_tagger)
+        return self._tagger
 
     @property
     def llm_judges(self) -> bool:
@@ -240,6 +251,7 @@ class DagRAG:
             desk=self.desk,
             as_of=as_of,
             similarity=cosine_similarity(self.embedder.embed),
+            tagger=self.tagger,
             interactive=interactive,
             budget=self._budget,
         )

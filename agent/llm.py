@@ -42,6 +42,21 @@ class LLM(Protocol):
     def chat(self, messages: list[Message], *, max_tokens: int, schema: dict | None = None) -> Completion: ...
 
 
+@dataclass(frozen=True)
+class OptionScores:
+    """The model's log-probability of replying with each option, and what scoring them cost."""
+
+    logprobs: list[float]
+    completion: Completion
+
+
+@runtime_checkable
+class ScoresOptions(Protocol):
+    """An LLM that can say how likely each of several replies is (one prompt, scored once, shared by all)."""
+
+    def score(self, messages: list[Message], options: list[str]) -> OptionScores: ...
+
+
 @runtime_checkable
 class ClearsCache(Protocol):
     """An LLM whose prompt cache can be emptied (the eval gives every method a cold cache)."""
@@ -76,6 +91,7 @@ class LlamaCppLLM:
         self.model_path = Path(model_path)
         self.temperature = temperature
         self._lock = threading.Lock()
+        self._chat_formatter = None
         try:
             with _quiet_stderr():
                 self._llama = Llama(
@@ -115,6 +131,67 @@ class LlamaCppLLM:
             seconds=seconds,
             cached_tokens=max(0, usage["prompt_tokens"] - evaluated),
         )
+
+    def score(self, messages: list[Message], options: list[str]) -> OptionScores:
+        """The log-probability of each option as the start of the reply to ``messages`` (not with
+        an end-of-turn token after it: a small model rarely ends its turn after a bare name).
+
+        The prompt is evaluated once, reusing the prefix it shares with the previous call, and
+        each option is evaluated after it: prompt tokens sent are counted per option, and those
+        served from the KV cache are counted as cached, as llama.cpp's own counters would."""
+        import numpy as np
+        from llama_cpp import llama_get_logits_ith
+
+        llama = self._llama
+        with self._lock:
+            start = time.perf_counter()
+            rendered = self._formatter()(messages=messages)
+            prompt = llama.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_special, special=True)
+            if len(prompt) + max(len(o) for o in options) + 8 > llama.n_ctx():
+                raise LLMError(f"prompt of {len(prompt)} tokens does not fit the context window ({llama.n_ctx()})")
+            reused = min(llama.n_tokens, len(prompt) - 1)
+            previous = llama.input_ids[:reused]
+            reused = next((i for i, (a, b) in enumerate(zip(previous, prompt, strict=False)) if a != b), reused)
+            llama.n_tokens = reused
+            llama.eval(prompt[reused:])
+            base = llama.n_tokens
+
+            def next_logprobs():
+                logits = np.ctypeslib.as_array(llama_get_logits_ith(llama._ctx.ctx, -1), shape=(llama.n_vocab(),))
+                shifted = logits - logits.max()
+                return shifted - np.log(np.exp(shifted).sum())
+
+            first = next_logprobs()
+            logprobs, sent, cached = [], 0, reused
+            for i, option in enumerate(options):
+                tokens = llama.tokenize(option.encode(), add_bos=False, special=False) or [llama.token_eos()]
+                llama.n_tokens = base
+                total = float(first[tokens[0]])
+                for token, following in zip(tokens, tokens[1:], strict=False):
+                    llama.eval([token])
+                    total += float(next_logprobs()[following])
+                logprobs.append(total)
+                sent += base + len(tokens)
+                cached += base if i else 0
+            llama.n_tokens = base  # the context holds the prompt: the next call can reuse it
+            seconds = time.perf_counter() - start
+        return OptionScores(logprobs, Completion("", sent, 0, seconds, cached_tokens=cached))
+
+    def _formatter(self):
+        if self._chat_formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self._llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise LLMError(f"{self.name} has no chat template: it cannot score options")
+            model = self._llama._model
+            eos, bos = self._llama.token_eos(), self._llama.token_bos()
+            self._chat_formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "",
+            )
+        return self._chat_formatter
 
     def clear_cache(self) -> None:
         """Forget every cached prompt prefix (the next call evaluates its whole prompt)."""

@@ -19,6 +19,7 @@ from typing import Literal
 
 from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
 from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems
+from agent.tagger import Span
 from agent.types import Evidence
 from retrieval.entities import title_subject
 
@@ -34,7 +35,7 @@ DATE = re.compile(
     rf"|(?:{MONTHS})\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|(?:early|mid|late)[- ](?:\d{{1,2}}(?:st|nd|rd|th)|[a-z]+teenth|twentieth)[- ]century"
     rf"|\d{{1,2}}(?:st|nd|rd|th)\s+century)\b"
 )
-YEAR = re.compile(r"(?<![\d,.$€£-])\b(1[0-9]{3}|20[0-9]{2})s?\b(?![\d,.%-])")
+YEAR = re.compile(r"(?<![\d,.$€£-])\b(1[0-9]{3}|20[0-9]{2})s?\b(?![\d%-]|[,.]\d)")  # "in 1766." and "In 1995, he" too
 ORG_NOUNS = "team|crew|group|band|company|department|committee|board|club|party|council|agency|office|unit|squad|division"
 ORG = re.compile(rf"(?<![\w'])(?!(?:The|A|An|This|That|Our|Their|Its)\s)(?:[A-Z][\w'’&-]*\s+){{1,3}}(?:{ORG_NOUNS})\b")
 WEEKDAY = re.compile(rf"\b(?:{WEEKDAYS})s?\b")
@@ -91,6 +92,7 @@ class Candidate:
     passage: int  # index into the evidence list
     sentence: str
     previous: str = ""  # the sentence before it in the passage ("It is maintained by ..." needs it)
+    label: str = ""  # the tagger's label for the span (PERSON, GPE, ORG, NP, ...), when there is a tagger
 
 
 @dataclass(frozen=True)
@@ -110,22 +112,60 @@ def sentences(text: str) -> list[str]:
     return [s.strip(" -*#\t") for s in SENTENCE.split(text) if s and s.strip(" -*#\t")]
 
 
-def extract_candidates(evidence: Sequence[Evidence], qtype: QuestionType | None = None) -> list[Candidate]:
+def extract_candidates(
+    evidence: Sequence[Evidence], qtype: QuestionType | None = None, tags: Sequence[Sequence[Span]] | None = None
+) -> list[Candidate]:
     """Every span of the evidence that could be an answer, in passage and sentence order.
 
+    ``tags``: a tagger's spans of each passage (``agent.tagger``): its labels type the
+    pattern-found spans, and its entities and noun phrases that no pattern found are added.
     A single capitalised word that starts a sentence ("Creates", "Teams") is a name only if
     the evidence also capitalises it inside a sentence."""
     out: list[Candidate] = []
     proper = {m.group(1) for e in evidence for m in re.finditer(r"(?<=[a-z,;:] )([A-Z][\w'-]+)", e.text)}
     for p, e in enumerate(evidence):
         previous = e.title
+        tagged = [(_clean(text), label) for text, label in (tags[p] if tags else ()) if label in _LABEL_KIND and re.search(r"\w", text)]
+        labels: dict[str, str] = {}
+        for text, label in tagged:
+            if label != "NP":  # a noun phrase says nothing of what kind of thing a name is
+                labels.setdefault(text, label)
         for sent in sentences(e.text):
+            seen = set()
             for text, kind in _spans(sent, qtype):
                 if kind == "name" and " " not in text and sent.startswith(text) and text not in proper:
                     continue
-                out.append(Candidate(text, kind, p, sent, previous))
+                out.append(Candidate(text, kind, p, sent, previous, labels.get(text, "")))
+                seen.add(text)
+            for text, label in tagged:
+                at = re.search(rf"(?<!\w){re.escape(text)}(?!\w)", sent) if text and text not in seen else None
+                kind = _LABEL_KIND[label]
+                if at is None or (kind in ("date", "number") and (_overlaps(text, seen) or _CONVERSION.search(sent[: at.start()]))):
+                    continue  # the patterns delimit dates and numbers better; "(17.3 cm)" after "6.8 inches" converts it
+                out.append(Candidate(text, "year" if kind == "date" and YEAR.fullmatch(text) else kind, p, sent, previous, label))
+                seen.add(text)
             previous = sent
     return out
+
+
+# what kind of span each tagger label is (spaCy's OntoNotes labels; NP = a noun phrase)
+_LABEL_KIND: dict[str, Kind] = {
+    **dict.fromkeys(("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "LANGUAGE"), "name"),
+    **dict.fromkeys(("WORK_OF_ART", "LAW"), "title"),
+    "DATE": "date",
+    **dict.fromkeys(("PERCENT", "MONEY", "QUANTITY", "CARDINAL"), "number"),
+    "NP": "phrase",
+}
+_PLACE_LABELS = frozenset(("GPE", "LOC", "FAC"))
+
+
+def _overlaps(text: str, found: set[str]) -> bool:
+    return any(text in other or other in text for other in found)
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"^the\s+|['’]s$", "", " ".join(text.split()).strip(" ,;:'’\"“”()"))
+    return text[:-1] if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text) else text
 
 
 def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
@@ -215,11 +255,15 @@ _TYPE_FIT: dict[str, dict[str, float]] = {
 }
 
 
-def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "") -> float:
-    """How well a span of ``kind`` fits the expected answer (0 = never the answer)."""
+def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", label: str = "") -> float:
+    """How well a span of ``kind`` (and of the tagger's ``label``, if any) fits the expected answer (0 = never the answer)."""
     fit = _TYPE_FIT.get(qtype.kind, {}).get(kind, 0.0)
     if fit == 0.0:
         return 0.0
+    if label == "NP" and qtype.kind not in ("entity", "place"):
+        return 0.0  # a bare noun phrase answers "what"/"which" questions, not who, when or how many
+    if label == "NP":
+        fit *= 0.6  # weaker than a name, a title or a phrase ending in the noun the question asks for
     if text in DEMONYMS and kind == "name":
         return 0.1  # "South Korean", "Norwegian": an adjective, never a person or a place
     words = {w.lower().strip(".,") for w in text.split()}
@@ -227,7 +271,9 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "") -> 
         fit *= 1.2 if qtype.kind_of else 0.5
     elif qtype.kind_of and kind in ("name", "title"):
         fit *= 0.7
-    if qtype.kind == "person" and kind == "name":
+    if qtype.kind == "person" and kind == "name" and label:
+        fit *= (0.7 if " " not in text else 1.0) if label == "PERSON" else 0.6 if label == "ORG" else 0.3
+    elif qtype.kind == "person" and kind == "name":
         if words & set(ORG_NOUNS.split("|")):
             fit *= 0.6  # "who owns X" is often answered by a team or a company
         elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text):
@@ -240,7 +286,9 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "") -> 
         known = KNOWN_PLACES.get(qtype.head or "")
         if known is not None:
             fit *= 1.3 if text in known else 0.5
-        elif not (_is_known_place(text) or _after_place_cue(text, sentence) or words & PLACE_NOUNS):
+        elif label == "PERSON":
+            fit *= 0.3
+        elif not (label in _PLACE_LABELS or _is_known_place(text) or _after_place_cue(text, sentence) or words & PLACE_NOUNS):
             fit *= 0.6
         if known is None and re.search(r", [A-Z]", text):
             fit *= 1.05  # "Columbus, Ohio" says more than Columbus
@@ -287,8 +335,8 @@ def rank(
     from_passage: dict[str, int] = {}  # candidate -> the passage of its best-scored mention
     per_passage: dict[str, dict[int, float]] = {}  # candidate -> passage -> its best score there
     subjects = [title_subject(t) for t in titles]
-    for c in candidates:
-        fit = type_fit(qtype, c.text, c.kind, c.sentence)
+    for c in _full_names(candidates) if qtype.kind == "person" else candidates:
+        fit = type_fit(qtype, c.text, c.kind, c.sentence, c.label)
         if fit == 0.0:
             continue
         c_words = set(content_words(c.text))
@@ -327,6 +375,22 @@ def rank(
     ]
     ranked.sort(key=lambda s: (-s.score, s.text))
     return ranked
+
+
+def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """A one-word name that ends exactly one longer name of the evidence stands for it: "King"
+    after "Stephen King" is Stephen King (a surname alone is how passages refer back to a person;
+    for people only: "Ohio" is not "Columbus, Ohio")."""
+    longer: dict[str, set[str]] = {}
+    for c in candidates:
+        words = c.text.split()
+        if c.kind == "name" and len(words) >= 2 and words[-1][:1].isupper():
+            longer.setdefault(words[-1], set()).add(c.text)
+    out = []
+    for c in candidates:
+        names = longer.get(c.text, set()) if c.kind == "name" and " " not in c.text else set()
+        out.append(Candidate(next(iter(names)), c.kind, c.passage, c.sentence, c.previous, c.label) if len(names) == 1 else c)
+    return out
 
 
 def _same_entity(text: str, subject: str) -> bool:

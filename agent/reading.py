@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from agent import outputs, prompts
 from agent.evaluation.metrics import normalize_answer
 from agent.evidence import cite, format_evidence, unique
-from agent.llm import LLM, ask_structured
+from agent.llm import LLM, LLMError, ScoresOptions, ask_structured
 from agent.questions import QuestionType, classify
 from agent.reader import Scored, extract_candidates, rank
 from agent.settings import Settings
+from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, Stage
 from agent.verdicts import judge_choice
 from agent.writer import llm_calls
@@ -65,11 +66,13 @@ def read(
     require_typed: bool = False,
     exclude: Sequence[str] = (),
     shown_first: Sequence[Evidence] = (),
+    tagger: Tagger | None = None,
 ) -> Reading:
     """Answer ``question`` with a span of ``evidence`` (``"unknown"`` when no span fits, or, with
     ``require_typed``, when no span is of the type asked; the caller may then let the model write).
     ``shown_first``: passages every call of the question shows, put first in the model's prompt
-    (a prefix llama.cpp can reuse); ranking does not depend on it."""
+    (a prefix llama.cpp can reuse); ranking does not depend on it. ``tagger``: entities and noun
+    phrases of each passage (``agent.tagger``) added to the reader's own spans."""
     qtype = classify(question)
     if not qtype.recognised:
         return Reading(answer="unknown", qtype=qtype, notes=[f"no English question cue in {question!r}: the reader cannot type it"])
@@ -77,7 +80,13 @@ def read(
         ranked = judge_choice(question, qtype, evidence)
     else:
         sim = (lambda sents: similarity(question, sents)) if similarity else None
-        ranked = rank(question, qtype, extract_candidates(evidence, qtype), sim, [e.title for e in evidence])
+        ranked = rank(
+            question,
+            qtype,
+            extract_candidates(evidence, qtype, tagger([e.text for e in evidence]) if tagger else None),
+            sim,
+            [e.title for e in evidence],
+        )
     if exclude:  # the answers of earlier hops are what the question is about, not its answer
         known = {normalize_answer(e) for e in exclude}
         ranked = [r for r in ranked if normalize_answer(r.text) not in known]
@@ -95,7 +104,8 @@ def read(
     contenders = [c for c in top if c.score + settings.reader_llm_weight >= top[0].score]
     if use_llm and settings.reader == "choice" and len(contenders) > 1:
         shown = unique([*shown_first, *evidence]) if shown_first else list(evidence)
-        picked, calls, notes = _choose(question, shown, contenders, llm, settings, stage)
+        choose = _choose_likeliest if settings.reader_pick == "likelihood" and isinstance(llm, ScoresOptions) else _choose
+        picked, calls, notes = choose(question, shown, contenders, llm, settings, stage)
         chosen = max(contenders, key=lambda c: c.score + (settings.reader_llm_weight if c is picked else 0.0))
     spans = () if chosen.kind == "yesno" else tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
     return Reading(
@@ -111,13 +121,17 @@ def read(
     )
 
 
+def _prompt(template: str, question: str, evidence: Sequence[Evidence], options: list[str], settings: Settings) -> str:
+    return template.format(
+        question=question, evidence=format_evidence(list(evidence), settings.evidence_chars), options=" | ".join(options)
+    )
+
+
 def _choose(
     question: str, evidence: Sequence[Evidence], top: list[Scored], llm: LLM, settings: Settings, stage: Stage
 ) -> tuple[Scored, list[LLMCall], list[str]]:
     options = [s.text for s in top]
-    user = prompts.READ.format(
-        question=question, evidence=format_evidence(list(evidence), settings.evidence_chars), options=" | ".join(options)
-    )
+    user = _prompt(prompts.READ, question, evidence, options, settings)
     reply = ask_structured(
         llm, prompts.messages_for(user), outputs.ChoiceReply, outputs.choice_schema(options), 16 + 8 * max(len(o.split()) for o in options)
     )
@@ -125,6 +139,22 @@ def _choose(
     if reply.value is None or reply.value.answer not in options:
         return top[0], calls, [f"reader choice unusable ({reply.error or 'not an option'}); took the best-ranked span"]
     return top[options.index(reply.value.answer)], calls, []
+
+
+def _choose_likeliest(
+    question: str, evidence: Sequence[Evidence], top: list[Scored], llm: ScoresOptions, settings: Settings, stage: Stage
+) -> tuple[Scored, list[LLMCall], list[str]]:
+    """The option the model is likeliest to reply with: one prompt, every option scored after it."""
+    options = [s.text for s in top]
+    user = _prompt(prompts.READ_PLAIN, question, evidence, options, settings)
+    try:
+        scores = llm.score(prompts.plain_messages_for(user), options)
+    except LLMError as exc:
+        return top[0], [], [f"reader could not score the options ({exc}); took the best-ranked span"]
+    c = scores.completion
+    call = LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=0, seconds=c.seconds, cached_tokens=c.cached_tokens)
+    best = max(range(len(options)), key=lambda i: scores.logprobs[i])
+    return top[best], [call], []
 
 
 def cosine_similarity(embed: Callable[[list[str]], list[list[float]]]) -> Similarity:

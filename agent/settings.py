@@ -60,6 +60,15 @@ class Settings(BaseSettings):
         description="choice: the LLM picks among typed answer spans from the evidence; score: the best-ranked span, no LLM call; free: the LLM writes the answer",
     )
     reader_options: int = Field(5, ge=2, le=20, description="answer candidates the LLM chooses among")
+    reader_pick: Literal["likelihood", "json"] = Field(
+        "likelihood",
+        description="how the LLM picks among options: likelihood (each option scored after one shared prompt; in-process GGUF) "
+        "or json (a schema-constrained reply; used as well for a server LLM)",
+    )
+    reader_tagger: str = Field(
+        "auto",
+        description="entities and noun phrases for the reader: auto (spaCy's small English model when installed), a spaCy package name, or off",
+    )
     confidence_clear_lead: float = Field(
         0.3, ge=0.0, le=10.0, description="an answer leading the runner-up candidate by this much can be high confidence"
     )

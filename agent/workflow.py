@@ -26,8 +26,9 @@ from agent.escalation import Budget, PersonQuestion, ReviewDesk, ask_person, che
 from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
 from agent.llm import LLM, ask_structured
 from agent.prompts import EXAMPLE_NAMES, plan_messages
-from agent.reading import Similarity, read
+from agent.reading import Reading, Similarity, read
 from agent.settings import Settings
+from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, StepEvent
 from agent.writer import ask, free_final, free_node, free_warmup, llm_calls, refine_memory, retried
 from graph import Plan, PlanNode, degenerate_reason, is_followup_question, normalized, referenced_ids, repair_plan, substitute_answers
@@ -51,6 +52,11 @@ class Context:
     interactive: bool = False  # may pause with interrupt() to ask a person
     budget: Budget = field(default_factory=lambda: Budget(0))
     similarity: Similarity | None = None  # sentence similarity for the reader (the embedder's cosine)
+    tagger: Tagger | None = None  # entities and noun phrases for the reader's candidates
+
+    def read(self, question: str, evidence: list[Evidence], **options) -> Reading:
+        """The reader (``agent.reading.read``) with this run's model, settings, similarity and tagger."""
+        return read(question, evidence, llm=self.llm, settings=self.settings, similarity=self.similarity, tagger=self.tagger, **options)
 
 
 def _merge(left: dict, right: dict) -> dict:
@@ -129,9 +135,7 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
         return free_warmup(ctx, question, evidence, update, multi_hop)
     _emit(runtime, "warmup", "reading the evidence for the question")
     one_hop = not multi_hop
-    reading = read(
-        question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="warmup", use_llm=one_hop, require_typed=one_hop
-    )
+    reading = ctx.read(question, evidence, stage="warmup", use_llm=one_hop, require_typed=one_hop)
     if not reading.found and not multi_hop:
         # No span of the expected type (another script, an unusual question): the model writes
         # the answer, as plain RAG would, so the reader is never worse than plain RAG.
@@ -237,9 +241,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             top_k = state.get("warmup_evidence", [])
             pool = unique([*evidence, *top_k])  # the question's own top-k stays in view
             earlier = [r.answer for r in results.values() if not is_unknown(r.answer)]
-            reading = read(
-                queries[i], pool, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="node", exclude=earlier, shown_first=top_k
-            )
+            reading = ctx.read(queries[i], pool, stage="node", exclude=earlier, shown_first=top_k)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed
             lead[i] = reading.lead
@@ -342,9 +344,7 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         signals = {"typed": True, "agrees": same_answer(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
     else:
         hops = [r.answer for r in results.values() if sink is None or r.id != sink.id]
-        reading = read(
-            question, evidence, llm=ctx.llm, settings=s, similarity=ctx.similarity, stage="final", exclude=hops, shown_first=plain_evidence
-        )
+        reading = ctx.read(question, evidence, stage="final", exclude=hops, shown_first=plain_evidence)
         answer, calls, fallbacks = reading.answer, reading.calls, list(reading.notes)
         signals = {"typed": reading.typed, "agrees": same_answer(answer, plain) and not changed, "margin": reading.lead}
         if sink is not None and not changed:

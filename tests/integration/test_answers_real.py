@@ -106,3 +106,28 @@ def test_a_question_whose_main_verb_comes_last_is_followed_hop_by_hop(tmp_path, 
         answer = rag.ask(question)
     assert answer.answer == expected, [(n.resolved_question, n.answer) for n in answer.nodes]
     assert len(answer.nodes) == hops and answer.citations
+
+
+def test_the_real_model_scores_options_after_one_shared_prompt(rag):
+    """llama.cpp evaluates the reader's prompt once; each option is scored after it, reusing it."""
+    from agent.llm import LLMError
+
+    messages = [
+        {"role": "system", "content": "Answer from the passage."},
+        {
+            "role": "user",
+            "content": "Passage: The Atlas service is maintained by the Falcon team.\nQuestion: Which team maintains the Atlas service?",
+        },
+    ]
+    options = ["Falcon team", "Heron team", "Atlas service"]
+    scores = rag.llm.score(messages, options)
+    assert len(scores.logprobs) == 3 and all(lp < 0 for lp in scores.logprobs)
+    assert max(range(3), key=lambda i: scores.logprobs[i]) == 0  # the span the passage gives
+    c = scores.completion
+    prompt = (c.prompt_tokens - sum(len(rag.llm._llama.tokenize(o.encode(), add_bos=False)) for o in options)) // 3
+    assert c.cached_tokens >= 2 * prompt  # the second and third options reuse the whole prompt
+    again = rag.llm.score(messages, options)
+    assert again.logprobs == pytest.approx(scores.logprobs, abs=1e-3)  # deterministic, from the cache as from scratch
+    assert again.completion.cached_tokens >= 3 * prompt - 1
+    with pytest.raises(LLMError, match="context window"):
+        rag.llm.score([{"role": "user", "content": "word " * 5000}], ["a"])

@@ -119,3 +119,45 @@ def test_a_yes_no_verdict_is_supported_by_its_cited_passages_but_never_high_on_w
     assert answer.answer == "yes" and answer.citations
     assert answer.self_check[0].ok  # the cited passages are what the verdict was read from
     assert answer.confidence == "moderate"
+
+
+class ScoringLLM(FakeLLM):
+    """A FakeLLM that can also score options: its log-probabilities come from a script, one list per call."""
+
+    def __init__(self, scores: list[dict[str, float]], script=None, fail: bool = False):
+        super().__init__(script or [])
+        self.scores, self.scored, self.fail = scores, [], fail
+
+    def score(self, messages, options):
+        from agent.llm import Completion, LLMError, OptionScores
+
+        self.scored.append((messages, list(options)))
+        if self.fail:
+            raise LLMError("prompt of 9000 tokens does not fit the context window (4096)")
+        wanted = self.scores.pop(0)
+        return OptionScores(
+            [wanted.get(o, -50.0) for o in options], Completion("", 100 * len(options), 0, 0.01, cached_tokens=90 * (len(options) - 1))
+        )
+
+
+def test_the_model_picks_by_likelihood_when_it_can_score_options(company_retriever):
+    llm = ScoringLLM([{"Payments team": -1.0}, {"Omar Haddad": -0.5, "Dana Kim": -3.0}])
+    answer = run(llm, company_retriever)
+    assert answer.answer == "Omar Haddad" and llm.calls == []  # scored, never asked for JSON
+    messages, options = llm.scored[1]
+    assert "Omar Haddad" in options and "Dana Kim" in options
+    assert "JSON" not in messages[0]["content"] and "Who manages Payments team?" in messages[-1]["content"]
+    assert [(c.stage, c.completion_tokens) for c in answer.calls] == [("node", 0), ("node", 0)]
+    assert sum(c.cached_tokens for c in answer.calls) > 0  # the options after the first reuse the prompt
+
+
+def test_json_pick_is_used_when_asked_or_when_the_model_cannot_score(company_retriever):
+    llm = ScoringLLM([], script=[first_option, first_option])
+    answer = run(llm, company_retriever, reader_pick="json")
+    assert answer.answer == "Dana Kim" and llm.scored == [] and len(llm.calls) == 2
+
+
+def test_an_option_scoring_failure_falls_back_to_the_ranking_and_says_so(company_retriever):
+    answer = run(ScoringLLM([], fail=True), company_retriever)
+    assert answer.answer == "Dana Kim" and answer.calls == []
+    assert any("could not score the options" in f for f in answer.fallbacks)

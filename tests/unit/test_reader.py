@@ -207,3 +207,74 @@ def test_a_bridge_answer_named_in_one_passage_and_the_subject_of_another():
     joyce = ev("Barnaby Thomas Gerard Joyce has served as the Deputy Prime Minister since 2016.", "Barnaby Joyce", 1)
     question = "Scott Buchholz was chief of staff to which senator, who has served as the Deputy Prime Minister since 2016?"
     assert best_titled(question, [joyce, staff]) == "Barnaby Joyce"
+
+
+# --- a tagger's spans (agent.tagger): scripted here, one list of (text, label) per passage ----------------------
+
+
+def best_tagged(question: str, evidence: list[Evidence], tags: list[list[tuple[str, str]]]) -> str:
+    qtype = classify(question)
+    return rank(question, qtype, extract_candidates(evidence, qtype, tags))[0].text
+
+
+def test_a_tagged_name_no_pattern_delimits_is_a_candidate():
+    text = ev("The band's second album was Brothers in Arms, recorded in Montserrat.", "Dire Straits")
+    assert "Brothers in Arms" not in {c.text for c in extract_candidates([text], classify("What was the band's second album?"))}
+    tags = [[("Brothers in Arms", "WORK_OF_ART"), ("Montserrat", "GPE")]]
+    assert best_tagged("What was the band's second album?", [text], tags) == "Brothers in Arms"
+
+
+def test_the_tagger_says_whether_a_name_is_a_person_or_a_place():
+    text = ev("Jordan met Amman's mayor in Petra.", "Visit")
+    as_place = [[("Jordan", "GPE"), ("Amman", "GPE"), ("Petra", "GPE")]]
+    as_person = [[("Jordan", "PERSON"), ("Amman", "GPE"), ("Petra", "GPE")]]
+    assert best_tagged("Who met the mayor?", [text], as_person) == "Jordan"
+    assert best_tagged("Who met the mayor?", [text], as_place) != "Jordan"
+
+
+def test_a_noun_phrase_answers_what_but_never_who_or_when():
+    text = ev("Rutgers is a land-grant university in New Jersey, founded in 1766.", "Rutgers")
+    tags = [[("Rutgers", "ORG"), ("land-grant university", "NP"), ("New Jersey", "GPE"), ("1766", "DATE")]]
+    qtype = classify("What type of university is Rutgers?")
+    assert "land-grant university" in {c.text for c in extract_candidates([text], qtype, tags)}
+    assert best_tagged("When was Rutgers founded?", [text], tags) == "1766"
+    assert all(
+        s.text != "land-grant university"
+        for s in rank(
+            "Who founded Rutgers?", classify("Who founded Rutgers?"), extract_candidates([text], classify("Who founded Rutgers?"), tags)
+        )
+    )
+
+
+def test_a_tagged_quantity_in_brackets_is_a_conversion_not_an_answer():
+    text = ev("The blade is 6.8 inches (17.3 cm) long.", "Knife")
+    tags = [[("6.8 inches", "QUANTITY"), ("17.3 cm", "QUANTITY")]]
+    found = {c.text for c in extract_candidates([text], classify("How long is the blade?"), tags)}
+    assert "6.8 inches" in found and "17.3 cm" not in found
+
+
+def test_a_surname_alone_stands_for_the_one_full_name_it_ends():
+    passages = [
+        ev("The film is based on a novel by Stephen King.", "Film"),
+        ev("King wrote the screenplay himself and directed it.", "Production"),
+    ]
+    tags = [[("Stephen King", "PERSON")], [("King", "PERSON")]]
+    assert best_tagged("Who wrote the screenplay?", passages, tags) == "Stephen King"
+    twice = [ev("Johann Sebastian Bach and Carl Philipp Emanuel Bach taught him; Bach wrote the cantata.", "Bachs")]
+    found = {
+        s.text
+        for s in rank(
+            "Who wrote the cantata?", classify("Who wrote the cantata?"), extract_candidates(twice, classify("Who wrote the cantata?"))
+        )
+    }
+    assert "Bach" in found  # ends two full names: which one is not known
+
+
+def test_symbols_and_leading_articles_are_not_taken_from_the_tagger():
+    text = ev("The 💳 card service is owned by the Ledger crew 🚀.", "Billing")
+    tags = [[("💳", "ORG"), ("Ledger", "PRODUCT"), ("🚀", "PRODUCT"), ("💳 card service", "NP"), ("Ledger crew", "NP")]]
+    assert best_tagged("Who owns the 💳 card service?", [text], tags) == "Ledger crew"
+    eu = ev("The treaty applies in the European Union.", "Treaty")
+    assert "European Union" in {
+        c.text for c in extract_candidates([eu], classify("Where does the treaty apply?"), [[("the European Union", "ORG")]])
+    }
