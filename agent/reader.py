@@ -125,7 +125,8 @@ def extract_candidates(
     proper = {m.group(1) for e in evidence for m in re.finditer(r"(?<=[a-z,;:] )([A-Z][\w'-]+)", e.text)}
     for p, e in enumerate(evidence):
         previous = e.title
-        tagged = [(_clean(text), label) for text, label in (tags[p] if tags else ()) if label in _LABEL_KIND and re.search(r"\w", text)]
+        spans = tags[p] if tags else ()
+        tagged = [(_clean(text, label), label) for text, label in spans if label in _LABEL_KIND and re.search(r"\w", text)]
         labels: dict[str, str] = {}
         for text, label in tagged:
             if label != "NP":  # a noun phrase says nothing of what kind of thing a name is
@@ -142,6 +143,8 @@ def extract_candidates(
                 kind = _LABEL_KIND[label]
                 if at is None or (kind in ("date", "number") and (_overlaps(text, seen) or _CONVERSION.search(sent[: at.start()]))):
                     continue  # the patterns delimit dates and numbers better; "(17.3 cm)" after "6.8 inches" converts it
+                if kind in ("name", "title") and any(len(o) > len(text) and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", o) for o in seen):
+                    continue  # "Formula" inside "Formula One": a piece of a longer name
                 out.append(Candidate(text, "year" if kind == "date" and YEAR.fullmatch(text) else kind, p, sent, previous, label))
                 seen.add(text)
             previous = sent
@@ -163,8 +166,9 @@ def _overlaps(text: str, found: set[str]) -> bool:
     return any(text in other or other in text for other in found)
 
 
-def _clean(text: str) -> str:
-    text = re.sub(r"^the\s+|['’]s$", "", " ".join(text.split()).strip(" ,;:'’\"“”()"))
+def _clean(text: str, label: str) -> str:
+    article = r"^the\s+" if label in ("WORK_OF_ART", "LAW") else r"^[Tt]he\s+"  # "The Aristocats" keeps its article
+    text = re.sub(rf"{article}|['’]s$|\s+(?:of|the|and|&|de|on|for|in)$", "", " ".join(text.split()).strip(" ,;:'’\"“”()"))
     return text[:-1] if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text) else text
 
 
@@ -233,7 +237,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
         else:
             add(m.start(), m.end(), "name")
         if qtype is not None and qtype.kind == "place" and " of " in sent[start:end]:
-            found.append((sent[start:end].rsplit(" of ", 1)[1], "name"))  # "Earl of Northumbria": Northumbria
+            found.append((_clean(sent[start:end].rsplit(" of ", 1)[1], ""), "name"))  # "Earl of Northumbria": Northumbria
         region = re.match(r",\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b", sent[end:])
         if qtype is not None and qtype.kind == "place" and region and region.group(1) in US_STATES | COUNTRIES:
             found.append((f"{sent[start:end]}, {region.group(1)}", "name"))  # "Columbus, Ohio" as well as Columbus
@@ -264,16 +268,18 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
         return 0.0  # a bare noun phrase answers "what"/"which" questions, not who, when or how many
     if label == "NP":
         fit *= 0.6  # weaker than a name, a title or a phrase ending in the noun the question asks for
-    if text in DEMONYMS and kind == "name":
-        return 0.1  # "South Korean", "Norwegian": an adjective, never a person or a place
+    if kind == "name" and (text in DEMONYMS or (label == "NORP" and qtype.kind in ("person", "place"))):
+        return 0.1  # "South Korean", "Norwegian", "European": an adjective, never a person or a place
     words = {w.lower().strip(".,") for w in text.split()}
     if kind == "phrase" and text[:1].islower():  # a description: "native country", "animated feature film"
         fit *= 1.2 if qtype.kind_of else 0.5
     elif qtype.kind_of and kind in ("name", "title"):
         fit *= 0.7
-    if qtype.kind == "person" and kind == "name" and label:
-        fit *= (0.7 if " " not in text else 1.0) if label == "PERSON" else 0.6 if label == "ORG" else 0.3
+    if qtype.kind == "person" and kind == "name" and label == "PERSON":
+        fit *= 0.7 if " " not in text else 1.0
     elif qtype.kind == "person" and kind == "name":
+        if label:  # the small tagger's other labels are evidence, not proof ("Georg Philipp Telemann" as an ORG)
+            fit *= 0.8 if label == "ORG" else 0.5
         if words & set(ORG_NOUNS.split("|")):
             fit *= 0.6  # "who owns X" is often answered by a team or a company
         elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text):

@@ -58,6 +58,8 @@ def spans_of(doc) -> list[Span]:
     """A spaCy ``Doc``'s entities, then its noun phrases without their determiner ("the", "a")."""
     found: list[Span] = [(e.text, e.label_) for e in doc.ents]
     for chunk in doc.noun_chunks:
+        if chunk.root.pos_ == "PRON":
+            continue  # "he", "which": never an answer
         words = [t for t in chunk if not (t.i == chunk.start and t.dep_ in ("det", "poss"))]
         if words:
             found.append((doc[words[0].i : chunk.end].text, "NP"))

@@ -46,13 +46,15 @@ VARIANTS: dict[str, tuple[str, dict, str]] = {
     "reader-only": ("dag", {"planner": "none"}, "ablation: no DAG (one retrieval, the typed reader)"),
     "dag-score": ("dag", {"reader": "score"}, "ablation: the reader with no LLM call at all"),
     "dag-llm-decides": ("dag", {"reader_llm_weight": 1.0}, "ablation: the model picks among the typed options"),
+    "dag-json-pick": ("dag", {"reader_pick": "json"}, "ablation: the model breaks close calls with a JSON enum, not by likelihood"),
+    "dag-no-tagger": ("dag", {"reader_tagger": "off"}, "ablation: the reader's patterns alone (no spaCy entities or noun phrases)"),
     "before": (
         "dag",
         {"planner": "llm", "reader": "free"},
         "ablation: the model plans and writes every answer (the agent before the reader)",
     ),
 }
-DEFAULT = ["dag", "vanilla", "none", "dag-gold", "reader-only", "dag-score", "dag-llm-decides", "before"]
+DEFAULT = ["dag", "vanilla", "none", "dag-gold", "reader-only", "dag-score", "dag-llm-decides", "dag-json-pick", "dag-no-tagger", "before"]
 LOGICRAG = {"acc": 0.20, "f1": 0.027, "em": 0.0, "words": 23, "tokens": 1719}  # the measurement, not re-run here
 
 

@@ -278,3 +278,12 @@ def test_symbols_and_leading_articles_are_not_taken_from_the_tagger():
     assert "European Union" in {
         c.text for c in extract_candidates([eu], classify("Where does the treaty apply?"), [[("the European Union", "ORG")]])
     }
+
+
+def test_a_piece_of_a_longer_name_a_nationality_and_a_pronoun_are_not_answers():
+    text = ev("He was a Formula One driver for Scuderia Ferrari. He was European champion.", "Eddie Irvine")
+    tags = [[("Formula", "ORG"), ("Scuderia", "ORG"), ("European", "NORP"), ("Formula One driver", "NP")]]
+    found = {c.text for c in extract_candidates([text], classify("Who did he drive for?"), tags)}
+    assert {"Formula One", "Scuderia Ferrari"} <= found and not {"Formula", "Scuderia"} & found
+    place = classify("Where was he champion?")
+    assert all(s.text != "European" for s in rank("Where was he champion?", place, extract_candidates([text], place, tags)) if s.type_ok)

@@ -28,6 +28,7 @@ def test_entities_come_with_their_kind_and_noun_phrases_without_their_article(ta
     assert labels.get("1967") == "DATE"
     phrases = [text for text, label in spans if label == "NP"]
     assert "leader" in phrases and not any(p.lower().startswith("the ") for p in phrases)
+    assert "He" not in phrases  # a pronoun is never an answer
 
 
 def test_each_passage_is_tagged_once(tagger, monkeypatch):
