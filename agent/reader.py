@@ -3,11 +3,12 @@
 A small model copies fragments and titles when it writes an answer; choosing among spans
 is a task it can do. So the reader gathers spans from the passages (names, dates, numbers
 with their units, quoted titles, noun phrases ending in the noun the question asks for,
-yes/no, the options of a choice), keeps those of the type the question expects
+yes/no, the options of a choice, and a tagger's entities and noun phrases, with their labels
+when the caller has a tagger), keeps those of the type the question expects
 (``agent.questions``), and ranks them by how well their sentence matches the question
 (embedding similarity, supplied by the caller, and word overlap), by passage rank and by
-how often they recur. The LLM then picks among the top few with its reply constrained to
-them, so the answer is always a span of a cited passage.
+how often they recur. The LLM then picks among the top few (``agent.reading``), so the
+answer is always a span of a cited passage.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """One reading step: typed candidates from the evidence, ranked, then chosen by the LLM.
 
-This is where ``agent.reader`` (pure) meets the model and the embedder. The LLM only picks
-among the top candidates (a JSON-schema enum, so llama.cpp cannot write anything else);
-with ``reader="score"`` no call is made and the best-ranked span answers.
+This is where ``agent.reader`` (pure) meets the model, the embedder and the tagger. The LLM
+only picks among the top candidates: by likelihood (each option scored after one shared
+prompt) or, for a server LLM, with a JSON-schema enum, so it cannot write anything else.
+With ``reader="score"`` no call is made and the best-ranked span answers.
 """
 
 from __future__ import annotations
@@ -152,7 +153,14 @@ def _choose_likeliest(
     except LLMError as exc:
         return top[0], [], [f"reader could not score the options ({exc}); took the best-ranked span"]
     c = scores.completion
-    call = LLMCall(stage=stage, prompt_tokens=c.prompt_tokens, completion_tokens=0, seconds=c.seconds, cached_tokens=c.cached_tokens)
+    call = LLMCall(
+        stage=stage,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=0,
+        seconds=c.seconds,
+        cached_tokens=c.cached_tokens,
+        options_scored=len(options),
+    )
     best = max(range(len(options)), key=lambda i: scores.logprobs[i])
     return top[best], [call], []
 

@@ -46,6 +46,7 @@ class LLMCall(BaseModel):
     completion_tokens: int
     seconds: float
     cached_tokens: int = 0  # prompt tokens llama.cpp reused from its cache
+    options_scored: int = 0  # > 0: the model scored this many options after the prompt instead of writing a reply
 
 
 class Usage(BaseModel):

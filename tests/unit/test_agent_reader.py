@@ -147,7 +147,10 @@ def test_the_model_picks_by_likelihood_when_it_can_score_options(company_retriev
     messages, options = llm.scored[1]
     assert "Omar Haddad" in options and "Dana Kim" in options
     assert "JSON" not in messages[0]["content"] and "Who manages Payments team?" in messages[-1]["content"]
-    assert [(c.stage, c.completion_tokens) for c in answer.calls] == [("node", 0), ("node", 0)]
+    assert [(c.stage, c.completion_tokens, c.options_scored) for c in answer.calls] == [
+        ("node", 0, len(llm.scored[0][1])),
+        ("node", 0, len(options)),
+    ]
     assert sum(c.cached_tokens for c in answer.calls) > 0  # the options after the first reuse the prompt
 
 
