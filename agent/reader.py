@@ -42,7 +42,7 @@ ORG = re.compile(rf"(?<![\w'])(?!(?:The|A|An|This|That|Our|Their|Its)\s)(?:[A-Z]
 WEEKDAY = re.compile(rf"\b(?:{WEEKDAYS})s?\b")
 _MAGNITUDE = r"(?:\s?(?:%|(?:percent|per cent|million|billion|trillion|thousand|hundred|m|bn|k)\b))?"
 NUMBER = re.compile(
-    rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}"
+    rf"(?:(?:about|around|approximately|over|nearly|some)\s+)?(?:[$€£]\s?|(?:USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|NZD|SEK|NOK|DKK|ISK|PLN|CZK|HUF|INR|BRL|MXN|ZAR|KRW|SGD|HKD)\s?)?\d[\d,]*(?:\.\d+)?{_MAGNITUDE}"
 )
 _SPELLED = (
     r"(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"

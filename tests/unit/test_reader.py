@@ -287,3 +287,8 @@ def test_a_piece_of_a_longer_name_a_nationality_and_a_pronoun_are_not_answers():
     assert {"Formula One", "Scuderia Ferrari"} <= found and not {"Formula", "Scuderia"} & found
     place = classify("Where was he champion?")
     assert all(s.text != "European" for s in rank("Where was he champion?", place, extract_candidates([text], place, tags)) if s.type_ok)
+
+
+def test_an_amount_keeps_its_currency_code():
+    text = ev("Staff on field work receive a daily allowance of NOK 650. Receipts are not required.", "Field allowance")
+    assert best("What is the daily allowance for field work?", [text]) == "NOK 650"
