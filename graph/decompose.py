@@ -60,6 +60,7 @@ _NAME_NOUNS = (
     "|project|group|station|museum|church|party|building|bridge|street|road|county|city|state|province|island|lake|mountain"
 )
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
+_PREPOSITIONS = frozenset("to on in at for with from about of by".split())
 # the main verb that ends "Where was X born?", "When was X founded?"
 _PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
 
@@ -173,7 +174,7 @@ def _subject_start(text: str) -> int:
     "What year did X dissolve"); -1 for other questions."""
     low = text.lower()
     m = re.match(
-        r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:(?:what|which)(?:\s+[\w-]+){1,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+",
+        r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:(?:what|which)(?:\s+[\w-]+){0,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+",
         low,
     ) or re.match(r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low)
     return m.end() if m else -1
@@ -244,12 +245,15 @@ def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support
     last word is the main verb."""
     if not in_subject:
         return clause
+    words = clause.split()
+    if at_end and len(words) > 2 and (do_support or _PARTICIPLE.fullmatch(words[-1])):
+        # the question's own verb ends it: "... the Lowmoor river gauge report to?", "... the Zephyr engine born?"
+        verb = 2 if do_support and words[-1] in _PREPOSITIONS else 1
+        return " ".join(words[:-verb])
     m = re.match(
         rf"^(.*?(?:{_NAME})(?:\s+(?:[a-z][\w-]*\s+)?(?:{_NAME_NOUNS}))?)(\s+(?!(?:is|was|are|were|has|had)\b)[a-z][\w-]*(?:\s+[\w-]+)*)$",
         clause,
     )
     if m and re.search(r"[A-Z0-9#]", m.group(1)):
         return m.group(1)
-    if at_end and (do_support or _PARTICIPLE.fullmatch(clause.split()[-1])) and len(clause.split()) > 2:
-        return clause.rsplit(" ", 1)[0]  # "Where was the chair of the team that runs the pump born?": born is the main verb
     return clause

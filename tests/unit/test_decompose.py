@@ -63,6 +63,15 @@ def test_nested_descriptions_become_a_chain(question, expected):
             ["Which cooperative operates the Hollow Creek pumping station?", "When was #1 founded?"],
         ),
         ("Where is the team that owns the billing service?", ["Which team owns the billing service?", "Where is #1?"]),
+        (  # do-support: the question's verb and its preposition end it, whatever noun ends the name
+            "Who does the person who coordinates the unit that operates the Lowmoor river gauge report to?",
+            ["Which unit operates the Lowmoor river gauge?", "Who coordinates #1?", "Who does #2 report to?"],
+        ),
+        ("What does the team that owns the search service work on?", ["Which team owns the search service?", "What does #1 work on?"]),
+        (  # a participle ends it after a name whose noun no list knows
+            "Where was the founder of the company that makes the Zephyr engine born?",
+            ["Which company makes the Zephyr engine?", "Who is the founder of #1?", "Where was #2 born?"],
+        ),
     ],
 )
 def test_a_question_whose_main_verb_comes_last(question, expected):
