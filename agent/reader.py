@@ -169,7 +169,9 @@ def _overlaps(text: str, found: set[str]) -> bool:
 
 def _clean(text: str, label: str) -> str:
     article = r"^the\s+" if label in ("WORK_OF_ART", "LAW") else r"^[Tt]he\s+"  # "The Aristocats" keeps its article
-    text = re.sub(rf"{article}|['’]s$|\s+(?:of|the|and|&|de|on|for|in)$", "", " ".join(text.split()).strip(" ,;:'’\"“”()"))
+    text = re.sub(
+        rf"{article}|['’]s$|\s+(?:of|the|and|&|de|on|for|in)$", "", " ".join(text.split()).strip(" ,;:'’\"“”()*_`[]#~")
+    )  # "**Dana Kim**" in Markdown
     return text[:-1] if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text) else text
 
 

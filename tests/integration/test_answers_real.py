@@ -49,6 +49,7 @@ def test_the_demo_question_is_answered_through_a_two_node_dag(rag):
     assert answer.answer == "Dana Kim"
     assert answer.plan_source == "rules" and len(answer.nodes) >= 2
     assert any("managers" in c.source for c in answer.citations)
+    assert answer.confidence != "low", answer.signals  # "**Dana Kim**" in Markdown once made a tied twin candidate
 
 
 @pytest.mark.parametrize(

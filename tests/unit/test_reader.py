@@ -292,3 +292,11 @@ def test_a_piece_of_a_longer_name_a_nationality_and_a_pronoun_are_not_answers():
 def test_an_amount_keeps_its_currency_code():
     text = ev("Staff on field work receive a daily allowance of NOK 650. Receipts are not required.", "Field allowance")
     assert best("What is the daily allowance for field work?", [text]) == "NOK 650"
+
+
+def test_markdown_emphasis_does_not_make_a_second_candidate():
+    text = ev("The Payments team is managed by **Dana Kim**. Marco Silva manages the Identity team.", "Managers")
+    tags = [[("Dana Kim**", "PERSON"), ("Marco Silva", "PERSON")]]
+    qtype = classify("Who manages the Payments team?")
+    ranked = rank("Who manages the Payments team?", qtype, extract_candidates([text], qtype, tags))
+    assert ranked[0].text == "Dana Kim" and all("*" not in s.text for s in ranked)
