@@ -172,6 +172,11 @@ def _clean(text: str, label: str) -> str:
     text = re.sub(
         rf"{article}|['’]s$|\s+(?:of|the|and|&|de|on|for|in)$", "", " ".join(text.split()).strip(" ,;:'’\"“”()*_`[]#~")
     )  # "**Dana Kim**" in Markdown
+    return _drop_period(text)
+
+
+def _drop_period(text: str) -> str:
+    """A sentence's full stop is not part of a span; an initial's or an abbreviation's is ("J.", "Jr.", "Inc.")."""
     return text[:-1] if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text) else text
 
 
@@ -180,9 +185,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
     taken: list[tuple[int, int]] = []
 
     def add(start: int, end: int, kind: Kind) -> None:
-        text = re.sub(r"['’]s$", "", sent[start:end].strip(" ,;:'’"))
-        if text.endswith(".") and not re.search(r"(?:\b[A-Z]|\bJr|\bSr|\bInc|\bCo)\.$", text):
-            text = text[:-1]
+        text = _drop_period(re.sub(r"['’]s$", "", sent[start:end].strip(" ,;:'’")))
         if text and not any(a <= start < b or a < end <= b for a, b in taken):
             taken.append((start, end))
             found.append((text, kind))
