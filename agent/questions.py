@@ -29,10 +29,14 @@ PLACE_NOUNS = frozenset(
     headquarters neighborhood neighbourhood island street venue stadium airport port""".split()
 )
 TIME_NOUNS = frozenset("year date day month century decade era period time season".split())
+# nouns that name a quantity or an amount of money: "what fine ...", "the fine for ..." ask for a number
+_AMOUNT_NOUNS = (
+    "amount|number|percentage|percent|population|price|cost|fee|fine|fare|toll|rent|wage|tax|deposit|"
+    "penalty|premium|bonus|stipend|rate|limit|allowance|budget|salary|size|total"
+)
 NUMBER_WORDS = re.compile(
-    r"\b(how (many|much|long|old|far|tall|high|big|large)|what (amount|number|percentage|percent|population|"
-    r"price|cost|fee|rate|limit|budget|salary|size)|(amount|number|percentage|population|price|cost|fee|rate|"
-    r"limit|allowance|budget|salary|total) (of|is|was|for|per)|(average|mean|annual|total|usual) [\w ]{0,20}?(snowfall|rainfall|"
+    rf"\b(how (many|much|long|old|far|tall|high|big|large)|what ({_AMOUNT_NOUNS})|({_AMOUNT_NOUNS}) "
+    r"(of|is|was|for|per)|(average|mean|annual|total|usual) [\w ]{0,20}?(snowfall|rainfall|"
     r"temperature|population|height|elevation|length|distance|area|depth|speed|weight|capacity|attendance|revenue|income)"
     r"|(snowfall|rainfall|temperature|population|elevation|attendance|revenue|debt|gdp)\b)\b"
 )

@@ -144,8 +144,8 @@ def extract_candidates(
                 kind = _LABEL_KIND[label]
                 if at is None or (kind in ("date", "number") and (_overlaps(text, seen) or _CONVERSION.search(sent[: at.start()]))):
                     continue  # the patterns delimit dates and numbers better; "(17.3 cm)" after "6.8 inches" converts it
-                if kind in ("name", "title") and any(len(o) > len(text) and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", o) for o in seen):
-                    continue  # "Formula" inside "Formula One": a piece of a longer name
+                if any(len(o) > len(text) and re.search(rf"(?<!\w){re.escape(text)}(?!\w)", o) for o in seen):
+                    continue  # a piece of a longer span: "Formula" of "Formula One", "EUR" of "EUR 2 per day"
                 out.append(Candidate(text, "year" if kind == "date" and YEAR.fullmatch(text) else kind, p, sent, previous, label))
                 seen.add(text)
             previous = sent

@@ -300,3 +300,9 @@ def test_markdown_emphasis_does_not_make_a_second_candidate():
     qtype = classify("Who manages the Payments team?")
     ranked = rank("Who manages the Payments team?", qtype, extract_candidates([text], qtype, tags))
     assert ranked[0].text == "Dana Kim" and all("*" not in s.text for s in ranked)
+
+
+def test_a_piece_of_an_amount_is_not_a_candidate():
+    text = ev("A late book costs a fine of EUR 2 per day.", "Fines")
+    tags = [[("EUR 2", "ORG"), ("late book", "NP"), ("fine", "NP"), ("EUR", "NP"), ("day", "NP")]]
+    assert best_tagged("What is the fine for a late book?", [text], tags) == "EUR 2 per day"
