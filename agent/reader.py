@@ -1,28 +1,25 @@
-"""The extractive reader: answer candidates taken from the evidence, typed and ranked. Pure functions.
+"""The extractive reader: answer candidates taken from the evidence, and how well each fits the question. Pure functions.
 
 A small model copies fragments and titles when it writes an answer; choosing among spans
 is a task it can do. So the reader gathers spans from the passages (names, dates, numbers
 with their units, quoted titles, noun phrases ending in the noun the question asks for,
 yes/no, the options of a choice, and a tagger's entities and noun phrases, with their labels
-when the caller has a tagger), keeps those of the type the question expects
-(``agent.questions``), and ranks them by how well their sentence matches the question
-(embedding similarity, supplied by the caller, and word overlap), by passage rank and by
-how often they recur. The LLM then picks among the top few (``agent.reading``), so the
-answer is always a span of a cited passage.
+when the caller has a tagger), and says how well each fits the type the question expects
+(``agent.questions``). ``agent.ranking`` ranks them; the LLM then picks among the top few (``agent.reading``), so
+the answer is always a span of a cited passage.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
-from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems
+from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType
 from agent.tagger import Span
 from agent.types import Evidence
-from retrieval.entities import title_subject
 
 Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
 
@@ -254,7 +251,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
     return found
 
 
-# --- ranking -----------------------------------------------------------------------------------
+# --- type fit ----------------------------------------------------------------------------------
 
 _TYPE_FIT: dict[str, dict[str, float]] = {
     "person": {"name": 1.0, "phrase": 0.5, "title": 0.2},
@@ -321,128 +318,3 @@ def _is_known_place(text: str) -> bool:
 def _after_place_cue(text: str, sentence: str) -> bool:
     at = sentence.find(text)
     return at > 0 and _PLACE_CUE.search(sentence[:at]) is not None
-
-
-def rank(
-    question: str,
-    qtype: QuestionType,
-    candidates: Sequence[Candidate],
-    similarity: Callable[[list[str]], list[float]] | None = None,
-    titles: Sequence[str] = (),
-) -> list[Scored]:
-    """Candidates of the expected type, best first (one entry per distinct text).
-
-    ``titles`` are the passages' titles: a candidate that names what a passage is about also
-    gets part of that passage's match to the question ("chief of staff to Senator Barnaby
-    Joyce" and the passage *Barnaby Joyce*, "who has served as Deputy Prime Minister"), and
-    is spelled as the title spells it ("Barnaby Thomas Gerard Joyce" -> Barnaby Joyce)."""
-    q_words = set(content_words(question))
-    q_stems = stems(question)
-    q_low = question.lower()
-    contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
-    sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
-    best: dict[str, Scored] = {}
-    counts: dict[str, int] = {}
-    match: dict[int, float] = {}  # passage -> how well its best sentence matches the question
-    from_passage: dict[str, int] = {}  # candidate -> the passage of its best-scored mention
-    per_passage: dict[str, dict[int, float]] = {}  # candidate -> passage -> its best score there
-    subjects = [title_subject(t) for t in titles]
-    for c in _full_names(candidates) if qtype.kind == "person" else candidates:
-        fit = type_fit(qtype, c.text, c.kind, c.sentence, c.label)
-        if fit == 0.0:
-            continue
-        c_words = set(content_words(c.text))
-        if c.text.lower() in q_low or (c.kind in ("name", "phrase") and c_words and c_words <= q_words):
-            continue  # the question's own words are not its answer
-        c_stems = stems(c.text)
-        s_stems = stems(c.sentence) - c_stems
-        p_stems = stems(c.previous) - c_stems - s_stems
-        lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
-        semantic = sims.get(_context(c), lexical)
-        match[c.passage] = max(match.get(c.passage, 0.0), 0.5 * (semantic + lexical))
-        near = _near_question_word(c, q_words)
-        score = fit * (0.45 * semantic + 0.45 * lexical + 0.1 / (1 + c.passage) + 0.1 * near)
-        c = _as_titled(c, subjects)
-        key = c.text.lower()
-        counts[key] = counts.get(key, 0) + 1
-        mentions = per_passage.setdefault(key, {})
-        mentions[c.passage] = max(mentions.get(c.passage, 0.0), score)
-        old = best.get(key)
-        if old is None or score > old.score:
-            from_passage[key] = c.passage
-            passages = tuple(sorted({c.passage, *(old.passages if old else ())}))
-            best[key] = Scored(c.text, c.kind, score, fit >= 0.5, passages, c.sentence)
-        else:
-            best[key] = Scored(old.text, old.kind, old.score, old.type_ok, tuple(sorted({c.passage, *old.passages})), old.sentence)
-    ranked = [
-        Scored(
-            s.text,
-            s.kind,
-            s.score + 0.03 * min(counts[k] - 1, 3) + _about_bonus(s, subjects, match, from_passage[k], per_passage[k]),
-            s.type_ok,
-            s.passages,
-            s.sentence,
-        )
-        for k, s in best.items()
-    ]
-    ranked.sort(key=lambda s: (-s.score, s.text))
-    return ranked
-
-
-def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """A one-word name that ends exactly one longer name of the evidence stands for it: "King"
-    after "Stephen King" is Stephen King (a surname alone is how passages refer back to a person;
-    for people only: "Ohio" is not "Columbus, Ohio")."""
-    longer: dict[str, set[str]] = {}
-    for c in candidates:
-        words = c.text.split()
-        if c.kind == "name" and len(words) >= 2 and words[-1][:1].isupper():
-            longer.setdefault(words[-1], set()).add(c.text)
-    out = []
-    for c in candidates:
-        names = longer.get(c.text, set()) if c.kind == "name" and " " not in c.text else set()
-        out.append(Candidate(next(iter(names)), c.kind, c.passage, c.sentence, c.previous, c.label) if len(names) == 1 else c)
-    return out
-
-
-def _same_entity(text: str, subject: str) -> bool:
-    """The same name, or the same person with middle names: "Barnaby Thomas Gerard Joyce" / "Barnaby Joyce"."""
-    a, b = text.lower().split(), subject.lower().split()
-    return a == b or (len(a) >= 2 and len(b) >= 2 and a[0] == b[0] and a[-1] == b[-1])
-
-
-def _as_titled(c: Candidate, subjects: Sequence[str]) -> Candidate:
-    for subject in subjects:
-        if subject and subject != c.text and c.kind == "name" and _same_entity(c.text, subject):
-            return Candidate(subject, c.kind, c.passage, c.sentence, c.previous)
-    return c
-
-
-def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], scored_in: int, mentions: dict[int, float]) -> float:
-    """The bridge: a candidate that a passage is about, and that another passage names, gets half
-    the support of the passage its own score did not come from ("chief of staff to Senator Barnaby
-    Joyce" in one passage; "Barnaby Joyce ... has served as Deputy Prime Minister" in his own)."""
-    about = [p for p, subject in enumerate(subjects) if subject and _same_entity(s.text, subject)]
-    if not about or not s.type_ok:
-        return 0.0
-    other = [match.get(p, 0.0) for p in about if p != scored_in] + [v for p, v in mentions.items() if p != scored_in]
-    return 0.5 * max(other, default=0.0)
-
-
-def _context(c: Candidate) -> str:
-    return f"{c.previous} {c.sentence}".strip()
-
-
-def _near_question_word(c: Candidate, q_words: set[str]) -> float:
-    """1.0 when a word of the question comes right before the candidate ("his godfather Georg
-    Philipp Telemann", "Earl of Northumbria"), 0.5 when one is within a few words of it."""
-    low = c.sentence.lower()
-    at = low.find(c.text.lower())
-    if at < 0:
-        return 0.0
-    q_stems = {stem(w) for w in q_words}
-    before = [stem(w) for w in content_words(low[max(0, at - 40) : at])][-2:]
-    if q_stems & set(before):
-        return 1.0
-    window = content_words(low[max(0, at - 60) : at + len(c.text) + 60])
-    return 0.5 if q_words & set(window) else 0.0

@@ -17,7 +17,8 @@ from agent.evaluation.metrics import normalize_answer
 from agent.evidence import cite, format_evidence, unique
 from agent.llm import LLM, LLMError, ScoresOptions, ask_structured
 from agent.questions import QuestionType, classify
-from agent.reader import Scored, extract_candidates, rank
+from agent.ranking import rank
+from agent.reader import Scored, extract_candidates
 from agent.settings import Settings
 from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, Stage

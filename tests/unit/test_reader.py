@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.questions import classify
-from agent.reader import extract_candidates, rank
+from agent.ranking import rank
+from agent.reader import extract_candidates
 from agent.reading import read
 from agent.settings import Settings
 from agent.types import Evidence

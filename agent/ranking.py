@@ -1,0 +1,204 @@
+"""Ranking the reader's candidates: a few support signals per candidate, weighed. Pure functions.
+
+Each mention of a candidate (a span in one sentence) gets signals that depend on its own
+sentence: how well the sentence matches the question (embedding similarity, supplied by the
+caller, and shared word stems), how near a question word it stands, the rank of its passage.
+A candidate (all mentions of one text) keeps its best mention and adds signals of the whole
+evidence: how often it recurs, in how many passages, whether a passage is about it and that
+passage matches the question (the bridge of a two-hop question). Every mention signal is
+scaled by the type fit (``agent.reader.type_fit``), so a span of the wrong type cannot win on
+context alone.
+
+The score is a weighted sum of these signals (``FEATURES``, ``WEIGHTS``). The weights were set
+by hand (``HAND_WEIGHTS``) and then fitted to which candidate is the gold answer on the tune
+half of the dev questions (``benchmarks/train_ranker.py``, reported in
+``benchmarks/REPORT_ANSWERS.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agent.questions import QuestionType, content_words, stem, stems
+from agent.reader import Candidate, Scored, type_fit
+from retrieval.entities import title_subject
+
+# signals of a mention, each multiplied by the type fit
+MENTION_FEATURES = ("semantic", "lexical", "passage_rank", "near", "fit", "first_sentence")
+# signals of a candidate over the whole evidence
+CANDIDATE_FEATURES = ("repeats", "passages", "bridge", "is_title", "words")
+FEATURES = MENTION_FEATURES + CANDIDATE_FEATURES
+
+HAND_WEIGHTS: Mapping[str, float] = {
+    "semantic": 0.45,
+    "lexical": 0.45,
+    "passage_rank": 0.1,
+    "near": 0.1,
+    "fit": 0.0,
+    "first_sentence": 0.0,
+    "repeats": 0.03,
+    "passages": 0.0,
+    "bridge": 1.0,
+    "is_title": 0.0,
+    "words": 0.0,
+}
+WEIGHTS: Mapping[str, float] = HAND_WEIGHTS
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranked candidate with the signals behind its score (for the training script and diagnostics)."""
+
+    scored: Scored
+    features: Mapping[str, float]
+
+
+def rank(
+    question: str,
+    qtype: QuestionType,
+    candidates: Sequence[Candidate],
+    similarity: Callable[[list[str]], list[float]] | None = None,
+    titles: Sequence[str] = (),
+    weights: Mapping[str, float] = WEIGHTS,
+) -> list[Scored]:
+    """Candidates of the expected type, best first (one entry per distinct text).
+
+    ``titles`` are the passages' titles: a candidate that names what a passage is about also
+    gets part of that passage's match to the question ("chief of staff to Senator Barnaby
+    Joyce" and the passage *Barnaby Joyce*, "who has served as Deputy Prime Minister"), and
+    is spelled as the title spells it ("Barnaby Thomas Gerard Joyce" -> Barnaby Joyce)."""
+    return [r.scored for r in rank_with_features(question, qtype, candidates, similarity, titles, weights)]
+
+
+def rank_with_features(
+    question: str,
+    qtype: QuestionType,
+    candidates: Sequence[Candidate],
+    similarity: Callable[[list[str]], list[float]] | None = None,
+    titles: Sequence[str] = (),
+    weights: Mapping[str, float] = WEIGHTS,
+) -> list[Ranked]:
+    """``rank``, with each candidate's signals."""
+    q_words = set(content_words(question))
+    q_stems = stems(question)
+    q_low = question.lower()
+    contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
+    sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
+    best: dict[str, tuple[Scored, dict[str, float]]] = {}
+    counts: dict[str, int] = {}
+    match: dict[int, float] = {}  # passage -> how well its best sentence matches the question
+    from_passage: dict[str, int] = {}  # candidate -> the passage of its best-scored mention
+    per_passage: dict[str, dict[int, float]] = {}  # candidate -> passage -> its best score there
+    subjects = [title_subject(t) for t in titles]
+    for c in _full_names(candidates) if qtype.kind == "person" else candidates:
+        fit = type_fit(qtype, c.text, c.kind, c.sentence, c.label)
+        if fit == 0.0:
+            continue
+        c_words = set(content_words(c.text))
+        if c.text.lower() in q_low or (c.kind in ("name", "phrase") and c_words and c_words <= q_words):
+            continue  # the question's own words are not its answer
+        c_stems = stems(c.text)
+        s_stems = stems(c.sentence) - c_stems
+        p_stems = stems(c.previous) - c_stems - s_stems
+        lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
+        semantic = sims.get(_context(c), lexical)
+        match[c.passage] = max(match.get(c.passage, 0.0), 0.5 * (semantic + lexical))
+        signals = {
+            "semantic": semantic,
+            "lexical": lexical,
+            "passage_rank": 1 / (1 + c.passage),
+            "near": _near_question_word(c, q_words),
+            "fit": 1.0,
+            "first_sentence": 1.0 if c.previous == "" or c.previous == _title_of(c, titles) else 0.0,
+        }
+        mention = {name: fit * value for name, value in signals.items()}
+        score = sum(weights[name] * value for name, value in mention.items())
+        c = _as_titled(c, subjects)
+        key = c.text.lower()
+        counts[key] = counts.get(key, 0) + 1
+        mentions = per_passage.setdefault(key, {})
+        mentions[c.passage] = max(mentions.get(c.passage, 0.0), score)
+        old = best.get(key)
+        passages = tuple(sorted({c.passage, *(old[0].passages if old else ())}))
+        if old is None or score > old[0].score:
+            from_passage[key] = c.passage
+            best[key] = (Scored(c.text, c.kind, score, fit >= 0.5, passages, c.sentence), mention)
+        else:
+            best[key] = (Scored(old[0].text, old[0].kind, old[0].score, old[0].type_ok, passages, old[0].sentence), old[1])
+    ranked = []
+    for key, (s, mention) in best.items():
+        whole = {
+            "repeats": float(min(counts[key] - 1, 3)),
+            "passages": float(min(len(s.passages) - 1, 3)),
+            "bridge": _about_bonus(s, subjects, match, from_passage[key], per_passage[key]),
+            "is_title": 1.0 if any(subject and _same_entity(s.text, subject) for subject in subjects) else 0.0,
+            "words": min(len(s.text.split()), 6) / 6,
+        }
+        score = s.score + sum(weights[name] * value for name, value in whole.items())
+        ranked.append(Ranked(Scored(s.text, s.kind, score, s.type_ok, s.passages, s.sentence), {**mention, **whole}))
+    ranked.sort(key=lambda r: (-r.scored.score, r.scored.text))
+    return ranked
+
+
+def _title_of(c: Candidate, titles: Sequence[str]) -> str:
+    return titles[c.passage] if c.passage < len(titles) else ""
+
+
+def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """A one-word name that ends exactly one longer name of the evidence stands for it: "King"
+    after "Stephen King" is Stephen King (a surname alone is how passages refer back to a person;
+    for people only: "Ohio" is not "Columbus, Ohio")."""
+    longer: dict[str, set[str]] = {}
+    for c in candidates:
+        words = c.text.split()
+        if c.kind == "name" and len(words) >= 2 and words[-1][:1].isupper():
+            longer.setdefault(words[-1], set()).add(c.text)
+    out = []
+    for c in candidates:
+        names = longer.get(c.text, set()) if c.kind == "name" and " " not in c.text else set()
+        out.append(Candidate(next(iter(names)), c.kind, c.passage, c.sentence, c.previous, c.label) if len(names) == 1 else c)
+    return out
+
+
+def _same_entity(text: str, subject: str) -> bool:
+    """The same name, or the same person with middle names: "Barnaby Thomas Gerard Joyce" / "Barnaby Joyce"."""
+    a, b = text.lower().split(), subject.lower().split()
+    return a == b or (len(a) >= 2 and len(b) >= 2 and a[0] == b[0] and a[-1] == b[-1])
+
+
+def _as_titled(c: Candidate, subjects: Sequence[str]) -> Candidate:
+    for subject in subjects:
+        if subject and subject != c.text and c.kind == "name" and _same_entity(c.text, subject):
+            return Candidate(subject, c.kind, c.passage, c.sentence, c.previous)
+    return c
+
+
+def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], scored_in: int, mentions: dict[int, float]) -> float:
+    """The bridge: a candidate that a passage is about, and that another passage names, gets half
+    the support of the passage its own score did not come from ("chief of staff to Senator Barnaby
+    Joyce" in one passage; "Barnaby Joyce ... has served as Deputy Prime Minister" in his own)."""
+    about = [p for p, subject in enumerate(subjects) if subject and _same_entity(s.text, subject)]
+    if not about or not s.type_ok:
+        return 0.0
+    other = [match.get(p, 0.0) for p in about if p != scored_in] + [v for p, v in mentions.items() if p != scored_in]
+    return 0.5 * max(other, default=0.0)
+
+
+def _context(c: Candidate) -> str:
+    return f"{c.previous} {c.sentence}".strip()
+
+
+def _near_question_word(c: Candidate, q_words: set[str]) -> float:
+    """1.0 when a word of the question comes right before the candidate ("his godfather Georg
+    Philipp Telemann", "Earl of Northumbria"), 0.5 when one is within a few words of it."""
+    low = c.sentence.lower()
+    at = low.find(c.text.lower())
+    if at < 0:
+        return 0.0
+    q_stems = {stem(w) for w in q_words}
+    before = [stem(w) for w in content_words(low[max(0, at - 40) : at])][-2:]
+    if q_stems & set(before):
+        return 1.0
+    window = content_words(low[max(0, at - 60) : at + len(c.text) + 60])
+    return 0.5 if q_words & set(window) else 0.0
