@@ -4,15 +4,14 @@ Each mention of a candidate (a span in one sentence) gets signals that depend on
 sentence: how well the sentence matches the question (embedding similarity, supplied by the
 caller, and shared word stems), how near a question word it stands, the rank of its passage.
 A candidate (all mentions of one text) keeps its best mention and adds signals of the whole
-evidence: how often it recurs, in how many passages, whether a passage is about it and that
-passage matches the question (the bridge of a two-hop question). Every mention signal is
+evidence: how often it recurs, and whether a passage is about it and that passage matches the
+question (the bridge of a two-hop question). Every mention signal is
 scaled by the type fit (``agent.reader.type_fit``), so a span of the wrong type cannot win on
 context alone.
 
-The score is a weighted sum of these signals (``FEATURES``, ``WEIGHTS``). The weights were set
-by hand (``HAND_WEIGHTS``) and then fitted to which candidate is the gold answer on the tune
-half of the dev questions (``benchmarks/train_ranker.py``, reported in
-``benchmarks/REPORT_ANSWERS.md``).
+The score is a weighted sum of these signals (``FEATURES``, ``WEIGHTS``). The weights are set
+by hand; weights fitted to the tune half of the dev questions did no better under
+cross-validation (``benchmarks/bench_ranking.py``, reported in ``benchmarks/REPORT_ANSWERS.md``).
 """
 
 from __future__ import annotations
@@ -25,30 +24,24 @@ from agent.reader import Candidate, Scored, type_fit
 from retrieval.entities import title_subject
 
 # signals of a mention, each multiplied by the type fit
-MENTION_FEATURES = ("semantic", "lexical", "passage_rank", "near", "fit", "first_sentence")
+MENTION_FEATURES = ("semantic", "lexical", "passage_rank", "near")
 # signals of a candidate over the whole evidence
-CANDIDATE_FEATURES = ("repeats", "passages", "bridge", "is_title", "words")
+CANDIDATE_FEATURES = ("repeats", "bridge")
 FEATURES = MENTION_FEATURES + CANDIDATE_FEATURES
 
-HAND_WEIGHTS: Mapping[str, float] = {
+WEIGHTS: Mapping[str, float] = {
     "semantic": 0.45,
     "lexical": 0.45,
     "passage_rank": 0.1,
     "near": 0.1,
-    "fit": 0.0,
-    "first_sentence": 0.0,
     "repeats": 0.03,
-    "passages": 0.0,
     "bridge": 1.0,
-    "is_title": 0.0,
-    "words": 0.0,
 }
-WEIGHTS: Mapping[str, float] = HAND_WEIGHTS
 
 
 @dataclass(frozen=True)
 class Ranked:
-    """A ranked candidate with the signals behind its score (for the training script and diagnostics)."""
+    """A ranked candidate with the signals behind its score (for diagnostics and ``benchmarks/bench_ranking.py``)."""
 
     scored: Scored
     features: Mapping[str, float]
@@ -109,8 +102,6 @@ def rank_with_features(
             "lexical": lexical,
             "passage_rank": 1 / (1 + c.passage),
             "near": _near_question_word(c, q_words),
-            "fit": 1.0,
-            "first_sentence": 1.0 if c.previous == "" or c.previous == _title_of(c, titles) else 0.0,
         }
         mention = {name: fit * value for name, value in signals.items()}
         score = sum(weights[name] * value for name, value in mention.items())
@@ -130,19 +121,12 @@ def rank_with_features(
     for key, (s, mention) in best.items():
         whole = {
             "repeats": float(min(counts[key] - 1, 3)),
-            "passages": float(min(len(s.passages) - 1, 3)),
             "bridge": _about_bonus(s, subjects, match, from_passage[key], per_passage[key]),
-            "is_title": 1.0 if any(subject and _same_entity(s.text, subject) for subject in subjects) else 0.0,
-            "words": min(len(s.text.split()), 6) / 6,
         }
         score = s.score + sum(weights[name] * value for name, value in whole.items())
         ranked.append(Ranked(Scored(s.text, s.kind, score, s.type_ok, s.passages, s.sentence), {**mention, **whole}))
     ranked.sort(key=lambda r: (-r.scored.score, r.scored.text))
     return ranked
-
-
-def _title_of(c: Candidate, titles: Sequence[str]) -> str:
-    return titles[c.passage] if c.passage < len(titles) else ""
 
 
 def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:
