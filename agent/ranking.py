@@ -5,9 +5,8 @@ sentence: how well the sentence matches the question (embedding similarity, supp
 caller, and shared word stems), how near a question word it stands, the rank of its passage.
 A candidate (all mentions of one text) keeps its best mention and adds signals of the whole
 evidence: how often it recurs, and whether a passage is about it and that passage matches the
-question (the bridge of a two-hop question). Every mention signal is
-scaled by the type fit (``agent.reader.type_fit``), so a span of the wrong type cannot win on
-context alone.
+question (the bridge of a two-hop question). Every mention signal is scaled by the type fit
+(``agent.reader.type_fit``), so a span of the wrong type cannot win on context alone.
 
 The score is a weighted sum of these signals (``FEATURES``, ``WEIGHTS``). The weights are set
 by hand; weights fitted to the tune half of the dev questions did no better under

@@ -49,21 +49,23 @@ class Reading:
     gold: np.ndarray  # candidates: 1 where the candidate is the gold answer
 
 
-def readings(name: str, indexes: range, with_hops: bool) -> list[tuple[str, str, str, list[str]]]:
-    """(group, source, question, gold answers) of the dev questions ``indexes`` (and their gold hops)."""
+def readings(name: str, indexes: range, with_hops: bool) -> list[tuple[str, str, str, list[str], list[str]]]:
+    """(group, source, question, gold answers, earlier answers) of the dev questions ``indexes`` (and their
+    gold hops, with the answers of the earlier hops they cite put in)."""
     out = []
     for i, q in enumerate(load_questions(bench_answers.DATA / f"{name}_dev.json")):
         if i not in indexes:
             continue
-        out.append((q.qid, f"{name} question", q.question, q.answers))
+        out.append((q.qid, f"{name} question", q.question, q.answers, []))
         answers: dict[int, str] = {}
         for node in q.gold_decomposition if with_hops else []:
-            text = node["question"]
+            text, earlier = node["question"], []
             for k, answer in answers.items():
-                text = text.replace(f"#{k}", answer)
+                if f"#{k}" in text:
+                    text, earlier = text.replace(f"#{k}", answer), [*earlier, answer]
             answers[node["id"]] = node["answer"]
             if "#" not in text:
-                out.append((q.qid, f"{name} gold hop", text, [node["answer"]]))
+                out.append((q.qid, f"{name} gold hop", text, [node["answer"]], earlier))
     return out
 
 
@@ -72,11 +74,11 @@ def is_gold(text: str, golds: list[str]) -> bool:
     return any(g == t or (g in t and len(t) < len(g) + 15) for g in golds)
 
 
-def featurize(name: str, items: list[tuple[str, str, str, list[str]]], weights) -> list[Reading]:
+def featurize(name: str, items: list[tuple[str, str, str, list[str], list[str]]], weights) -> list[Reading]:
     rag = bench_answers.open_rag(name, {}, {})
     similarity = cosine_similarity(rag.embedder.embed)
     out = []
-    for group, source, question, answers in items:
+    for group, source, question, answers, earlier in items:
         qtype = classify(question)
         if qtype.kind in ("yesno", "choice") or not qtype.recognised:
             continue
@@ -91,6 +93,8 @@ def featurize(name: str, items: list[tuple[str, str, str, list[str]]], weights) 
             weights,
         )
         golds = [normalize_answer(a) for a in answers]
+        known = {normalize_answer(t) for t in earlier}  # as the reader does: an earlier answer is not this one's
+        ranked = [r for r in ranked if normalize_answer(r.scored.text) not in known]
         gold = np.array([1.0 if is_gold(r.scored.text, golds) else 0.0 for r in ranked])
         if len(ranked) >= 2 and gold.any():
             out.append(Reading(group, source, np.array([[r.features[f] for f in FEATURES] for r in ranked]), gold))

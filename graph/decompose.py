@@ -75,6 +75,15 @@ class _Found:
 def decompose(question: str, max_nodes: int = 5) -> Plan:
     """A chain of sub-questions for the nested descriptions of ``question`` (one node when it has none)."""
     text = re.sub(r"#(?=\d)", "no. ", " ".join(question.strip().split()))  # "#7" typed by the user is not a reference
+    asked_in_clause = _asked_in_clause(text) if max_nodes >= 2 else None
+    if asked_in_clause is not None:  # "... a painter known for his depictions of what?": first the painter
+        described, then = asked_in_clause
+        if described is None:  # "X is a consultant who has worked with ...": X is the one described
+            text = then
+        else:
+            first = decompose(described, max_nodes - 1).nodes
+            last = len(first)
+            return Plan(nodes=[*first, PlanNode(id=last + 1, question=then.replace("#0", f"#{last}"), depends_on=[last])])
     nodes: list[PlanNode] = []
     while len(nodes) < max_nodes - 1:
         found = _innermost(text)
@@ -88,6 +97,46 @@ def decompose(question: str, max_nodes: int = 5) -> Plan:
         text = rest
     nodes.append(PlanNode(id=len(nodes) + 1, question=_as_question(text), depends_on=_refs(text, len(nodes) + 1)))
     return Plan(nodes=nodes)
+
+
+_WH_START = re.compile(r"^\s*(?:(?:in|on|at|from|for|by|to|of|with|during)\s+)?(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
+_CLAUSE_QUESTION = re.compile(
+    r"^(?P<head>.+)\s(?:a|an|the)\s+(?P<noun>(?:[\w'’-]+\s+){0,3}?[a-z][\w-]*),?\s+"
+    r"(?:whose\s+(?P<relation>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)\s+(?:is|was|are|were)\s+(?P<asked>whom?|what)"
+    r"|(?P<pronoun>who|that|which)\s+(?P<clause>.+?)"
+    r"|(?P<reduced>(?:known|famous|noted|best known)\s+(?:for|as)\s+.+?))\s*\?$"
+)
+_ENDS_ASKING = re.compile(r"\b(?:what|whom|who|where|when|(?:what|which)\s+[\w-]+|how\s+(?:many|much|old|long))\s*\?$")
+_COPULA_END = re.compile(r"^(?P<subject>.+?),?\s+(?:is|was|are|were)$")
+
+
+def _asked_in_clause(text: str) -> tuple[str | None, str] | None:
+    """A statement-like question whose question word sits in a clause about something it only
+    describes: "X is in the hand of a German musician whose godfather is whom?" asks first
+    "X is in the hand of what German musician?", then "Who is the godfather of #0?"; "... is
+    operated by a hydrologist who reports to whom?" then "#0 reports to whom?". When the
+    description is the subject's own ("Scott Howell is a consultant who has worked with the
+    mayor of what city?"), there is nothing to find first: (None, "Scott Howell has worked with
+    the mayor of what city?"). None for questions that start with a question word (the other
+    rules take those)."""
+    if _WH_START.match(text) or not _ENDS_ASKING.search(text):
+        return None
+    m = _CLAUSE_QUESTION.match(text)
+    if m is None or _ENDS_ASKING.search(m.group("head") + "?"):
+        return None
+    if m.group("pronoun") and re.match(r"[A-Z0-9]|(?:the|a|an|his|her|its|their|he|she|it|they|we|you|i)\b", m.group("clause")):
+        return None  # "a war that Italy entered when": the described thing is the clause's object, not its subject
+    head = m.group("head").rstrip(",")
+    copula = _COPULA_END.match(head)
+    subject = copula.group("subject") if copula else "#0"
+    if m.group("relation"):
+        wh = "Who" if m.group("asked").startswith("who") else "What"
+        then = f"{wh} is the {m.group('relation')} of {subject}?"
+    elif m.group("pronoun"):
+        then = f"{subject} {m.group('clause')}?"
+    else:
+        then = f"{subject} is {m.group('reduced')}?"
+    return (None, then) if copula else (f"{head} what {m.group('noun')}?", then)
 
 
 def _refs(text: str, node_id: int) -> list[int]:

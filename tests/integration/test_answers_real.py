@@ -58,6 +58,10 @@ def test_the_demo_question_is_answered_through_a_two_node_dag(rag):
         ("Who leads the team that maintains the Atlas service?", "Priya Natarajan", 2),
         ("Who leads the team that maintains the Mercury service?", "Jonas Weber", 2),
         ("Who does the person who leads the team that maintains the Atlas service report to?", "Tomas Berg", 3),
+        # asked as a statement, the question word inside a clause about what it describes
+        ("The Atlas service is maintained by a team that is led by whom?", "Priya Natarajan", 2),
+        ("The Falcon team is led by an engineer who reports to whom?", "Tomas Berg", 2),
+        ("The Heron team is led by a person who reports to whom?", "Amara Osei", 2),
     ],
 )
 def test_a_chain_of_statements_is_followed_hop_by_hop(chain_rag, question, expected, hops):

@@ -110,3 +110,39 @@ def test_any_text_gives_a_valid_plan(text, max_nodes):
     plan = decompose(text, max_nodes)
     assert 1 <= len(plan.nodes) <= max_nodes
     assert validate_plan(plan) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "The Lowmoor river gauge is operated by a hydrologist who reports to whom?",
+            ["The Lowmoor river gauge is operated by what hydrologist?", "#1 reports to whom?"],
+        ),
+        (
+            "The manuscript for the Flute Sonata is in the hand of a German musician whose godfather is whom?",
+            ["The manuscript for the Flute Sonata is in the hand of what German musician?", "Who is the godfather of #1?"],
+        ),
+        (
+            "Notable speakers at the Brisbane Institute include a painter known for his depictions of what?",
+            ["Notable speakers at the Brisbane Institute include what painter?", "#1 is known for his depictions of what?"],
+        ),
+        (
+            "Grace Krilanovich's first novel was published by a publishing house that is based where?",
+            ["What is the first novel of Grace Krilanovich?", "#1 was published by what publishing house?", "#2 is based where?"],
+        ),
+        # the subject is the one described: nothing to find first
+        (
+            "Scott Howell is a consultant who has worked with the mayor of what city?",
+            ["Scott Howell has worked with the mayor of what city?"],
+        ),
+    ],
+)
+def test_a_question_word_inside_a_clause_about_a_description_asks_for_the_described_thing_first(question, expected):
+    assert chain(question) == expected
+    assert validate_plan(decompose(question)) == []
+
+
+def test_a_clause_whose_object_is_the_described_thing_does_not_get_it_as_its_subject():
+    # "a war that Italy entered when": the war is what Italy entered, so no "#1 Italy entered when?"
+    assert not any(re.match(r"#\d+ Italy", q) for q in chain("King Albert lived during a war that Italy entered when?"))
