@@ -75,6 +75,8 @@ def classify(question: str) -> QuestionType:
     ):
         head = "weekday" if "weekday" in low else None
         return QuestionType("date", head=head)
+    if re.search(r"\bhow (often|frequently)\b", low):
+        return QuestionType("number", head="frequency")  # "every three years", "twice a year", "monthly"
     if NUMBER_WORDS.search(low):
         return QuestionType("number", head=_number_unit(low))
     head = _head_after_wh(low)

@@ -49,6 +49,13 @@ SPELLED_NUMBER = re.compile(
     rf"\b(?:(?:about|around|some|nearly|over)\s+)?{_SPELLED}(?:[- ]{_SPELLED})*(?:\s+(?:hundred|thousand|million))?\b|\b(?:once|twice)\b",
     re.IGNORECASE,
 )
+_PERIOD = r"(?:second|minute|hour|day|night|week|fortnight|month|quarter|year|decade|century)s?"
+FREQUENCY = re.compile(
+    rf"\b(?:(?:every|each)\s+(?:other\s+|\w+\s+){{0,2}}{_PERIOD}|(?:once|twice|\w+\s+times)\s+(?:a|an|per|every|each)\s+"
+    rf"(?:\w+\s+)?{_PERIOD}|(?:hourly|daily|nightly|weekly|fortnightly|monthly|quarterly|annually|yearly|biennially))\b",
+    re.IGNORECASE,
+)
+_HEADING_LINE = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+)$", re.MULTILINE)
 _UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+)?)")
 QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9\"“(*-])|\n+")
@@ -129,7 +136,11 @@ def extract_candidates(
         for text, label in tagged:
             if label != "NP":  # a noun phrase says nothing of what kind of thing a name is
                 labels.setdefault(text, label)
+        headings = {h.strip(" #\t") for h in _HEADING_LINE.findall(e.text)}
         for sent in sentences(e.text):
+            if sent in headings:  # a Markdown heading names the section, it does not answer questions
+                previous = sent
+                continue
             seen = set()
             for text, kind in _spans(sent, qtype):
                 if kind == "name" and " " not in text and sent.startswith(text) and text not in proper:
@@ -187,6 +198,8 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             taken.append((start, end))
             found.append((text, kind))
 
+    for m in FREQUENCY.finditer(sent):
+        add(m.start(), m.end(), "number")  # "every four years", "twice a month": answers "how often"
     for m in DATE.finditer(sent):
         add(m.start(), m.end(), "date")
     for m in WEEKDAY.finditer(sent):
@@ -303,6 +316,10 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
             fit *= 1.05  # "Columbus, Ohio" says more than Columbus
     if qtype.kind == "date" and qtype.head == "weekday":
         fit = 1.0 if re.fullmatch(rf"(?:{WEEKDAYS})s?", text) else 0.2
+    if qtype.kind == "number" and qtype.head == "frequency":
+        return fit if FREQUENCY.fullmatch(text) else fit * 0.4
+    if kind == "number" and FREQUENCY.fullmatch(text) and not re.search(rf"\d|\b{_SPELLED}\b|\b(?:once|twice)\b", text, re.I):
+        fit *= 0.3  # "annually", "every year": how often, not how many or how much
     if qtype.kind == "number" and qtype.head and kind == "number":
         units = ("%", "percent") if qtype.head == "percent" else (qtype.head.rstrip("s"),)
         fit *= 1.15 if any(u in text.lower() for u in units) else 1.0

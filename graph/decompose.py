@@ -190,9 +190,12 @@ def _candidates(text: str) -> list[_Found]:
         noun, pron, clause = m.group(1), m.group(2), m.group(3).strip()
         if noun.split()[-1] in {"one", "same", "way", "time", "first", "most"} or not clause:
             continue
-        clause = _trim_clause(
-            clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(3) + len(clause)), _do_support(text)
-        )
+        in_subject = subject_at >= 0 and m.start() >= subject_at
+        stranded = _STRANDED.match(clause) if in_subject and _OBJECT_RELATIVE.match(clause) else None
+        if stranded:  # "the person that Vega reports to join the company": the clause ends at its preposition
+            clause = stranded.group(1)
+        else:
+            clause = _trim_clause(clause, in_subject, _at_end(text, m.start(3) + len(clause)), _do_support(text))
         end = m.start(3) + len(clause)
         found.append(_Found(m.start(), end, _relative_question(noun, pron, clause)))
     for m in _overlapping(
@@ -255,7 +258,15 @@ def _innermost(text: str) -> _Found | None:
     return max(pool, key=lambda f: (f.start, -(f.end - f.start)))
 
 
+# a relative clause whose subject is named ("the person that Marisol Vega reports to"): it describes its object
+_OBJECT_RELATIVE = re.compile(r"(?:[A-Z0-9#]|(?:the|a|an|his|her|its|their|he|she|it|they|we|you|i)\b)")
+# a clause that ends with a stranded preposition, then the main verb: "Vega reports to | join the company"
+_STRANDED = re.compile(r"^(.+?\s(?:to|for|with|on|at|about|from|of|in|by|into|under))\s+(?!(?:the|a|an|his|her|its|their)\b)[a-z][\w-]*\b")
+
+
 def _relative_question(noun: str, pron: str, clause: str) -> str:
+    if pron in ("that", "which") and _OBJECT_RELATIVE.match(clause):  # "the company that Dana works for"
+        return f"{_wh(noun)} is the {noun} {pron} {clause}?"
     if pron in ("who", "that", "which") and noun.split()[-1] in PERSON_RELATIONS:
         return f"Who {clause}?"
     if pron in ("that", "which"):

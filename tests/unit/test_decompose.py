@@ -72,6 +72,11 @@ def test_nested_descriptions_become_a_chain(question, expected):
             "Where was the founder of the company that makes the Zephyr engine born?",
             ["Which company makes the Zephyr engine?", "Who is the founder of #1?", "Where was #2 born?"],
         ),
+        (  # an object relative ends at its stranded preposition, then the question's own verb phrase
+            "In what year did the person that Marisol Vega reports to join the company?",
+            ["Who is the person that Marisol Vega reports to?", "In what year did #1 join the company?"],
+        ),
+        ("Who founded the company that Dana Kim works for?", ["What is the company that Dana Kim works for?", "Who founded #1?"]),
     ],
 )
 def test_a_question_whose_main_verb_comes_last(question, expected):

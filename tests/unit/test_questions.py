@@ -21,7 +21,9 @@ from agent.questions import choice_options, classify
         ("What is the hotel limit per night?", "number", None),
         ("What is the fine for a late book?", "number", None),  # an amount of money, whatever its noun
         ("What is the daily allowance for field work?", "number", None),
-        ("Who was in charge of the country?", "person", None),  # "in charge of" is not a charge
+        ("Who was in charge of the country?", "person", None),
+        ("How often are laptops replaced?", "number", "frequency"),
+        ("How frequently does the board meet?", "number", "frequency"),  # "in charge of" is not a charge
         ("Which team owns the billing service?", "entity", "team"),
         ("What county shares a border with McDowell County?", "place", "county"),
         ("What is the most popular hotel in Windhoek?", "entity", "hotel"),

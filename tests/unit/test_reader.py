@@ -56,6 +56,19 @@ def test_a_which_team_question_gets_the_team():
     assert best("Which team owns the billing service?", [MANAGERS, TEAMS]) == "Payments team"
 
 
+def test_a_how_often_question_gets_the_frequency_not_the_title():
+    laptops = ev("# Equipment policy\nEffective 2023-03-01.\n\nLaptops are replaced every four years by the IT desk.", "Equipment policy")
+    assert best("How often are laptops replaced?", [laptops]) == "every four years"
+    board = ev("The board meets twice a year. It has 9 members.", "Board")
+    assert best("How often does the board meet?", [board]) == "twice a year"
+
+
+def test_a_markdown_heading_is_not_a_candidate():
+    doc = ev("# Notes From Helen Strand\n\nRavi Mehta manages the Payments team.", "Notes From Helen Strand")
+    texts = {c.text for c in extract_candidates([doc], classify("Who manages the Payments team?"))}
+    assert "Ravi Mehta" in texts and not any("Helen" in t for t in texts)
+
+
 def test_a_date_question_gets_a_date():
     assert best("When did the policy take effect?", [POLICY]) == "2024-01-01"
 
