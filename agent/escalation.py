@@ -115,7 +115,7 @@ def self_check(
 
 def _lead_detail(lead: float | None, clear: bool) -> str:
     if lead is None:
-        return "the model wrote the answer: no candidates to compare"
+        return "no candidates to compare (none found, or the model wrote the answer)"
     if lead == 0.0:
         return "no: another candidate scores as high, or the model picked against the ranking"
     return f"it leads the next candidate by {lead:.2f}" + ("" if clear else ", not by a clear margin")

@@ -102,6 +102,15 @@ def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[st
     return got.evidence, {"embed": got.embed_seconds, "retrieval": got.search_seconds}
 
 
+def _nothing_found(as_of: datetime | None) -> str:
+    if as_of is None:
+        return "the knowledge base has no passages for this question; ingest documents first"
+    return (
+        f"nothing in the knowledge base was valid on {as_of:%Y-%m-%d}; a document holds from its `date:` front matter, "
+        "an 'Effective <date>' line at its top, or --valid-from, else from the day it was ingested"
+    )
+
+
 def _emit(runtime: Runtime[Context], kind: str, message: str, **extra: Any) -> None:
     runtime.stream_writer(StepEvent(kind=kind, message=message, **extra))
 
@@ -125,6 +134,8 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
         "support": {},
     }
     if not evidence:
+        # nothing is visible (an empty knowledge base, or nothing valid at --as-of): no plan can find more
+        update.update(answer="unknown", plan_source="warmup", done=True, citations=[], fallbacks=[_nothing_found(ctx.as_of)])
         return update
     given = state.get("plan") is not None  # an oracle plan: no shortcut
     multi_hop = given or (s.planner != "none" and len(decompose(question, s.max_nodes).nodes) > 1)

@@ -38,6 +38,8 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _SNIFF_BYTES = 8192
 _SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_SUFFIXES))
 _DATE_KEYS = ("valid_from", "date", "effective", "effective_date")  # first present wins
+_DATE_LINES = 6  # a date line among a document's first lines says when it holds from
+_DATE_LINE = re.compile(r"(?i)(?:effective(?:\s+(?:date|from|as\s+of))?|valid\s+(?:from|as\s+of)|in\s+force\s+from)\s*:?\s*(.+?)\.?$")
 _JSON_SHAPE = 'expected a JSON list of objects like [{"title": "...", "text": "..."}]'
 
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
@@ -152,6 +154,8 @@ def load_file(path: Path, max_file_mb: float | None = None) -> list[SourceDocume
         title, text = _read_html(path, data)
     else:
         title, text, metadata = _read_text(path, data)
+    if not metadata:
+        metadata = _stated_date(text)
     if not text.strip():
         raise LoadError(path, "empty file (no text content); add some text or remove it")
     return [SourceDocument(source, source, title or _fallback_title(text, path), text, metadata)]
@@ -246,6 +250,18 @@ def _date_metadata(path: Path, fields: Mapping[str, object]) -> dict[str, str]:
         value = fields.get(key)
         if isinstance(value, str) and value.strip():
             return {"valid_from": _normalise_date(path, key, value)}
+    return {}
+
+
+def _stated_date(text: str) -> dict[str, str]:
+    """A date the document states near its top ("Effective 2023-03-01.", "Valid from: March 1, 2023")."""
+    for line in [re.sub(r"[*_]", "", ln).strip(" #>\t") for ln in text.splitlines() if ln.strip()][:_DATE_LINES]:
+        m = _DATE_LINE.match(line)
+        if m:
+            try:
+                return {"valid_from": _normalise_date(Path(), "", m.group(1))}
+            except LoadError:
+                return {}
     return {}
 
 

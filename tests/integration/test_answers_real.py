@@ -62,6 +62,10 @@ def test_the_demo_question_is_answered_through_a_two_node_dag(rag):
         ("The Atlas service is maintained by a team that is led by whom?", "Priya Natarajan", 2),
         ("The Falcon team is led by an engineer who reports to whom?", "Tomas Berg", 2),
         ("The Heron team is led by a person who reports to whom?", "Amara Osei", 2),
+        # the described thing is the clause's object ("the team that Jonas Weber leads")
+        ("When was the team that Jonas Weber leads formed?", "2021", 2),
+        ("Who leads the team that the Mercury service is maintained by?", "Jonas Weber", 2),
+        ("Who does the person that the Falcon team is led by report to?", "Tomas Berg", 2),
     ],
 )
 def test_a_chain_of_statements_is_followed_hop_by_hop(chain_rag, question, expected, hops):
@@ -84,6 +88,24 @@ def test_a_versioned_policy_amount_now_and_as_of(tmp_path, offline_env):
         then = rag.ask("What is the hotel limit per night?", as_of=datetime(2024, 6, 1, tzinfo=timezone.utc))
     assert "$210" in now.answer and "2025" not in now.answer, now.answer
     assert "$150" in then.answer and "2024" not in then.answer, then.answer
+
+
+def test_a_policy_dated_by_its_effective_line(tmp_path, offline_env):
+    """No front matter: the "Effective <date>" line under the heading says when each version holds."""
+    docs = tmp_path / "docs"
+    policy = "# Equipment policy\nEffective {date}.\n\nEach employee may claim an equipment allowance of {amount} per year.\n"
+    policy += "Laptops are replaced every {years} years.\n"
+    with DagRAG.open(tmp_path / "kb", clarify_budget=0) as rag:
+        rag.ingest([write(docs, {"equipment.md": policy.format(date="2023-03-01", amount="$800", years="four")})])
+        rag.ingest([write(docs, {"equipment.md": policy.format(date="2025-02-01", amount="$1,250", years="three")})])
+        mid_2024 = datetime(2024, 6, 1, tzinfo=timezone.utc)
+        now = rag.ask("What is the equipment allowance per year?")
+        then = rag.ask("What is the equipment allowance per year?", as_of=mid_2024)
+        how_often = rag.ask("How often are laptops replaced?", as_of=mid_2024)
+        before = rag.ask("What is the equipment allowance per year?", as_of=datetime(2022, 1, 1, tzinfo=timezone.utc))
+    assert "$1,250" in now.answer and "$800" in then.answer, (now.answer, then.answer)
+    assert how_often.answer == "every four years", how_often.answer  # not the title, not a bare "four"
+    assert before.answer == "unknown" and before.fallbacks[0].startswith("nothing in the knowledge base was valid on 2022-01-01")
 
 
 UTILITIES = {

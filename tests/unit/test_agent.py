@@ -5,6 +5,8 @@ writes the plan and the answers); tests/unit/test_agent_reader.py runs the defau
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from agent.evidence import format_evidence
@@ -297,6 +299,15 @@ def test_no_evidence_still_answers_and_records(empty):
     )
     answer, _ = run(llm, retriever)
     assert answer.answer == "unknown" and answer.citations == []
+    assert llm.calls == [] and answer.confidence == "low"  # nothing to read: no plan, no model call
+    assert "no passages for this question" in answer.fallbacks[0]
+
+
+def test_nothing_valid_as_of_a_date_says_how_documents_are_dated():
+    ctx = Context(llm=FakeLLM([]), retriever=LexicalRetriever([]), settings=Settings(), as_of=datetime(2024, 6, 1, tzinfo=timezone.utc))
+    answer = list(run_agent(build_graph(), "What is the hotel limit per night?", ctx))[-1].answer
+    assert answer.answer == "unknown" and answer.usage.llm_calls == 0
+    assert answer.fallbacks[0].startswith("nothing in the knowledge base was valid on 2024-06-01") and "--valid-from" in answer.fallbacks[0]
 
 
 def test_unsupported_final_answer_keeps_the_plain_rag_answer(company_retriever):

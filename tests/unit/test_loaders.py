@@ -79,6 +79,22 @@ def test_front_matter_date_keys_are_normalised(tmp_path: Path, line: str, expect
     assert load_one(path).metadata == {"valid_from": expected}
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("# Equipment policy\nEffective 2023-03-01.\n\nBody.\n", {"valid_from": "2023-03-01"}),
+        ("# Policy\n**Effective date:** March 1, 2023\n\nBody.\n", {"valid_from": "2023-03-01"}),
+        ("Valid from: 1 March 2023\nBody.\n", {"valid_from": "2023-03-01"}),
+        ("# Policy\nEffective immediately, all staff.\n", {}),  # no date on the line
+        ("# Policy\nEffective 2023-13-45.\n", {}),  # not a date: the document is still loaded
+        ("a\nb\nc\nd\ne\nf\nEffective 2023-01-01.\n", {}),  # too far down to date the document
+        ("---\ndate: 2024-05-05\n---\nEffective 2023-03-01.\n", {"valid_from": "2024-05-05"}),  # front matter wins
+    ],
+)
+def test_a_date_line_at_the_top_dates_the_document(tmp_path: Path, body: str, expected: dict[str, str]) -> None:
+    assert load_one(write(tmp_path / "p.md", body)).metadata == expected
+
+
 def test_front_matter_valid_from_wins_over_date(tmp_path: Path) -> None:
     path = write(tmp_path / "d.md", "---\ndate: 2020-01-01\nvalid_from: 2021-06-30\n---\nBody.\n")
     assert load_one(path).metadata == {"valid_from": "2021-06-30"}
