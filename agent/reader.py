@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
-from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType
+from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, stem
 from agent.tagger import Span
 from agent.types import Evidence
 
@@ -232,6 +232,9 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
                 continue  # "lists which team": a verb phrase, not a name for the team
             if words:
                 add(m.start(1) + m.group(1).find(words[0]), m.end(), "phrase")
+    if qtype is not None and qtype.verb:  # "what does X own": the verb's object, whatever its case
+        for m in _object_after(qtype.verb).finditer(sent):
+            add(m.start(1), m.end(1), "phrase")
     for m in ORG.finditer(sent):
         add(m.start(), m.end(), "name")
     for m in NAME.finditer(sent):
@@ -325,7 +328,27 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
         fit *= 1.15 if any(u in text.lower() for u in units) else 1.0
     if qtype.head and kind in ("phrase", "name", "title") and qtype.head.rstrip("s") in text.lower():
         fit *= 1.5
+    if qtype.verb and kind in ("phrase", "name", "title") and _object_of(qtype.verb, text, sentence):
+        fit = max(fit, 1.0)  # "The Vision Team owns the image search service": what it owns, whatever its case
     return fit
+
+
+def _object_after(verb: str) -> re.Pattern[str]:
+    """A form of ``verb``, then its object up to a comma, "and", a preposition or a relative pronoun."""
+    return re.compile(
+        rf"\b{re.escape(stem(verb))}\w*\s+(?:(?:the|a|an|its|their|his|her)\s+)?((?:[\w'’-]+\s+){{0,4}}?[\w'’-]+)"
+        r"(?=\s*(?:[,.;:!?)]|$)|\s+(?:and|or|in|on|at|for|to|from|with|by|since|until|which|that|who|as)\b)",
+        re.IGNORECASE,
+    )
+
+
+def _object_of(verb: str, text: str, sentence: str) -> bool:
+    """``text`` follows a form of ``verb`` in ``sentence`` ("owns the X", "owned X and Y")."""
+    root = stem(verb)
+    for m in re.finditer(rf"\b{re.escape(root)}\w*\s+(?:(?:the|a|an|its|their|his|her)\s+)?", sentence, re.IGNORECASE):
+        if sentence[m.end() :].startswith(text) or sentence[m.end() :].lower().startswith(text.lower()):
+            return True
+    return False
 
 
 def _is_known_place(text: str) -> bool:

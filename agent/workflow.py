@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol, TypedDict
 
+import networkx as nx
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -31,7 +32,17 @@ from agent.settings import Settings
 from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, StepEvent
 from agent.writer import ask, free_final, free_node, free_warmup, llm_calls, refine_memory, retried
-from graph import Plan, PlanNode, degenerate_reason, is_followup_question, normalized, referenced_ids, repair_plan, substitute_answers
+from graph import (
+    Plan,
+    PlanNode,
+    degenerate_reason,
+    is_followup_question,
+    normalized,
+    referenced_ids,
+    repair_plan,
+    substitute_answers,
+    to_networkx,
+)
 from graph.decompose import decompose
 from kb.knowledge_base import Retrieval
 
@@ -251,7 +262,10 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         else:
             top_k = state.get("warmup_evidence", [])
             pool = unique([*evidence, *top_k])  # the question's own top-k stays in view
-            earlier = [r.answer for r in results.values() if not is_unknown(r.answer)]
+            # earlier hops' answers are what a sub-question is about, not its answer; another part
+            # of a question asked in parts may share its answer ("Who wrote X and who directed it?")
+            about = nx.ancestors(to_networkx(dag), i) if dag.parts else set(results)
+            earlier = [r.answer for r in results.values() if r.id in about and not is_unknown(r.answer)]
             reading = ctx.read(queries[i], pool, stage="node", exclude=earlier, shown_first=top_k)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed
@@ -329,7 +343,7 @@ def reflect(state: AgentState, runtime: Runtime[Context]) -> dict:
             *(f"reflection's follow-up {q!r} skipped: not a question of its own about this one" for q in skipped),
         ]
     if new_nodes:
-        update.update(plan=Plan(nodes=[*dag.nodes, *new_nodes]), pending=[n.id for n in new_nodes])
+        update.update(plan=dag.model_copy(update={"nodes": [*dag.nodes, *new_nodes]}), pending=[n.id for n in new_nodes])
         _emit(runtime, "planned", f"added {len(new_nodes)} sub-question(s)", node_total=len(dag.nodes) + len(new_nodes))
     return update
 
@@ -350,7 +364,13 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
     calls: list[LLMCall] = []
     fallbacks: list[str] = []
-    if sink is not None and not changed and not is_unknown(sink.answer) and support.get(f"node{sink.id}_typed", False):
+    parts = _parts(state)
+    if parts and not changed and not all(is_unknown(r.answer) for r in parts):
+        # a question asked in parts gets each part's answer; a part not found says "unknown"
+        answer = "; ".join("unknown" if is_unknown(r.answer) else r.answer for r in parts)
+        typed = all(not is_unknown(r.answer) and support.get(f"node{r.id}_typed", False) for r in parts)
+        signals = {"typed": typed, "agrees": False, "margin": min(support.get(f"node{r.id}_margin", 0.0) for r in parts)}
+    elif sink is not None and not changed and not is_unknown(sink.answer) and support.get(f"node{sink.id}_typed", False):
         answer = sink.answer
         signals = {"typed": True, "agrees": same_answer(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
     else:
@@ -374,7 +394,11 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
             "support": {**support, "typed": False, "agrees": False, "margin": 0.0, "hops_typed": False},
         }
     pool = [*state.get("human_evidence", []), *evidence, *(e for e in state.get("evidence", {}).values() if e.chunk_id not in dropped)]
-    citations = infer_citations(answer, unique(pool), results) if pool else []
+    pool = unique(pool)
+    if parts and pool:  # each part's passages
+        citations = list({c.chunk_id: c for part in answer.split("; ") for c in infer_citations(part, pool, results)}.values())
+    else:
+        citations = infer_citations(answer, pool, results) if pool else []
     return {
         "answer": answer,
         "citations": citations,
@@ -383,6 +407,13 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         "done": True,
         "support": {**support, **signals, "hops_typed": _hops_typed(state)},
     }
+
+
+def _parts(state: AgentState) -> list[NodeResult]:
+    """The solved nodes that answer each part of a question asked in parts (empty if not asked so)."""
+    dag, results = state.get("plan"), state.get("results", {})
+    ids = dag.parts if dag is not None else []
+    return [results[i] for i in ids] if len(ids) > 1 and all(i in results for i in ids) else []
 
 
 def _sink(state: AgentState) -> NodeResult | None:

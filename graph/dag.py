@@ -189,7 +189,8 @@ def repair_plan(plan: Plan, max_nodes: int = 5, fallback_question: str | None = 
         if len(notes) == before:
             break
     nodes = _cap(nodes, max_nodes, notes)
-    return RepairReport(plan=Plan(nodes=_renumber(nodes, notes)), repairs=notes)
+    nodes = _renumber(nodes, notes)
+    return RepairReport(plan=Plan(nodes=nodes, parts=plan.parts if not notes else []), repairs=notes)
 
 
 def _clean(nodes: list[PlanNode], notes: list[str]) -> list[PlanNode]:

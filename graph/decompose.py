@@ -73,8 +73,23 @@ class _Found:
 
 
 def decompose(question: str, max_nodes: int = 5) -> Plan:
-    """A chain of sub-questions for the nested descriptions of ``question`` (one node when it has none)."""
+    """A chain of sub-questions for the nested descriptions of ``question`` (one node when it has none).
+
+    A question asked in two parts ("What does the Vision Team own and who leads it?") becomes
+    both parts' plans, its pronoun resolved, with ``parts`` naming the node that answers each."""
     text = re.sub(r"#(?=\d)", "no. ", " ".join(question.strip().split()))  # "#7" typed by the user is not a reference
+    parts = _coordinated(text)
+    if parts is not None and max_nodes >= 2:
+        first = decompose(parts[0], max_nodes - 1)
+        if not first.parts:
+            second = decompose(parts[1], max_nodes - len(first.nodes))
+            joined = [*first.nodes, *_shifted(second.nodes, len(first.nodes))]
+            if len(joined) <= max_nodes and not second.parts:
+                return Plan(nodes=joined, parts=[len(first.nodes), len(joined)])
+    return _chain(text, max_nodes)
+
+
+def _chain(text: str, max_nodes: int) -> Plan:
     asked_in_clause = _asked_in_clause(text) if max_nodes >= 2 else None
     if asked_in_clause is not None:  # "... a painter known for his depictions of what?": first the painter
         described, then = asked_in_clause
@@ -97,6 +112,46 @@ def decompose(question: str, max_nodes: int = 5) -> Plan:
         text = rest
     nodes.append(PlanNode(id=len(nodes) + 1, question=_as_question(text), depends_on=_refs(text, len(nodes) + 1)))
     return Plan(nodes=nodes)
+
+
+_SECOND_PART = re.compile(
+    r"^(?P<first>.+?\S),?\s+and\s+(?P<second>(?:(?:in|on|at|from|for|by|to|with)\s+)?(?:who|whom|what|which|where|when|how)\b.+)$"
+)
+_PART_ANSWER = "Qpartanswer"  # stands for the first part's answer while the second part is decomposed
+_HE_SHE = re.compile(r"\b(?:that|this|the same)\s+(?:person|man|woman)\b|\b(?:he|she|him|her)\b")
+_IT = re.compile(r"\b(?:it|its|they|them|their)\b")
+_SUBJECT = re.compile(rf"(?:\bthe\s+)?{_CAPWORD}(?:\s+(?:of\s+|the\s+)*{_CAPWORD})*(?:\s+(?:{_NAME_NOUNS}))?")
+
+
+def _coordinated(text: str) -> tuple[str, str] | None:
+    """The two questions of "What does the Vision Team own and who leads it?": ("What does the
+    Vision Team own?", "Who leads the Vision Team?"). "he", "she" or "that person" after a "who"
+    part is that part's answer; otherwise a pronoun is the first part's subject. None when the
+    question is not two questions joined by "and", or a pronoun has nothing to stand for."""
+    m = _SECOND_PART.match(text.rstrip(" ?"))
+    if m is None or not _WH_START.match(m.group("first")):
+        return None
+    first, second = m.group("first"), m.group("second")
+    subject = _SUBJECT.search(first, first.index(" ") if " " in first else len(first))
+    if _HE_SHE.search(second) and re.match(r"(?i)who\b", first):
+        second = _HE_SHE.sub(_PART_ANSWER, second)
+    elif _HE_SHE.search(second) or _IT.search(second):
+        if subject is None:
+            return None
+        pronoun = _IT if _IT.search(second) else _HE_SHE
+        name = subject.group(0)
+        second = pronoun.sub(lambda p: name + ("'s" if p.group(0) in ("its", "their") else ""), second, count=1)
+    return f"{first}?", f"{second[0].upper()}{second[1:]}?"
+
+
+def _shifted(nodes: list[PlanNode], by: int) -> list[PlanNode]:
+    """The second part's nodes after the first part's ``by`` nodes; its stand-in for the first answer is ``#by``."""
+    out = []
+    for n in nodes:
+        question = re.sub(r"#(\d+)\b", lambda m: f"#{int(m.group(1)) + by}", n.question).replace(_PART_ANSWER, f"#{by}")
+        deps = [d + by for d in n.depends_on] + ([by] if f"#{by}" in question and by not in n.depends_on else [])
+        out.append(PlanNode(id=n.id + by, question=question, depends_on=sorted(deps)))
+    return out
 
 
 _WH_START = re.compile(r"^\s*(?:(?:in|on|at|from|for|by|to|of|with|during)\s+)?(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)

@@ -17,6 +17,9 @@ class Plan(BaseModel):
     """A list of sub-questions with dependencies (see :mod:`graph.dag` for checks and repair)."""
 
     nodes: list[PlanNode]
+    # a question asked in parts ("What does X own, and who leads it?"): the nodes whose answers,
+    # together, answer it; empty: the sink's answer does
+    parts: list[int] = []
 
     def node(self, node_id: int) -> PlanNode:
         """The first node with this id; ``KeyError`` if there is none."""

@@ -75,6 +75,19 @@ def test_a_chain_of_statements_is_followed_hop_by_hop(chain_rag, question, expec
     assert answer.confidence in ("high", "moderate")
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who leads the Falcon team and who does that person report to?", ["Priya Natarajan", "Tomas Berg"]),
+        ("Who leads the Heron team, and when was it formed?", ["Jonas Weber", "2021"]),
+    ],
+)
+def test_a_question_in_two_parts_gets_both_answers(chain_rag, question, expected):
+    answer = chain_rag.ask(question)
+    assert answer.answer.split("; ") == expected, [(n.resolved_question, n.answer) for n in answer.nodes]
+    assert answer.confidence in ("high", "moderate") and len(answer.citations) >= 1
+
+
 def test_a_versioned_policy_amount_now_and_as_of(tmp_path, offline_env):
     docs = tmp_path / "docs"
     policy = "---\ntitle: Travel policy\ndate: {date}\n---\n\nEffective {date}.\n\nThe hotel limit is {limit} per night.\n"

@@ -26,6 +26,11 @@ def first_option(messages, schema):
     return json.dumps({"answer": schema["properties"]["answer"]["enum"][0]})
 
 
+def first_option_or_enough(messages, schema):
+    """The first option when asked to choose; "enough" when reflection asks what is missing."""
+    return first_option(messages, schema) if "answer" in schema["properties"] else json.dumps({"enough": True, "new_questions": []})
+
+
 def test_nested_question_runs_a_two_node_dag_and_the_sink_answers(company_retriever):
     llm = FakeLLM([first_option, first_option])
     answer = run(llm, company_retriever)
@@ -164,3 +169,25 @@ def test_an_option_scoring_failure_falls_back_to_the_ranking_and_says_so(company
     answer = run(ScoringLLM([], fail=True), company_retriever)
     assert answer.answer == "Dana Kim" and answer.calls == []
     assert any("could not score the options" in f for f in answer.fallbacks)
+
+
+def test_a_question_in_two_parts_gets_both_answers_and_both_sources(company_retriever):
+    answer = run(FakeLLM([first_option_or_enough] * 4), company_retriever, question="What does the Payments team own and who manages it?")
+    assert [n.resolved_question for n in answer.nodes] == ["What does the Payments team own?", "Who manages the Payments team?"]
+    assert answer.answer == "billing service; Dana Kim"
+    assert {c.title for c in answer.citations} >= {"Teams", "Managers"}
+    assert answer.confidence != "low", answer.self_check
+
+
+def test_the_second_part_can_ask_about_the_first_parts_answer(company_retriever):
+    answer = run(
+        FakeLLM([first_option_or_enough] * 4), company_retriever, question="Who manages the Payments team, and where does she work?"
+    )
+    assert [n.resolved_question for n in answer.nodes] == ["Who manages the Payments team?", "Where does Dana Kim work?"]
+    assert answer.answer == "Dana Kim; Lisbon"
+
+
+def test_a_part_not_found_says_unknown_and_lowers_confidence():
+    retriever = LexicalRetriever([("Managers", "Dana Kim manages the Payments team.")])
+    answer = run(FakeLLM([first_option_or_enough] * 4), retriever, question="Who manages the Payments team and when was it founded?")
+    assert answer.answer == "Dana Kim; unknown" and answer.confidence == "low"

@@ -151,3 +151,42 @@ def test_a_question_word_inside_a_clause_about_a_description_asks_for_the_descri
 def test_a_clause_whose_object_is_the_described_thing_does_not_get_it_as_its_subject():
     # "a war that Italy entered when": the war is what Italy entered, so no "#1 Italy entered when?"
     assert not any(re.match(r"#\d+ Italy", q) for q in chain("King Albert lived during a war that Italy entered when?"))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "parts"),
+    [
+        ("What does the Vision Team own and who leads it?", ["What does the Vision Team own?", "Who leads the Vision Team?"], [1, 2]),
+        (  # "that person" after a "who" part is its answer
+            "Who leads the Indexing Guild and who does that person report to?",
+            ["Who leads the Indexing Guild?", "Who does #1 report to?"],
+            [1, 2],
+        ),
+        (  # each part keeps its own nested descriptions
+            "Who leads the team that maintains the Atlas service, and where was he born?",
+            ["Which team maintains the Atlas service?", "Who leads #1?", "Where was #2 born?"],
+            [2, 3],
+        ),
+        (
+            "What is the capital of France and what is its population?",
+            ["What is the capital of France?", "What is France's population?"],
+            [1, 2],
+        ),
+    ],
+)
+def test_a_question_in_two_parts_plans_both(question, expected, parts):
+    plan = decompose(question)
+    assert [n.question for n in plan.nodes] == expected and plan.parts == parts
+    assert validate_plan(plan) == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who founded Ben and Jerry's?",  # "and" inside a name
+        "Which city hosted the 1992 Olympics and the 2004 Olympics?",  # one question about two things
+        "Who wrote it and who directed it?",  # "it" stands for nothing the question names
+    ],
+)
+def test_one_question_with_and_is_not_split(question):
+    assert decompose(question).parts == []

@@ -42,6 +42,20 @@ def test_classify(question, kind, head):
     assert (qtype.kind, qtype.head) == (kind, head)
 
 
+@pytest.mark.parametrize(
+    ("question", "verb"),
+    [
+        ("What does the Vision Team own?", "own"),
+        ("What did Marie Curie discover?", "discover"),
+        ("What does NASA stand for?", None),  # no object after the verb
+        ("What does the Atlas service do?", None),
+        ("Who owns the billing service?", None),
+    ],
+)
+def test_what_does_x_verb_names_the_verb_whose_object_answers(question, verb):
+    assert classify(question).verb == verb
+
+
 def test_choice_questions_carry_their_options():
     assert classify("Which band was formed first The Exies or Circus Diablo ?").options == ("The Exies", "Circus Diablo")
     assert classify("Who is the oldest, Sid Haig or Vic Darchinyan?").kind == "choice"

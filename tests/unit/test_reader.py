@@ -63,6 +63,11 @@ def test_a_how_often_question_gets_the_frequency_not_the_title():
     assert best("How often does the board meet?", [board]) == "twice a year"
 
 
+def test_what_does_x_own_gets_the_object_of_own_not_a_name_nearby():
+    doc = ev("The Vision Team owns the image search service, and it is led by Omar Haddad.", "Vision Team")
+    assert best("What does the Vision Team own?", [doc]) == "image search service"
+
+
 def test_a_markdown_heading_is_not_a_candidate():
     doc = ev("# Notes From Helen Strand\n\nRavi Mehta manages the Payments team.", "Notes From Helen Strand")
     texts = {c.text for c in extract_candidates([doc], classify("Who manages the Payments team?"))}
