@@ -90,7 +90,9 @@ def rank_with_features(
         c_words = set(content_words(c.text))
         if c.text.lower() in q_low or (c.kind in ("name", "phrase") and c_words and c_words <= q_words):
             continue  # the question's own words are not its answer
-        c_stems = stems(c.text)
+        # a number's unit is no reason to discount the sentence: "14 examination rooms" is answered
+        # by the sentence that says "examination rooms" as much as "38 staff" beside it is
+        c_stems = stems(c.text) if c.kind != "number" else set()
         s_stems = stems(c.sentence) - c_stems
         p_stems = stems(c.previous) - c_stems - s_stems
         lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0

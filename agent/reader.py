@@ -56,7 +56,8 @@ FREQUENCY = re.compile(
     re.IGNORECASE,
 )
 _HEADING_LINE = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+)$", re.MULTILINE)
-_UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+)?)")
+# the unit after a number: "per night", "days", "examination rooms" (a plural noun may end a two-word unit)
+_UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+|\s+(?P<plural>[a-z][a-z-]+s)\b)?)")
 QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9\"“(*-])|\n+")
 SENTENCE_STARTERS = frozenset(
@@ -212,13 +213,13 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
         end = m.end()
         unit = _UNIT.match(sent, end)
         if unit and (unit.group(1).split()[0] not in _NOT_UNIT or unit.group(1).startswith("per ")):
-            end = unit.end()
+            end = unit.end() if unit.group("plural") not in _NOT_UNIT else unit.start("plural") - 1
         add(m.start(), end, "number")
     for m in SPELLED_NUMBER.finditer(sent):
         end = m.end()
         unit = _UNIT.match(sent, end)
         if unit and unit.group(1).split()[0] not in _NOT_UNIT:
-            end = unit.end()
+            end = unit.end() if unit.group("plural") not in _NOT_UNIT else unit.start("plural") - 1
         add(m.start(), end, "number")
     for m in QUOTED.finditer(sent):
         add(m.start(1), m.end(1), "title")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from graph.plan import Plan, PlanNode
 
 RELATION_NOUNS = frozenset(
-    """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
+    """executive officer secretary treasurer principal dean curator coordinator administrator supervisor rector
+    author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
     founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain
     president chairman chair chairwoman chairperson ceo leader head manager mayor governor king queen ruler spouse wife
     husband partner father
@@ -39,7 +40,8 @@ RELATION_PHRASES = (
     "lead singer",
 )
 PERSON_RELATIONS = frozenset(
-    """author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
+    """executive officer secretary treasurer principal dean curator coordinator administrator supervisor rector
+    author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
     founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain president
     chairman chair chairwoman chairperson ceo leader head manager mayor governor king queen ruler spouse wife husband partner
     father mother son
@@ -232,7 +234,8 @@ def _candidates(text: str) -> list[_Found]:
     # the R of X  (R relational)
     rel_alt = "|".join(sorted(RELATION_NOUNS, key=len, reverse=True))
     phrases = "|".join(RELATION_PHRASES)
-    relation = rf"(?:\bthe\s+((?:(?:main|first|current|original|lead|founding|former)\s+)?(?:{phrases}|{rel_alt}))|\b({phrases}))"
+    # one modifier may come first: "the current president", "the medical director", "the chief executive"
+    relation = rf"(?:\bthe\s+((?:(?!{_FUNCTION}\b)[a-z][\w-]*\s+)?(?:{phrases}|{rel_alt}))|\b({phrases}))"
     for m in _overlapping(rf"{relation}\s+of\s+(?:the\s+)?({_NAME})", text):
         rel = m.group(1) or m.group(2)
         target = _trim_name(m.group(3))

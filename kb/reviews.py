@@ -112,7 +112,15 @@ class ReviewQueue:
         return review_id
 
     def open_clarification(self, question: str, *, items: list[str], thread_id: str | None = None, actor: str = "dagrag") -> int:
+        """Queue ``question`` for a person; the same question already open and waiting on no run is not queued twice."""
         with self.ledger.transaction() as db:
+            if thread_id is None:
+                same = db.execute(
+                    "SELECT review_id FROM reviews WHERE kind='clarification' AND state='open' AND question=? AND thread_id IS NULL",
+                    (question,),
+                ).fetchone()
+                if same is not None:
+                    return int(same[0])
             cur = db.execute(
                 "INSERT INTO reviews(kind, state, created_at, question, thread_id, new_item) VALUES ('clarification','open',?,?,?,?)",
                 (utc_now().isoformat(), question, thread_id, ",".join(items) or None),

@@ -121,6 +121,35 @@ def test_a_policy_dated_by_its_effective_line(tmp_path, offline_env):
     assert before.answer == "unknown" and before.fallbacks[0].startswith("nothing in the knowledge base was valid on 2022-01-01")
 
 
+CLINIC = {
+    "clinic.md": "# Northside Clinic\n\nThe Northside Clinic opened on 4 May 2016 in the former post office on Quay Street.\n"
+    "It is run by the Harbour Health Trust. The clinic has 14 examination rooms and employs 38 staff.\n"
+    "Its medical director is Dr. Lucia Ferreira, who trained at the University of Porto.\n",
+    "trust.md": "# Harbour Health Trust\n\nThe Harbour Health Trust was founded in 1998 by a group of local doctors.\n"
+    "Its chief executive is Samuel Okoro. The trust's board meets every two months.\n",
+    "people.md": "# Staff notes\n\nSamuel Okoro studied economics in Lagos before moving to Scotland in 2005.\n"
+    "Lucia Ferreira was born in Coimbra and joined the clinic in 2019.\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "hops"),
+    [
+        ("Where was the medical director of the Northside Clinic born?", "Coimbra", 2),
+        ("In what year did the medical director of the Northside Clinic join the clinic?", "2019", 2),
+        ("How many examination rooms does the Northside Clinic have?", "14 examination rooms", 0),
+        ("How often does the board of the Harbour Health Trust meet?", "every two months", 0),
+    ],
+)
+def test_a_clinic_written_in_prose(tmp_path, offline_env, question, expected, hops):
+    """Relations with a modifier ("the medical director of"), counts with their unit, a frequency."""
+    with DagRAG.open(tmp_path / "kb") as rag:
+        rag.ingest([write(tmp_path / "docs", CLINIC)])
+        answer = rag.ask(question)
+    assert answer.answer == expected, [(n.resolved_question, n.answer) for n in answer.nodes]
+    assert len(answer.nodes) == hops and answer.citations
+
+
 UTILITIES = {
     "stations.md": "# Pumping stations\n\nThe Hollow Creek pumping station is operated by the Riverside Utility Cooperative.\n"
     "The Marsh Lane pumping station is operated by the Eastgate Water Board.\n",

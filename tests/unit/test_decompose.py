@@ -83,6 +83,24 @@ def test_a_question_whose_main_verb_comes_last(question, expected):
     assert chain(question) == expected
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "Where was the medical director of the Northside Clinic born?",
+            ["Who is the medical director of Northside Clinic?", "Where was #1 born?"],
+        ),
+        (
+            "Where did the chief executive of the Harbour Health Trust study economics?",
+            ["Who is the chief executive of Harbour Health Trust?", "Where did #1 study economics?"],
+        ),
+        ("Who is the spouse of the current president of France?", ["Who is the current president of France?", "Who is the spouse of #1?"]),
+    ],
+)
+def test_a_relation_may_have_a_modifier(question, expected):
+    assert chain(question) == expected
+
+
 def test_three_hops_in_dependency_order():
     plan = decompose("What is the usual average snowfall in the city where the performers of Brother were formed?")
     assert [n.depends_on for n in plan.nodes] == [[], [1], [2]]

@@ -225,6 +225,18 @@ def test_rows_are_validated_into_models_with_aware_times(tmp_path):
         ledger.close()
 
 
+def test_the_same_open_question_is_queued_once(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    try:
+        first = ledger.queue.open_clarification("Who cleans the office?", items=["i-1"])
+        assert ledger.queue.open_clarification("Who cleans the office?", items=["i-1"]) == first  # asked again with `dagrag ask`
+        other = ledger.queue.open_clarification("Who waters the plants?", items=[])
+        waiting = ledger.queue.open_clarification("Who cleans the office?", items=[], thread_id="chat-1")  # a paused run waits on its own
+        assert len({first, other, waiting}) == 3 and len(ledger.queue.reviews()) == 3
+    finally:
+        ledger.close()
+
+
 def test_a_naive_datetime_is_taken_as_utc_everywhere(tmp_path):
     item = KnowledgeItem(
         item_id="a",

@@ -68,6 +68,13 @@ def test_what_does_x_own_gets_the_object_of_own_not_a_name_nearby():
     assert best("What does the Vision Team own?", [doc]) == "image search service"
 
 
+def test_a_number_keeps_a_two_word_unit_but_not_the_words_after_it():
+    doc = ev("The clinic has 14 examination rooms and employs 38 staff. Rent rose 12 times its old level.", "Clinic")
+    found = extract_candidates([doc], classify("How many examination rooms does the clinic have?"))
+    numbers = {c.text for c in found if c.kind == "number"}
+    assert numbers == {"14 examination rooms", "38 staff", "12 times"}
+
+
 def test_a_markdown_heading_is_not_a_candidate():
     doc = ev("# Notes From Helen Strand\n\nRavi Mehta manages the Payments team.", "Notes From Helen Strand")
     texts = {c.text for c in extract_candidates([doc], classify("Who manages the Payments team?"))}
