@@ -132,24 +132,6 @@ CLINIC = {
 }
 
 
-@pytest.mark.parametrize(
-    ("question", "expected", "hops"),
-    [
-        ("Where was the medical director of the Northside Clinic born?", "Coimbra", 2),
-        ("In what year did the medical director of the Northside Clinic join the clinic?", "2019", 2),
-        ("How many examination rooms does the Northside Clinic have?", "14 examination rooms", 0),
-        ("How often does the board of the Harbour Health Trust meet?", "every two months", 0),
-    ],
-)
-def test_a_clinic_written_in_prose(tmp_path, offline_env, question, expected, hops):
-    """Relations with a modifier ("the medical director of"), counts with their unit, a frequency."""
-    with DagRAG.open(tmp_path / "kb") as rag:
-        rag.ingest([write(tmp_path / "docs", CLINIC)])
-        answer = rag.ask(question)
-    assert answer.answer == expected, [(n.resolved_question, n.answer) for n in answer.nodes]
-    assert len(answer.nodes) == hops and answer.citations
-
-
 UTILITIES = {
     "stations.md": "# Pumping stations\n\nThe Hollow Creek pumping station is operated by the Riverside Utility Cooperative.\n"
     "The Marsh Lane pumping station is operated by the Eastgate Water Board.\n",
@@ -161,17 +143,22 @@ UTILITIES = {
 
 
 @pytest.mark.parametrize(
-    ("question", "expected", "hops"),
+    ("files", "question", "expected", "hops"),
     [
-        ("Where was the chair of the cooperative that operates the Hollow Creek pumping station born?", "Port Elizabeth", 3),
-        ("Where was the chair of the board that operates the Marsh Lane pumping station born?", "Uppsala", 3),
-        ("When was the cooperative that operates the Hollow Creek pumping station founded?", "12 March 1998", 2),
+        # "Where was X born?": the verb after the description is the question's, not part of X
+        (UTILITIES, "Where was the chair of the cooperative that operates the Hollow Creek pumping station born?", "Port Elizabeth", 3),
+        (UTILITIES, "Where was the chair of the board that operates the Marsh Lane pumping station born?", "Uppsala", 3),
+        (UTILITIES, "When was the cooperative that operates the Hollow Creek pumping station founded?", "12 March 1998", 2),
+        # prose: a relation with a modifier ("the medical director of"), a count with its unit, a frequency
+        (CLINIC, "Where was the medical director of the Northside Clinic born?", "Coimbra", 2),
+        (CLINIC, "In what year did the medical director of the Northside Clinic join the clinic?", "2019", 2),
+        (CLINIC, "How many examination rooms does the Northside Clinic have?", "14 examination rooms", 0),
+        (CLINIC, "How often does the board of the Harbour Health Trust meet?", "every two months", 0),
     ],
 )
-def test_a_question_whose_main_verb_comes_last_is_followed_hop_by_hop(tmp_path, offline_env, question, expected, hops):
-    """ "Where was X born?": the verb after the description is the question's, not part of X."""
+def test_a_collection_is_answered_hop_by_hop(tmp_path, offline_env, files, question, expected, hops):
     with DagRAG.open(tmp_path / "kb") as rag:
-        rag.ingest([write(tmp_path / "docs", UTILITIES)])
+        rag.ingest([write(tmp_path / "docs", files)])
         answer = rag.ask(question)
     assert answer.answer == expected, [(n.resolved_question, n.answer) for n in answer.nodes]
     assert len(answer.nodes) == hops and answer.citations
