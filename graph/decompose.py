@@ -120,30 +120,39 @@ _SECOND_PART = re.compile(
     r"^(?P<first>.+?\S),?\s+and\s+(?P<second>(?:(?:in|on|at|from|for|by|to|with)\s+)?(?:who|whom|what|which|where|when|how)\b.+)$"
 )
 _PART_ANSWER = "Qpartanswer"  # stands for the first part's answer while the second part is decomposed
-_HE_SHE = re.compile(r"\b(?:that|this|the same)\s+(?:person|man|woman)\b|\b(?:he|she|him|her)\b")
-_IT = re.compile(r"\b(?:it|its|they|them|their)\b")
+_PERSON_PRONOUN = re.compile(r"\b(?:that|this|the same)\s+(?:person|man|woman)\b|\b(?:he|she|him|his|her|they|them|their)\b")
+_THING_PRONOUN = re.compile(r"\b(?:it|its)\b")
 _SUBJECT = re.compile(rf"(?:\bthe\s+)?{_CAPWORD}(?:\s+(?:of\s+|the\s+)*{_CAPWORD})*(?:\s+(?:{_NAME_NOUNS}))?")
+_OBJECT_NEXT = re.compile(r"\s*(?:$|[,.?!]|(?:to|for|with|from|in|on|at|by|as|about)\b)")
 
 
 def _coordinated(text: str) -> tuple[str, str] | None:
     """The two questions of "What does the Vision Team own and who leads it?": ("What does the
-    Vision Team own?", "Who leads the Vision Team?"). "he", "she" or "that person" after a "who"
-    part is that part's answer; otherwise a pronoun is the first part's subject. None when the
+    Vision Team own?", "Who leads the Vision Team?"). After a "who" part, "he", "they" or "that
+    person" is that part's answer; otherwise a pronoun is the first part's subject. None when the
     question is not two questions joined by "and", or a pronoun has nothing to stand for."""
     m = _SECOND_PART.match(text.rstrip(" ?"))
     if m is None or not _WH_START.match(m.group("first")):
         return None
     first, second = m.group("first"), m.group("second")
-    subject = _SUBJECT.search(first, first.index(" ") if " " in first else len(first))
-    if _HE_SHE.search(second) and re.match(r"(?i)who\b", first):
-        second = _HE_SHE.sub(_PART_ANSWER, second)
-    elif _HE_SHE.search(second) or _IT.search(second):
+    answer_pronoun = _PERSON_PRONOUN if re.match(r"(?i)who\b", first) else None
+    if answer_pronoun is not None and answer_pronoun.search(second):
+        second = answer_pronoun.sub(lambda p: _referent(p, _PART_ANSWER), second, count=1)
+    elif _PERSON_PRONOUN.search(second) or _THING_PRONOUN.search(second):
+        subject = _SUBJECT.search(first, first.index(" ") if " " in first else len(first))
         if subject is None:
             return None
-        pronoun = _IT if _IT.search(second) else _HE_SHE
-        name = subject.group(0)
-        second = pronoun.sub(lambda p: name + ("'s" if p.group(0) in ("its", "their") else ""), second, count=1)
+        pronoun = _THING_PRONOUN if _THING_PRONOUN.search(second) else _PERSON_PRONOUN
+        second = pronoun.sub(lambda p: _referent(p, subject.group(0)), second, count=1)
     return f"{first}?", f"{second[0].upper()}{second[1:]}?"
+
+
+def _referent(pronoun: re.Match[str], name: str) -> str:
+    """``name`` in the pronoun's place, possessive for "its", "his", "their" and a "her" before a noun."""
+    word = pronoun.group(0).lower()
+    if word in ("its", "his", "their") or (word == "her" and not _OBJECT_NEXT.match(pronoun.string, pronoun.end())):
+        return f"{name}'s"
+    return name
 
 
 def _shifted(nodes: list[PlanNode], by: int) -> list[PlanNode]:

@@ -190,6 +190,9 @@ def test_a_clause_whose_object_is_the_described_thing_does_not_get_it_as_its_sub
             ["What is the capital of France?", "What is France's population?"],
             [1, 2],
         ),
+        ("Who founded Acme Corp and when did they die?", ["Who founded Acme Corp?", "When did #1 die?"], [1, 2]),
+        ("Who manages the Payments team and what is her office?", ["Who manages the Payments team?", "What is #1's office?"], [1, 2]),
+        ("Who manages the Payments team, and who hired her?", ["Who manages the Payments team?", "Who hired #1?"], [1, 2]),
     ],
 )
 def test_a_question_in_two_parts_plans_both(question, expected, parts):
