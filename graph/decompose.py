@@ -62,6 +62,8 @@ _NAME_NOUNS = (
     "|project|group|station|museum|church|party|building|bridge|street|road|county|city|state|province|island|lake|mountain"
 )
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
+_ROLE_FOR = r"(?:main\s+|first\s+|usual\s+)?(?:contact|contact person|owner|lead|manager|person responsible|point of contact)"
+_ROLE_FOR_END = r"\s+(?:is|was|are|were|based|born|located|work|works|report|reports|live|lives|sit|sits|do|does|did)\b|\s*[?,.]|$"
 _PREPOSITIONS = frozenset("to on in at for with from about of by".split())
 # the main verb that ends "Where was X born?", "When was X founded?"
 _PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
@@ -252,6 +254,9 @@ def _candidates(text: str) -> list[_Found]:
             continue
         end = m.start(3) + len(target)
         found.append(_Found(m.start(), end, f"{_wh(rel)} is the {rel} of {target}?"))
+    # the role for a topic ("the contact for IT equipment", "the owner for payroll")
+    for m in _overlapping(rf"\bthe\s+({_ROLE_FOR})\s+for\s+((?:[\w'’-]+\s+){{0,3}}?[\w'’-]+)(?={_ROLE_FOR_END})", text):
+        found.append(_Found(m.start(), m.end(2), f"Who is the {m.group(1)} for {m.group(2)}?"))
     # the N that/which/where ... (relative clause) and reduced forms ("the country Signmark is from")
     for m in _overlapping(rf"\b{_DET}\s+((?:{_NOUN}\s+){{0,2}}?{_NOUN})\s+({_REL_PRONOUN})\s+(.+?)(?={_CLAUSE_END})", text):
         noun, pron, clause = m.group(1), m.group(2), m.group(3).strip()

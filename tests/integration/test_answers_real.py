@@ -132,6 +132,14 @@ CLINIC = {
 }
 
 
+HANDBOOK = {
+    "handbook.md": "# Employee handbook\n\n## Leave\n- Parental leave: 16 weeks at full pay.\n"
+    "- Annual leave: 25 days, plus public holidays.\n\n## Who to contact\n| Topic | Contact |\n|---|---|\n"
+    "| Payroll | Ines Duarte |\n| IT equipment | Pavel Novak |\n| Health and safety | Grace Mbeki |\n\n"
+    "Pavel Novak works from the Brno office. Grace Mbeki is based in Nairobi.\n",
+}
+
+
 UTILITIES = {
     "stations.md": "# Pumping stations\n\nThe Hollow Creek pumping station is operated by the Riverside Utility Cooperative.\n"
     "The Marsh Lane pumping station is operated by the Eastgate Water Board.\n",
@@ -154,6 +162,10 @@ UTILITIES = {
         (CLINIC, "In what year did the medical director of the Northside Clinic join the clinic?", "2019", 2),
         (CLINIC, "How many examination rooms does the Northside Clinic have?", "14 examination rooms", 0),
         (CLINIC, "How often does the board of the Harbour Health Trust meet?", "every two months", 0),
+        # a handbook: bullet lists, a table, and "the contact for <topic>"
+        (HANDBOOK, "How long is parental leave?", "16 weeks", 0),
+        (HANDBOOK, "Who is the contact for payroll?", "Ines Duarte", 0),
+        (HANDBOOK, "Where is the contact for IT equipment based?", "Brno office", 2),
     ],
 )
 def test_a_collection_is_answered_hop_by_hop(tmp_path, offline_env, files, question, expected, hops):

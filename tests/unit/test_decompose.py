@@ -95,6 +95,9 @@ def test_a_question_whose_main_verb_comes_last(question, expected):
             ["Who is the chief executive of Harbour Health Trust?", "Where did #1 study economics?"],
         ),
         ("Who is the spouse of the current president of France?", ["Who is the current president of France?", "Who is the spouse of #1?"]),
+        # "the contact for <topic>": a role named by what it is for
+        ("Where is the contact for IT equipment based?", ["Who is the contact for IT equipment?", "Where is #1 based?"]),
+        ("Which office does the contact for payroll work in?", ["Who is the contact for payroll?", "Which office does #1 work in?"]),
     ],
 )
 def test_a_relation_may_have_a_modifier(question, expected):
