@@ -15,12 +15,11 @@ cross-validation (``benchmarks/bench_ranking.py``, reported in ``benchmarks/REPO
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.questions import STOPWORDS, QuestionType, content_words, stem, stems
-from agent.reader import SENTENCE_STARTERS, Candidate, Scored, type_fit
+from agent.questions import QuestionType, content_words, stem, stems
+from agent.reader import Candidate, Scored, type_fit
 from retrieval.entities import title_subject
 
 # signals of a mention, each multiplied by the type fit
@@ -95,7 +94,7 @@ def rank_with_features(
         # by the sentence that says "examination rooms" as much as "38 staff" beside it is
         c_stems = stems(c.text) if c.kind != "number" else set()
         s_stems = stems(c.sentence) - c_stems
-        p_stems = stems(c.previous) - c_stems - s_stems if _continues(c) else set()
+        p_stems = stems(c.previous) - c_stems - s_stems
         lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
         semantic = sims.get(_context(c), lexical)
         match[c.passage] = max(match.get(c.passage, 0.0), 0.5 * (semantic + lexical))
@@ -172,17 +171,7 @@ def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], sc
 
 
 def _context(c: Candidate) -> str:
-    return f"{c.previous} {c.sentence}".strip() if _continues(c) else c.sentence
-
-
-def _continues(c: Candidate) -> bool:
-    """Whether the sentence goes on about what the one before it was about ("It is ...", "Bach
-    was born ..." after a sentence on Bach); one that opens with another name ("Grace Mbeki is
-    based in Nairobi." after "Pavel Novak works from the Brno office.") does not."""
-    first = re.match(r"([A-Z][\w'’-]+)", c.sentence)
-    if first is None or first.group(1).lower() in SENTENCE_STARTERS | STOPWORDS:
-        return True
-    return first.group(1) in c.previous
+    return f"{c.previous} {c.sentence}".strip()
 
 
 def _near_question_word(c: Candidate, q_words: set[str]) -> float:
