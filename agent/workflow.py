@@ -37,9 +37,11 @@ from graph import (
     PlanNode,
     degenerate_reason,
     is_followup_question,
+    last_sink,
     normalized,
     referenced_ids,
     repair_plan,
+    solved_parts,
     substitute_answers,
     to_networkx,
 )
@@ -356,15 +358,16 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     if s.reader == "free":
         return free_final(state, ctx)
     evidence = final_evidence(state, s.top_k + 2)
-    results, support = state.get("results", {}), state.get("support", {})
+    dag, results, support = state.get("plan"), state.get("results", {}), state.get("support", {})
     plain = state.get("warmup_answer", "")
-    sink = _sink(state)
+    sink_id = last_sink(dag, results)
+    sink = results[sink_id] if sink_id is not None else None
     changed = bool(state.get("human_evidence") or state.get("dropped_ids"))
     dropped = set(state.get("dropped_ids", []))
     plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
     calls: list[LLMCall] = []
     fallbacks: list[str] = []
-    parts = _parts(state)
+    parts = [results[i] for i in solved_parts(dag, results)]
     if parts and not changed and not all(is_unknown(r.answer) for r in parts):
         # a question asked in parts gets each part's answer; a part not found says "unknown"
         answer = "; ".join("unknown" if is_unknown(r.answer) else r.answer for r in parts)
@@ -407,23 +410,6 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         "done": True,
         "support": {**support, **signals, "hops_typed": _hops_typed(state)},
     }
-
-
-def _parts(state: AgentState) -> list[NodeResult]:
-    """The solved nodes that answer each part of a question asked in parts (empty if not asked so)."""
-    dag, results = state.get("plan"), state.get("results", {})
-    ids = dag.parts if dag is not None else []
-    return [results[i] for i in ids] if len(ids) > 1 and all(i in results for i in ids) else []
-
-
-def _sink(state: AgentState) -> NodeResult | None:
-    """The solved node nothing else depends on (the last one, if several)."""
-    dag, results = state.get("plan"), state.get("results", {})
-    if dag is None or len(dag.nodes) < 2:
-        return None
-    needed = {d for n in dag.nodes for d in n.depends_on}
-    sinks = [n.id for n in dag.nodes if n.id not in needed and n.id in results]
-    return results[max(sinks)] if sinks else None
 
 
 # wiring ------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from graph import (
     degenerate_reason,
     example_names,
     is_followup_question,
+    last_sink,
     plan_json_schema,
     referenced_ids,
     render_mermaid,
     render_tree,
     repair_plan,
+    solved_parts,
     substitute_answers,
     to_networkx,
     topological_generations,
@@ -56,12 +58,14 @@ def test_package_exports_public_api() -> None:
             "degenerate_reason",
             "example_names",
             "is_followup_question",
+            "last_sink",
             "normalized",
             "plan_json_schema",
             "referenced_ids",
             "render_mermaid",
             "render_tree",
             "repair_plan",
+            "solved_parts",
             "substitute_answers",
             "to_networkx",
             "topological_generations",
@@ -580,3 +584,10 @@ def test_render_mermaid_escapes() -> None:
     out = render_mermaid(mk((1, 'What is "X" <b>?', []), (2, "Is #1; ok?", [1])), {2: 'say "hi"'})
     assert '    n1["1. What is #quot;X#quot; #lt;b#gt;?"]' in out.splitlines()
     assert '    n2["2. Is #35;1; ok?<br/>→ say #quot;hi#quot;"]' in out.splitlines()
+
+
+def test_the_answering_nodes_of_a_plan():
+    chain = Plan(nodes=[PlanNode(id=1, question="a?"), PlanNode(id=2, question="b #1?", depends_on=[1])])
+    assert last_sink(chain, {1, 2}) == 2 and last_sink(chain, {1}) is None and last_sink(Plan.single("q?"), {1}) is None
+    two_parts = Plan(nodes=[PlanNode(id=1, question="a?"), PlanNode(id=2, question="b?")], parts=[1, 2])
+    assert solved_parts(two_parts, {1, 2}) == [1, 2] and solved_parts(two_parts, {1}) == [] and solved_parts(chain, {1, 2}) == []
