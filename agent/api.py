@@ -27,9 +27,10 @@ from agent.prompts import messages_for
 from agent.reading import cosine_similarity
 from agent.run import run_agent, to_answer
 from agent.settings import Settings, embed_model_path, llm_model_path, load_settings
+from agent.state import Context
 from agent.tagger import Tagger, load_tagger
 from agent.types import Answer, StepEvent, follow
-from agent.workflow import Context, build_graph
+from agent.workflow import build_graph
 from agent.writer import llm_calls, warmup_call
 from graph import Plan
 from kb.desk import ReviewDesk

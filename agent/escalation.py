@@ -22,7 +22,7 @@ from agent.types import Evidence, SelfCheck
 from kb.desk import ReviewDesk
 
 if TYPE_CHECKING:
-    from agent.workflow import AgentState, Context
+    from agent.state import AgentState, Context
 
 Confidence = Literal["high", "moderate", "low"]
 # ReviewDesk (kb.desk) is named here too: the type of the workflow Context's desk

@@ -10,8 +10,8 @@ from typing import Any
 from langgraph.types import Command
 
 from agent.escalation import PersonReply
+from agent.state import Context
 from agent.types import Answer, LLMCall, NodeResult, StepEvent, Usage
-from agent.workflow import Context
 from graph import Plan
 
 

@@ -7,107 +7,39 @@ warmup ─┬─> check (no nested description: the reader answered from the war
 check ─┬─> END
        └─> ask_person (interrupt: a conflict or low confidence, interactive runs only) ─> final
 
-Nodes are plain functions of the state; the LLM, the retriever and the settings come in
+Nodes are plain functions of the state (``agent.state``); the LLM, the retriever and the settings come in
 through the run context, so tests can script every call.
 """
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Protocol, TypedDict
+from typing import Any
 
 import networkx as nx
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agent import outputs, prompts
-from agent.escalation import Budget, PersonQuestion, ReviewDesk, ask_person, check
+from agent.escalation import ask_person, check
 from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
-from agent.llm import LLM, ask_structured
+from agent.llm import ask_structured
 from agent.prompts import EXAMPLE_NAMES, plan_messages
-from agent.reading import Reading, Similarity, read
-from agent.settings import Settings
-from agent.tagger import Tagger
-from agent.types import Citation, Evidence, LLMCall, NodeResult, SelfCheck, StepEvent
+from agent.state import AgentState, Context, add_times
+from agent.types import Evidence, LLMCall, NodeResult, StepEvent
 from agent.writer import ask, free_final, free_node, free_warmup, llm_calls, refine_memory, retried
 from graph import (
     Plan,
     PlanNode,
     degenerate_reason,
     is_followup_question,
-    last_sink,
     normalized,
     referenced_ids,
     repair_plan,
-    solved_parts,
     substitute_answers,
     to_networkx,
 )
 from graph.decompose import decompose
-from kb.knowledge_base import Retrieval
-
-
-class Retriever(Protocol):
-    def search(self, query: str, k: int, *, as_of: datetime | None = None) -> Retrieval: ...
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a run needs besides its state."""
-
-    llm: LLM
-    retriever: Retriever
-    settings: Settings
-    desk: ReviewDesk | None = None
-    as_of: datetime | None = None
-    interactive: bool = False  # may pause with interrupt() to ask a person
-    budget: Budget = field(default_factory=lambda: Budget(0))
-    similarity: Similarity | None = None  # sentence similarity for the reader (the embedder's cosine)
-    tagger: Tagger | None = None  # entities and noun phrases for the reader's candidates
-
-    def read(self, question: str, evidence: list[Evidence], **options) -> Reading:
-        """The reader (``agent.reading.read``) with this run's model, settings, similarity and tagger."""
-        return read(question, evidence, llm=self.llm, settings=self.settings, similarity=self.similarity, tagger=self.tagger, **options)
-
-
-def _merge(left: dict, right: dict) -> dict:
-    return {**left, **right}
-
-
-def _add_times(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
-    return {k: left.get(k, 0.0) + right.get(k, 0.0) for k in left.keys() | right.keys()}
-
-
-class AgentState(TypedDict, total=False):
-    question: str
-    warmup_evidence: list[Evidence]
-    warmup_answer: str  # the plain-RAG answer from the warm-up call, kept as a fallback
-    warmup_citations: list[Citation]
-    plan: Plan
-    plan_source: str
-    pending: list[int]  # planned node ids not solved yet
-    results: Annotated[dict[int, NodeResult], _merge]
-    evidence: Annotated[dict[str, Evidence], _merge]  # every chunk seen, by id
-    retrieved_ids: Annotated[list[str], operator.add]
-    memory: str
-    round: int
-    answer: str
-    citations: list[Citation]
-    fallbacks: Annotated[list[str], operator.add]
-    calls: Annotated[list[LLMCall], operator.add]
-    timings: Annotated[dict[str, float], _add_times]
-    done: bool
-    confidence: str
-    self_check: list[SelfCheck]
-    conflicts: list[int]
-    caveats: list[str]
-    person: PersonQuestion | None  # when a person must be asked
-    support: dict[str, float]  # signals for the self-check: typed, agrees (with plain RAG), margin, hops_typed
-    asked: bool  # a person was asked already in this run
-    human_evidence: list[Evidence]  # statements a person gave during this run
-    dropped_ids: list[str]  # items a person's resolution superseded during this run
 
 
 def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[str, float]]:
@@ -242,7 +174,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
     shared: list[Evidence] | None = None
     if s.share_rank_retrieval and len(ready) > 1:
         shared, t = _retrieve(ctx, " ".join(queries.values()), s.node_top_k * len(ready))
-        times = _add_times(times, t)
+        times = add_times(times, t)
     facts: list[str] = []
     fallbacks: list[str] = []
     typed: dict[int, bool] = {}
@@ -254,7 +186,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         if shared is None:
             wide, t = _retrieve(ctx, queries[i], s.node_top_k * s.node_shortlist)
             evidence = rerank_by_overlap(queries[i], wide, s.node_top_k)
-            times = _add_times(times, t)
+            times = add_times(times, t)
         else:
             evidence = shared
         seen.update({e.chunk_id: e for e in evidence})
@@ -360,14 +292,14 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
     evidence = final_evidence(state, s.top_k + 2)
     dag, results, support = state.get("plan"), state.get("results", {}), state.get("support", {})
     plain = state.get("warmup_answer", "")
-    sink_id = last_sink(dag, results)
+    sink_id = dag.last_sink(results) if dag is not None else None
     sink = results[sink_id] if sink_id is not None else None
     changed = bool(state.get("human_evidence") or state.get("dropped_ids"))
     dropped = set(state.get("dropped_ids", []))
     plain_evidence = [e for e in state.get("warmup_evidence", []) if e.chunk_id not in dropped]
     calls: list[LLMCall] = []
     fallbacks: list[str] = []
-    parts = [results[i] for i in solved_parts(dag, results)]
+    parts = [results[i] for i in dag.solved_parts(results)] if dag is not None else []
     if parts and not changed and not all(is_unknown(r.answer) for r in parts):
         # a question asked in parts gets each part's answer; a part not found says "unknown"
         answer = "; ".join("unknown" if is_unknown(r.answer) else r.answer for r in parts)

@@ -16,7 +16,7 @@ from agent.llm import Structured, ask_structured
 from agent.types import Evidence, LLMCall, Stage
 
 if TYPE_CHECKING:
-    from agent.workflow import Context
+    from agent.state import Context
 
 
 def ask(ctx: Context, stage: Stage, user: str, model: type, schema: dict, max_tokens: int) -> tuple[Structured, list[LLMCall]]:

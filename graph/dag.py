@@ -12,7 +12,7 @@ Conventions:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from functools import partial
 
 import networkx as nx
@@ -153,21 +153,6 @@ def validate_plan(plan: Plan) -> list[str]:
 
 def _cycle_text(cycle: list[tuple[int, int]]) -> str:
     return " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
-
-
-def last_sink(plan: Plan | None, solved: Collection[int]) -> int | None:
-    """The solved node nothing else depends on (the last one, if several); None for plans of one node."""
-    if plan is None or len(plan.nodes) < 2:
-        return None
-    needed = {d for n in plan.nodes for d in n.depends_on}
-    sinks = [n.id for n in plan.nodes if n.id not in needed and n.id in solved]
-    return max(sinks) if sinks else None
-
-
-def solved_parts(plan: Plan | None, solved: Collection[int]) -> list[int]:
-    """The nodes that answer each part of a question asked in parts, once all are solved (else none)."""
-    ids = plan.parts if plan is not None else []
-    return list(ids) if len(ids) > 1 and all(i in solved for i in ids) else []
 
 
 # --- repair ---------------------------------------------------------------------------------

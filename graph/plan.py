@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel
 
 
@@ -27,6 +29,18 @@ class Plan(BaseModel):
             if n.id == node_id:
                 return n
         raise KeyError(node_id)
+
+    def last_sink(self, solved: Collection[int]) -> int | None:
+        """The solved node nothing else depends on (the last one, if several); None for plans of one node."""
+        if len(self.nodes) < 2:
+            return None
+        needed = {d for n in self.nodes for d in n.depends_on}
+        sinks = [n.id for n in self.nodes if n.id not in needed and n.id in solved]
+        return max(sinks) if sinks else None
+
+    def solved_parts(self, solved: Collection[int]) -> list[int]:
+        """The nodes that answer each part of a question asked in parts, once all are solved (else none)."""
+        return list(self.parts) if len(self.parts) > 1 and all(i in solved for i in self.parts) else []
 
     @classmethod
     def single(cls, question: str) -> Plan:

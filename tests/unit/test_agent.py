@@ -12,7 +12,8 @@ import pytest
 from agent.evidence import format_evidence
 from agent.run import run_agent
 from agent.settings import Settings
-from agent.workflow import Context, build_graph
+from agent.state import Context
+from agent.workflow import build_graph
 from graph import Plan
 from helpers import FakeLLM, LexicalRetriever, plan_reply
 from kb.items import Evidence

@@ -8,7 +8,8 @@ import os
 from agent.escalation import self_check
 from agent.run import run_agent
 from agent.settings import Settings
-from agent.workflow import Context, build_graph
+from agent.state import Context
+from agent.workflow import build_graph
 from helpers import FakeLLM, LexicalRetriever
 
 Q = "Who manages the team that owns the billing service?"

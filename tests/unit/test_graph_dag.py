@@ -14,13 +14,11 @@ from graph import (
     degenerate_reason,
     example_names,
     is_followup_question,
-    last_sink,
     plan_json_schema,
     referenced_ids,
     render_mermaid,
     render_tree,
     repair_plan,
-    solved_parts,
     substitute_answers,
     to_networkx,
     topological_generations,
@@ -58,14 +56,12 @@ def test_package_exports_public_api() -> None:
             "degenerate_reason",
             "example_names",
             "is_followup_question",
-            "last_sink",
             "normalized",
             "plan_json_schema",
             "referenced_ids",
             "render_mermaid",
             "render_tree",
             "repair_plan",
-            "solved_parts",
             "substitute_answers",
             "to_networkx",
             "topological_generations",
@@ -588,6 +584,6 @@ def test_render_mermaid_escapes() -> None:
 
 def test_the_answering_nodes_of_a_plan():
     chain = Plan(nodes=[PlanNode(id=1, question="a?"), PlanNode(id=2, question="b #1?", depends_on=[1])])
-    assert last_sink(chain, {1, 2}) == 2 and last_sink(chain, {1}) is None and last_sink(Plan.single("q?"), {1}) is None
+    assert chain.last_sink({1, 2}) == 2 and chain.last_sink({1}) is None and Plan.single("q?").last_sink({1}) is None
     two_parts = Plan(nodes=[PlanNode(id=1, question="a?"), PlanNode(id=2, question="b?")], parts=[1, 2])
-    assert solved_parts(two_parts, {1, 2}) == [1, 2] and solved_parts(two_parts, {1}) == [] and solved_parts(chain, {1, 2}) == []
+    assert two_parts.solved_parts({1, 2}) == [1, 2] and two_parts.solved_parts({1}) == [] and chain.solved_parts({1, 2}) == []
