@@ -231,6 +231,14 @@ def _parse_front_matter(text: str) -> tuple[dict[str, str], str]:
 
 def _normalise_date(path: Path, key: str, value: str) -> str:
     """Return ``value`` as ``YYYY-MM-DD`` or raise LoadError."""
+    parsed = _parse_date(value)
+    if parsed is None:
+        raise LoadError(path, f"date field '{key}: {value}' is not a valid date; use YYYY-MM-DD")
+    return parsed
+
+
+def _parse_date(value: str) -> str | None:
+    """``value`` as ``YYYY-MM-DD`` ("2023-03-01", "March 1, 2023", "1 March 2023"), or None."""
     m = _ISO_PREFIX.match(value.strip())
     if m:
         try:
@@ -242,7 +250,7 @@ def _normalise_date(path: Path, key: str, value: str) -> str:
             return datetime.strptime(value.strip(), fmt).date().isoformat()
         except ValueError:
             continue
-    raise LoadError(path, f"date field '{key}: {value}' is not a valid date; use YYYY-MM-DD")
+    return None
 
 
 def _date_metadata(path: Path, fields: Mapping[str, object]) -> dict[str, str]:
@@ -258,10 +266,8 @@ def _stated_date(text: str) -> dict[str, str]:
     for line in [re.sub(r"[*_]", "", ln).strip(" #>\t") for ln in text.splitlines() if ln.strip()][:_DATE_LINES]:
         m = _DATE_LINE.match(line)
         if m:
-            try:
-                return {"valid_from": _normalise_date(Path(), "", m.group(1))}
-            except LoadError:
-                return {}
+            parsed = _parse_date(m.group(1))
+            return {"valid_from": parsed} if parsed else {}
     return {}
 
 
