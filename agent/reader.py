@@ -334,10 +334,15 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
     return fit
 
 
+def _after_verb(verb: str) -> str:
+    """A form of ``verb`` and the article or possessive after it ("owns the ", "owned its ")."""
+    return rf"\b{re.escape(stem(verb))}\w*\s+(?:(?:the|a|an|its|their|his|her)\s+)?"
+
+
 def _object_after(verb: str) -> re.Pattern[str]:
     """A form of ``verb``, then its object up to a comma, "and", a preposition or a relative pronoun."""
     return re.compile(
-        rf"\b{re.escape(stem(verb))}\w*\s+(?:(?:the|a|an|its|their|his|her)\s+)?((?:[\w'’-]+\s+){{0,4}}?[\w'’-]+)"
+        _after_verb(verb) + r"((?:[\w'’-]+\s+){0,4}?[\w'’-]+)"
         r"(?=\s*(?:[,.;:!?)]|$)|\s+(?:and|or|in|on|at|for|to|from|with|by|since|until|which|that|who|as)\b)",
         re.IGNORECASE,
     )
@@ -345,11 +350,7 @@ def _object_after(verb: str) -> re.Pattern[str]:
 
 def _object_of(verb: str, text: str, sentence: str) -> bool:
     """``text`` follows a form of ``verb`` in ``sentence`` ("owns the X", "owned X and Y")."""
-    root = stem(verb)
-    for m in re.finditer(rf"\b{re.escape(root)}\w*\s+(?:(?:the|a|an|its|their|his|her)\s+)?", sentence, re.IGNORECASE):
-        if sentence[m.end() :].startswith(text) or sentence[m.end() :].lower().startswith(text.lower()):
-            return True
-    return False
+    return any(sentence[m.end() :].lower().startswith(text.lower()) for m in re.finditer(_after_verb(verb), sentence, re.IGNORECASE))
 
 
 def _is_known_place(text: str) -> bool:
