@@ -215,8 +215,25 @@ STOPWORDS = frozenset(
 )
 
 
+# words a question and a passage use for the same thing, with the stem they share: the question
+# asks for "the writer of X", the passage says "written by"; "the spouse of X", "married to"
+_SAME_STEM = {
+    **dict.fromkeys(("write", "writes", "wrote", "written", "writer", "writers", "writing"), "writ"),
+    **dict.fromkeys(("led", "lead", "leads", "leader", "leaders", "leading"), "lead"),
+    **dict.fromkeys(("sang", "sung", "sing", "sings", "singer", "singing"), "sing"),
+    **dict.fromkeys(("won", "win", "wins", "winner", "winning"), "win"),
+    **dict.fromkeys(("governor", "governed", "governs", "governing"), "govern"),
+    **dict.fromkeys(("spouse", "married", "marries", "marry", "wife", "husband"), "marri"),
+}
+
+
 def stem(word: str) -> str:
-    """A crude stem, enough to match "maintains", "maintained" and "maintaining"."""
+    """A crude stem, enough to match "maintains", "maintained" and "maintaining", and an agent
+    noun with its verb ("director" and "directed", "the writer" and "written by")."""
+    if word in _SAME_STEM:
+        return _SAME_STEM[word]
+    if word.endswith(("tor", "sor")) and len(word) >= 5:  # director, creator, inventor, supervisor
+        return word[:-2]
     for suffix in ("ing", "ed", "es", "er", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]

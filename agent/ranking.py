@@ -32,7 +32,7 @@ WEIGHTS: Mapping[str, float] = {
     "semantic": 0.45,
     "lexical": 0.45,
     "passage_rank": 0.1,
-    "near": 0.1,
+    "near": 0.2,
     "repeats": 0.03,
     "bridge": 1.0,
 }
@@ -122,7 +122,7 @@ def rank_with_features(
     for key, (s, mention) in best.items():
         whole = {
             "repeats": float(min(counts[key] - 1, 3)),
-            "bridge": _about_bonus(s, subjects, match, from_passage[key], per_passage[key]),
+            "bridge": _about_bonus(s, subjects, match, from_passage[key], per_passage[key]) if q_stems - stems(s.sentence) else 0.0,
         }
         score = s.score + sum(weights[name] * value for name, value in whole.items())
         ranked.append(Ranked(Scored(s.text, s.kind, score, s.type_ok, s.passages, s.sentence), {**mention, **whole}))
@@ -162,7 +162,10 @@ def _as_titled(c: Candidate, subjects: Sequence[str]) -> Candidate:
 def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], scored_in: int, mentions: dict[int, float]) -> float:
     """The bridge: a candidate that a passage is about, and that another passage names, gets half
     the support of the passage its own score did not come from ("chief of staff to Senator Barnaby
-    Joyce" in one passage; "Barnaby Joyce ... has served as Deputy Prime Minister" in his own)."""
+    Joyce" in one passage; "Barnaby Joyce ... has served as Deputy Prime Minister" in his own).
+    The caller gives none when the candidate's own sentence already says all the question says
+    ("directed by Tomas Lindgren and starring Ana Ferreira" for the director: her own passage
+    adds nothing)."""
     about = [p for p, subject in enumerate(subjects) if subject and _same_entity(s.text, subject)]
     if not about or not s.type_ok:
         return 0.0

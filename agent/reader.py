@@ -25,7 +25,7 @@ Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "op
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
-_CONNECT = r"(?:of|the|de|da|du|del|della|von|van|der|la|le|y)"
+_CONNECT = r"(?:of|the|de|da|do|dos|das|di|des|du|del|della|von|van|der|la|le|y)"
 _CAP = r"(?:[A-Z][\w'’.-]*[\w.]|[A-Z]\.?)"
 NAME = re.compile(rf"(?<![\w'])(?:[A-Z][\w'’.-]*[\w]|[A-Z]\.)(?:\s+(?:{_CONNECT}\s+)*{_CAP})*")
 DATE = re.compile(

@@ -94,6 +94,7 @@ def decompose(question: str, max_nodes: int = 5) -> Plan:
 
 
 def _chain(text: str, max_nodes: int) -> Plan:
+    text = _SENTENCE_ARTICLE.sub(lambda m: m.group(0).lower(), text)  # "The director of X ..." is a description too
     asked_in_clause = _asked_in_clause(text) if max_nodes >= 2 else None
     if asked_in_clause is not None:  # "... a painter known for his depictions of what?": first the painter
         described, then = asked_in_clause
@@ -167,6 +168,9 @@ def _shifted(nodes: list[PlanNode], by: int) -> list[PlanNode]:
     return out
 
 
+# a question that opens with an article before a common noun ("The director of X was born where?"),
+# not before a name ("The Exies")
+_SENTENCE_ARTICLE = re.compile(r"^(?:The|A|An)(?=\s+[a-z])")
 _WH_START = re.compile(r"^\s*(?:(?:in|on|at|from|for|by|to|of|with|during)\s+)?(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
 _CLAUSE_QUESTION = re.compile(
     r"^(?P<head>.+)\s(?:a|an|the)\s+(?P<noun>(?:[\w'’-]+\s+){0,3}?[a-z][\w-]*),?\s+"
@@ -221,6 +225,7 @@ def _is_empty(text: str) -> bool:
 
 def _as_question(text: str) -> str:
     text = text.strip()
+    text = text[:1].upper() + text[1:]
     return text if text.endswith("?") else text.rstrip(".") + "?"
 
 
@@ -232,6 +237,7 @@ def _candidates(text: str) -> list[_Found]:
     """Every description found in ``text``; the caller takes the innermost."""
     found: list[_Found] = []
     subject_at = _subject_start(text)
+    verb_at = _main_verb_at(text)
     # X's R  ("Hello Love's performer", "Corey Taylor's city of birth")
     for m in _overlapping(
         rf"({_NAME})['’]s?\s+((?:main |first |current |original |lead )?(?:{'|'.join(RELATION_PHRASES)}|{_NOUN}))\b", text
@@ -247,13 +253,16 @@ def _candidates(text: str) -> list[_Found]:
     phrases = "|".join(RELATION_PHRASES)
     # one modifier may come first: "the current president", "the medical director", "the chief executive"
     relation = rf"(?:\bthe\s+((?:(?!{_FUNCTION}\b)[a-z][\w-]*\s+)?(?:{phrases}|{rel_alt}))|\b({phrases}))"
-    for m in _overlapping(rf"{relation}\s+of\s+(?:the\s+)?({_NAME})", text):
+    # the name may come after a common noun or two: "the director of the 1994 film Red Harbor", "... of the score of X"
+    described = rf"((?:the\s+)?(?:(?:(?!{_FUNCTION}\b)[a-z][\w-]*|\d{{4}})\s+(?:of\s+(?:the\s+)?)?){{0,2}}?)"
+    for m in _overlapping(rf"{relation}\s+of\s+{described}(?!\d{{4}}\s+[a-z])({_NAME})", text):
         rel = m.group(1) or m.group(2)
-        target = _trim_name(m.group(3))
+        target = _trim_name(m.group(4))
         if not target:
             continue
-        end = m.start(3) + len(target)
-        found.append(_Found(m.start(), end, f"{_wh(rel)} is the {rel} of {target}?"))
+        end = m.start(4) + len(target)
+        of = m.group(3) if m.group(3).strip() not in ("", "the") else ""
+        found.append(_Found(m.start(), end, f"{_wh(rel)} is the {rel} of {of}{target}?"))
     # the role for a topic ("the contact for IT equipment", "the owner for payroll")
     for m in _overlapping(rf"\bthe\s+({_ROLE_FOR})\s+for\s+((?:[\w'’-]+\s+){{0,3}}?[\w'’-]+)(?={_ROLE_FOR_END})", text):
         found.append(_Found(m.start(), m.end(2), f"Who is the {m.group(1)} for {m.group(2)}?"))
@@ -266,6 +275,8 @@ def _candidates(text: str) -> list[_Found]:
         stranded = _STRANDED.match(clause) if in_subject and _OBJECT_RELATIVE.match(clause) else None
         if stranded:  # "the person that Vega reports to join the company": the clause ends at its preposition
             clause = stranded.group(1)
+        elif m.start() == 0 and verb_at > m.start(3):  # "the team that is led by X | is based where?"
+            clause = text[m.start(3) : verb_at].strip()
         else:
             clause = _trim_clause(clause, in_subject, _at_end(text, m.start(3) + len(clause)), _do_support(text))
         end = m.start(3) + len(clause)
@@ -285,12 +296,33 @@ def _candidates(text: str) -> list[_Found]:
         text,
     ):
         clause = m.group(2).strip()
-        noun, clause = (
-            m.group(1),
-            _trim_clause(clause, subject_at >= 0 and m.start() >= subject_at, _at_end(text, m.start(2) + len(clause)), _do_support(text)),
-        )
+        if m.start() == 0 and verb_at > m.start(2):  # "the company founded by X | is based where?"
+            clause = text[m.start(2) : verb_at].strip()
+        else:
+            in_subject = subject_at >= 0 and m.start() >= subject_at
+            clause = _trim_clause(clause, in_subject, _at_end(text, m.start(2) + len(clause)), _do_support(text))
+        noun = m.group(1)
         found.append(_Found(m.start(), m.start(2) + len(clause), f"What is the {noun} {clause}?"))
     return found
+
+
+# the main verb of a statement-like question, just before its last question word: "... | had what
+# population", "... | can seat how many people", "... | was born in which city", "... | founded which company"
+_LAST_WH = re.compile(r"^.*\s(?:what|which|who|whom|whose|where|when|how)\b")
+_VERB_GROUP = re.compile(
+    r"(?<=\s)(?:(?:is|was|are|were|has|have|had|can|could|will|would|did|does|do|may|might)\s+)?[a-z][\w-]*\s+"
+    r"(?:(?:in|at|on|for|by|from|to|with|of|into|as|under)\s+)?$"
+)
+
+
+def _main_verb_at(text: str) -> int:
+    """Where the main verb starts in a question asked as a statement whose subject comes first
+    ("the team that is led by X is based where?"); -1 for a question that starts with a question word."""
+    if _WH_START.match(text):
+        return -1
+    wh = _LAST_WH.match(text)  # the last one: an earlier "who" or "where" opens a relative clause
+    verb = _VERB_GROUP.search(text, 0, wh.end() - len(wh.group(0).split()[-1])) if wh else None
+    return verb.start() if verb else -1
 
 
 def _subject_start(text: str) -> int:
@@ -298,7 +330,8 @@ def _subject_start(text: str) -> int:
     "What year did X dissolve"); -1 for other questions."""
     low = text.lower()
     m = re.match(
-        r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?(?:(?:what|which)(?:\s+[\w-]+){0,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+",
+        r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?"
+        r"(?:(?:what|which|how many|how much)(?:\s+[\w-]+){0,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+",
         low,
     ) or re.match(r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low)
     return m.end() if m else -1
@@ -339,7 +372,7 @@ _STRANDED = re.compile(r"^(.+?\s(?:to|for|with|on|at|about|from|of|in|by|into|un
 def _relative_question(noun: str, pron: str, clause: str) -> str:
     if pron in ("that", "which") and _OBJECT_RELATIVE.match(clause):  # "the company that Dana works for"
         return f"{_wh(noun)} is the {noun} {pron} {clause}?"
-    if pron in ("who", "that", "which") and noun.split()[-1] in PERSON_RELATIONS:
+    if pron == "who" or (pron in ("that", "which") and noun.split()[-1] in PERSON_RELATIONS):
         return f"Who {clause}?"
     if pron in ("that", "which"):
         return f"Which {noun} {clause}?"

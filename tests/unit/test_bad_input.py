@@ -387,7 +387,8 @@ def test_questions_in_other_scripts_are_answered(tmp_path, company, title, text,
     rag.ingest([company])
     result = rag.ask(question)
     assert result.question == question and result.answer == answer
-    assert question in llm.prompt(0) and text in llm.prompt(0)
+    # a clear lead needs no model call; when the model breaks a close call, it sees the question and the text
+    assert not llm.calls or (question in llm.prompt(0) and text in llm.prompt(0))
     assert any(c.title == title for c in result.citations), result.citations
     Answer.model_validate_json(result.model_dump_json())  # survives a JSON round trip
     rag.close()

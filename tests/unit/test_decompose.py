@@ -104,6 +104,47 @@ def test_a_relation_may_have_a_modifier(question, expected):
     assert chain(question) == expected
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # asked as a statement: the description is the subject, before the main verb
+        ("The director of Red Harbor was born in which city?", ["Who is the director of Red Harbor?", "#1 was born in which city?"]),
+        (
+            "The actress who played Marta in Red Harbor founded which company?",
+            ["Who played Marta in Red Harbor?", "#1 founded which company?"],
+        ),
+        ("The team that is led by Dana Kim is based where?", ["Which team is led by Dana Kim?", "#1 is based where?"]),
+        (
+            "The city where Red Harbor was shot had what population in 2021?",
+            ["What is the city where Red Harbor was shot?", "#1 had what population in 2021?"],
+        ),
+        (
+            "The arena where the Maineiacs played their home games can seat how many people?",
+            ["What is the arena where the Maineiacs played their home games?", "#1 can seat how many people?"],
+        ),
+        (
+            "The theatre company founded by the star of Red Harbor is based in which city?",
+            ["Who is the star of Red Harbor?", "What is the theatre company founded by #1?", "#2 is based in which city?"],
+        ),
+        # the name after a common noun
+        (
+            "Who is the spouse of the director of the 1994 film Red Harbor?",
+            ["Who is the director of the 1994 film Red Harbor?", "Who is the spouse of #1?"],
+        ),
+        (
+            "The composer of the score of Red Harbor taught at which conservatory?",
+            ["Who is the composer of the score of Red Harbor?", "#1 taught at which conservatory?"],
+        ),
+        (
+            "How many permanent members does the company founded by Ana Ferreira have?",
+            ["What is the company founded by Ana Ferreira?", "How many permanent members does #1 have?"],
+        ),
+    ],
+)
+def test_a_description_that_opens_a_statement_is_asked_first(question, expected):
+    assert chain(question) == expected
+
+
 def test_three_hops_in_dependency_order():
     plan = decompose("What is the usual average snowfall in the city where the performers of Brother were formed?")
     assert [n.depends_on for n in plan.nodes] == [[], [1], [2]]
@@ -117,6 +158,7 @@ def test_three_hops_in_dependency_order():
         "When was Northwind Labs founded?",
         "What is the hotel limit per night?",
         "Who manages the Payments team?",
+        "The Salt Lanterns were formed in which city?",  # "The" of a name is not a description's article
     ],
 )
 def test_a_flat_question_is_one_node(question):

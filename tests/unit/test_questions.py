@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.questions import choice_options, classify
+from agent.questions import choice_options, classify, stem
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,22 @@ def test_choice_questions_carry_their_options():
 @given(st.text(max_size=200))
 def test_classify_never_fails(text):
     assert classify(text).kind in {"person", "place", "date", "number", "yesno", "choice", "entity"}
+
+
+@pytest.mark.parametrize(
+    ("question_word", "passage_word"),
+    [
+        ("director", "directed"),
+        ("creator", "created"),
+        ("writer", "written"),
+        ("writer", "wrote"),
+        ("leader", "led"),
+        ("spouse", "married"),
+    ],
+)
+def test_an_agent_noun_shares_its_stem_with_its_verb(question_word, passage_word):
+    assert stem(question_word) == stem(passage_word)
+
+
+def test_unrelated_words_keep_apart():
+    assert stem("director") != stem("direction") and stem("maintains") == stem("maintained") != stem("main")

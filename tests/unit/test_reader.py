@@ -223,6 +223,31 @@ def test_the_word_right_before_a_candidate_points_at_it():
     assert best("Who was the godfather of Carl Philipp Emanuel Bach?", [text]) == "Georg Philipp Telemann"
 
 
+def test_the_agent_noun_of_the_question_points_at_the_agent_of_its_verb():
+    film = ev("Red Harbor is a 1994 crime drama film directed by Tomas Lindgren and starring Ana Ferreira.", "Red Harbor")
+    actress = ev(
+        "Ana Ferreira is a Portuguese actress. She is best known for her role as Marta in the crime drama film Red Harbor.",
+        "Ana Ferreira",
+        1,
+    )
+    # "director" is who "directed"; her own passage says nothing of directing, so it does not lift her
+    assert best("Who is the director of Red Harbor?", [film, actress]) == "Tomas Lindgren"
+    assert best("Who starred in Red Harbor?", [film, actress]) == "Ana Ferreira"
+
+
+def test_the_spouse_is_who_the_person_is_married_to():
+    text = ev(
+        "Tomas Lindgren worked with the producer Agnes Holm for years. Lindgren is married to the costume designer Elsa Berg.",
+        "Tomas Lindgren",
+    )
+    assert best("Who is the spouse of Tomas Lindgren?", [text]) == "Elsa Berg"
+
+
+def test_a_name_may_join_its_words_with_do_or_di():
+    text = ev("In 2008 she founded the Teatro do Norte, a touring theatre company.", "Ana Ferreira")
+    assert best("Which company did Ana Ferreira found?", [text]) == "Teatro do Norte"
+
+
 def test_a_place_inside_a_title_is_a_candidate():
     text = ev("Tostig Godwinson was an Anglo-Saxon Earl of Northumbria and brother of King Harold Godwinson.", "Tostig Godwinson")
     assert best("Tostig Godwinson was an Anglo-Saxon Earl of which location?", [text]) == "Northumbria"
