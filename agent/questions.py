@@ -97,7 +97,7 @@ def classify(question: str) -> QuestionType:
     if re.search(r"\bwhere\b", low):
         return QuestionType("place", head=head)
     kind_of = re.search(r"\b(?:what|which) (?:kind|type|sort|form) of\b", low) is not None
-    verb = re.match(r"^what (?:does|do|did) .+ ([a-z]{3,})\s*\??$", low)
+    verb = re.match(r"^(?:what|which)(?: [a-z-]+){0,2}? (?:does|do|did) .+ ([a-z]{3,})\s*\??$", low)
     return QuestionType(
         "entity",
         head=head,
@@ -225,6 +225,11 @@ _SAME_STEM = {
     **dict.fromkeys(("governor", "governed", "governs", "governing"), "govern"),
     **dict.fromkeys(("spouse", "married", "marries", "marry", "wife", "husband"), "marri"),
 }
+
+
+def verb_forms(verb: str) -> list[str]:
+    """Irregular forms that share ``verb``'s stem ("win" -> "won", "wins", ...); regular ones follow from the stem."""
+    return sorted(w for w, s in _SAME_STEM.items() if s == stem(verb) and not w.startswith(s))
 
 
 def stem(word: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
-from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, stem
+from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, stem, verb_forms
 from agent.tagger import Span
 from agent.types import Evidence
 
@@ -71,6 +71,7 @@ _ORG_WORDS = frozenset(
         "council party church"
     ).split()
 )
+_SETTLEMENTS = frozenset("city town village country state county province region".split())
 _NOT_PERSON = frozenset(
     """book books award awards prize medal series album film song festival championship championships cup league museum
     society association river county city state district province street road station airport bridge war battle siege
@@ -308,7 +309,11 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
             fit *= 0.45  # one capitalised word is as often a team, a place or a thing as a person
         elif re.search(r"\s(?:of|the)\s", text):
             fit *= 0.5  # "Exploration of Psychotherapy Integration": a title or a body more often than a person
+    if qtype.kind == "entity" and qtype.head and label == "PERSON":
+        fit *= 0.7  # "what award", "which company": seldom a person (a book may be named "Madonna")
     if qtype.kind == "place" and kind == "name":
+        if qtype.head in _SETTLEMENTS and words & _ORG_WORDS:
+            fit *= 0.5  # "which town": not "Aldmoor University" (though "where did she study" may be)
         known = KNOWN_PLACES.get(qtype.head or "")
         if known is not None:
             fit *= 1.3 if text in known else 0.5
@@ -336,7 +341,8 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
 
 def _after_verb(verb: str) -> str:
     """A form of ``verb`` and the article or possessive after it ("owns the ", "owned its ")."""
-    return rf"\b{re.escape(stem(verb))}\w*\s+(?:(?:the|a|an|its|their|his|her)\s+)?"
+    forms = "|".join([*map(re.escape, verb_forms(verb)), rf"{re.escape(stem(verb))}\w*"])
+    return rf"\b(?:{forms})\s+(?:(?:the|a|an|its|their|his|her)\s+)?"
 
 
 def _object_after(verb: str) -> re.Pattern[str]:

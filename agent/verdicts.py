@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from agent.gazetteer import COUNTRIES, US_STATES
-from agent.questions import QuestionType, content_words
-from agent.reader import NAME, SENTENCE_STARTERS, YEAR, Scored
+from agent.gazetteer import COUNTRIES, DEMONYMS, US_STATES
+from agent.questions import STOPWORDS, QuestionType, content_words
+from agent.reader import NAME, SENTENCE, SENTENCE_STARTERS, YEAR, Scored
 from agent.types import Evidence
 
 
@@ -27,8 +27,12 @@ def judge_choice(question: str, qtype: QuestionType, evidence: Sequence[Evidence
     years = [_first_year(t) for t in texts]
     earliest = re.search(r"\b(first|earlier|earliest|older|oldest|before)\b", low) is not None
     latest = re.search(r"\b(later|latest|younger|youngest|newer|newest|more recent|last)\b", low) is not None
+    measures = _compared_measures(question, texts)
     if (earliest or latest) and None not in years and years[0] != years[1]:
         pick = years.index(min(years) if earliest else max(years))  # type: ignore[type-var]
+        scores[pick], scores[1 - pick] = 0.8, 0.2
+    elif measures is not None and measures[0] != measures[1]:  # "Which river is longer?": 42 km against 27 km
+        pick = measures.index(min(measures) if _LESS.search(low) else max(measures))
         scores[pick], scores[1 - pick] = 0.8, 0.2
     else:  # "Which singer is American, A or B?": the option whose passage says what the question asks
         claim = [w for w in content_words(question) if not any(w in o.lower() for o in qtype.options)]
@@ -43,11 +47,16 @@ def judge_choice(question: str, qtype: QuestionType, evidence: Sequence[Evidence
 
 def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
     """Yes when the evidence about each named subject contains what the question says of it;
-    for "the same X" questions, yes when their passages name the same known place first."""
-    subjects = [s for s in _names_in(question) if _about(s, evidence)]
+    for "the same X" questions, yes when their passages name the same known place (or
+    nationality) first, or, for "the same author" and the like, the same name after "by"."""
+    subjects = [s for s in _subjects_in(question, evidence) if _about(s, evidence)]
     claim = [w for w in content_words(question) if not any(w in s.lower() for s in subjects)]
     low = question.lower()
-    if len(subjects) >= 2 and "same" in low:
+    same = re.search(r"\bsame\s+([a-z]+)", low)
+    if len(subjects) >= 2 and same and same.group(1) in _AGENT_NOUNS:
+        agents = [_agents(_about(s, evidence), exclude=subjects) for s in subjects[:2]]
+        covered = bool(agents[0] & agents[1])
+    elif len(subjects) >= 2 and same:
         places = [_first_place(_about(s, evidence), exclude=subjects) for s in subjects[:2]]
         covered = None not in places and places[0] == places[1]
     elif len(subjects) >= 2:
@@ -63,13 +72,66 @@ def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
 
 
 def _first_place(text: str, exclude: Sequence[str]) -> str | None:
-    """The first country or US state a passage names (outside the subjects' own names)."""
+    """The first country or US state a passage names, or the country of the first nationality it
+    names ("an Irish writer": Ireland), outside the subjects' own names."""
     found = []
-    for name in US_STATES | COUNTRIES:
+    for name in US_STATES | COUNTRIES | DEMONYMS.keys():
         at = re.search(rf"\b{re.escape(name)}\b", text)
         if at and not any(name in s for s in exclude):
-            found.append((at.start(), name))
+            found.append((at.start(), DEMONYMS.get(name, name)))
     return min(found)[1] if found else None
+
+
+# "the same author": the one named after "by" in both passages
+_AGENT_NOUNS = frozenset(
+    "author writer director creator composer producer founder publisher developer designer architect artist painter".split()
+)
+_LESS = re.compile(r"\b(?:shorter|shortest|smaller|smallest|lower|lowest|fewer|less|least|lighter|shallower|narrower)\b")
+_MORE = re.compile(
+    r"\b(?:longer|longest|larger|largest|bigger|biggest|taller|tallest|higher|highest|greater|more|most|heavier|deeper|wider)\b"
+)
+_MEASURE = re.compile(r"\b(\d[\d,]*(?:\.\d+)?)\s+(?:(million|billion|thousand)\s+)?([a-z][a-z-]+|%)")
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+
+
+def _agents(text: str, exclude: Sequence[str]) -> set[str]:
+    """The names right after "by" in ``text`` ("a 2003 novel by the Irish writer Niamh Carrick")."""
+    found = set()
+    nationality = "|".join(DEMONYMS)
+    for m in re.finditer(rf"\bby\s+(?:(?:the|a|an)\s+)?(?:(?:[a-z][\w-]*|{nationality})\s+){{0,3}}", text):
+        name = NAME.match(SENTENCE.split(text[m.end() :], maxsplit=1)[0])
+        text_of = name.group(0).rstrip(".") if name else ""
+        if text_of and not any(text_of in s or s in text_of for s in exclude):
+            found.add(text_of)
+    return found
+
+
+def _compared_measures(question: str, texts: Sequence[str]) -> list[float] | None:
+    """For "which is longer / larger / has more X": each option's first amount in a unit both
+    passages use (the question's own unit first: "students", "kilometres"), else None."""
+    low = question.lower()
+    if not (_MORE.search(low) or _LESS.search(low)):
+        return None
+    found = [
+        [(float(m.group(1).replace(",", "")) * _SCALE.get(m.group(2) or "", 1), m.group(3)) for m in _MEASURE.finditer(t.lower())]
+        for t in texts
+    ]
+    units = [u for _, u in found[0] if u not in STOPWORDS and any(u == v for _, v in found[1])]
+    if not units:
+        return None
+    unit = next((u for u in units if u in low or u.rstrip("s") in low), units[0])
+    return [next(value for value, u in f if u == unit) for f in found]
+
+
+def _subjects_in(question: str, evidence: Sequence[Evidence]) -> list[str]:
+    """What the question names: passage titles it quotes ("Salt on the Wind", longest first), then other names."""
+    low = question.lower()
+    titles = []
+    for title in sorted({e.title for e in evidence if len(e.title) > 2}, key=len, reverse=True):
+        if re.search(rf"\b{re.escape(title.lower())}\b", low) and not any(title.lower() in t.lower() for t in titles):
+            titles.append(title)
+    rest = [n for n in _names_in(question) if not any(n.lower() in t.lower() for t in titles)]
+    return sorted(titles, key=lambda t: low.index(t.lower())) + rest
 
 
 def _names_in(question: str) -> list[str]:

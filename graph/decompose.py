@@ -64,6 +64,11 @@ _NAME_NOUNS = (
 _CLAUSE_END = r",\s+(?![A-Z])|[;?]|$"
 _ROLE_FOR = r"(?:main\s+|first\s+|usual\s+)?(?:contact|contact person|owner|lead|manager|person responsible|point of contact)"
 _ROLE_FOR_END = r"\s+(?:is|was|are|were|based|born|located|work|works|report|reports|live|lives|sit|sits|do|does|did)\b|\s*[?,.]|$"
+# a reduced relative clause: "the film shot in Gdynia", "the prize won by X", "the university attended by X"
+_REDUCED = (
+    r"containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed"
+    r"|shot|set|built|won|held|sold|given|taken|where|[a-z]{3,}ed(?=\s+(?:by|in|at|on|from|for|with|as|into|under)\b)"
+)
 _PREPOSITIONS = frozenset("to on in at for with from about of by".split())
 # the main verb that ends "Where was X born?", "When was X founded?"
 _PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
@@ -175,8 +180,9 @@ _WH_START = re.compile(r"^\s*(?:(?:in|on|at|from|for|by|to|of|with|during)\s+)?(
 _CLAUSE_QUESTION = re.compile(
     r"^(?P<head>.+)\s(?:a|an|the)\s+(?P<noun>(?:[\w'’-]+\s+){0,3}?[a-z][\w-]*),?\s+"
     r"(?:whose\s+(?P<relation>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)\s+(?:is|was|are|were)\s+(?P<asked>whom?|what)"
-    r"|(?P<pronoun>who|that|which)\s+(?P<clause>.+?)"
-    r"|(?P<reduced>(?:known|famous|noted|best known)\s+(?:for|as)\s+.+?))\s*\?$"
+    r"|(?P<pronoun>who|that|which)\s+(?P<clause>\S+\s.+?)"
+    r"|(?P<reduced>(?:known|famous|noted|best known)\s+(?:for|as)\s+.+?)"
+    r"|(?P<participle>(?:born|based|located|founded|formed|established|built|raised|educated)\s+.+?))\s*\?$"
 )
 _ENDS_ASKING = re.compile(r"\b(?:what|whom|who|where|when|(?:what|which)\s+[\w-]+|how\s+(?:many|much|old|long))\s*\?$")
 _COPULA_END = re.compile(r"^(?P<subject>.+?),?\s+(?:is|was|are|were)$")
@@ -186,7 +192,8 @@ def _asked_in_clause(text: str) -> tuple[str | None, str] | None:
     """A statement-like question whose question word sits in a clause about something it only
     describes: "X is in the hand of a German musician whose godfather is whom?" asks first
     "X is in the hand of what German musician?", then "Who is the godfather of #0?"; "... is
-    operated by a hydrologist who reports to whom?" then "#0 reports to whom?". When the
+    operated by a hydrologist who reports to whom?" then "#0 reports to whom?"; "... by a publisher born
+    in which city?" then "#0 was born in which city?". When the
     description is the subject's own ("Scott Howell is a consultant who has worked with the
     mayor of what city?"), there is nothing to find first: (None, "Scott Howell has worked with
     the mayor of what city?"). None for questions that start with a question word (the other
@@ -206,8 +213,11 @@ def _asked_in_clause(text: str) -> tuple[str | None, str] | None:
         then = f"{wh} is the {m.group('relation')} of {subject}?"
     elif m.group("pronoun"):
         then = f"{subject} {m.group('clause')}?"
-    else:
+    elif m.group("reduced"):
         then = f"{subject} is {m.group('reduced')}?"
+    else:  # "... by a publisher born in which city?"
+        participle = m.group("participle")
+        then = f"{subject} {'is' if participle.startswith(('based', 'located')) else 'was'} {participle}?"
     return (None, then) if copula else (f"{head} what {m.group('noun')}?", then)
 
 
@@ -292,7 +302,7 @@ def _candidates(text: str) -> list[_Found]:
             continue
         found.append(_Found(m.start(), m.start(4) + len(tail), f"What is the {noun} {subject} {verb} {tail}?"))
     for m in _overlapping(
-        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:containing|including|featuring|located|based|founded|owned|run|led|named|called|born|produced|made|written|directed|where)\b\s+.+?)(?={_CLAUSE_END})",
+        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:{_REDUCED})\b\s+.+?)(?={_CLAUSE_END})",
         text,
     ):
         clause = m.group(2).strip()
@@ -333,7 +343,7 @@ def _subject_start(text: str) -> int:
         r"^\s*(?:(?:in|on|at|from|for|by|to|of)\s+)?"
         r"(?:(?:what|which|how many|how much)(?:\s+[\w-]+){0,3}|when|where|why|how|who|whom)\s+(?:did|does|do)\s+",
         low,
-    ) or re.match(r"^\s*(?:when|where|why)\s+(?:was|were|is|are|has|have|had)\s+", low)
+    ) or re.match(r"^\s*(?:(?:in|on|at)\s+)?(?:when|where|why|(?:what|which)\s+[\w-]+)\s+(?:was|were|is|are|has|have|had)\s+", low)
     return m.end() if m else -1
 
 
@@ -411,7 +421,8 @@ def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support
     if not in_subject:
         return clause
     words = clause.split()
-    if at_end and len(words) > 2 and (do_support or _PARTICIPLE.fullmatch(words[-1])):
+    own_passive = words[-2:-1] in (["is"], ["was"], ["are"], ["were"])  # "the city where X was born": the clause's own verb
+    if at_end and len(words) > 2 and (do_support or (_PARTICIPLE.fullmatch(words[-1]) and not own_passive)):
         # the question's own verb ends it: "... the Lowmoor river gauge report to?", "... the Zephyr engine born?"
         verb = 2 if do_support and words[-1] in _PREPOSITIONS else 1
         return " ".join(words[:-verb])

@@ -139,6 +139,25 @@ def test_a_relation_may_have_a_modifier(question, expected):
             "How many permanent members does the company founded by Ana Ferreira have?",
             ["What is the company founded by Ana Ferreira?", "How many permanent members does #1 have?"],
         ),
+        # "was born" is the clause's own verb, not the question's
+        (
+            "In what county is the city where Harris W. Fawell was born?",
+            ["What is the city where Harris W. Fawell was born?", "In what county is #1?"],
+        ),
+        # any participle with its agent or place: "attended by", "won by"; the main verb comes last
+        (
+            "In what year was the university attended by Niamh Carrick founded?",
+            ["What is the university attended by Niamh Carrick?", "In what year was #1 founded?"],
+        ),
+        # the question word inside a reduced clause of the predicate: first who it describes
+        (
+            "The prize won by The Glass Orchard was established by a publisher born in which city?",
+            ["What is the prize won by The Glass Orchard?", "#1 was established by what publisher?", "#2 was born in which city?"],
+        ),
+        (
+            "The Glass Orchard is a novel by a writer who worked as a journalist for which newspaper?",
+            ["The Glass Orchard is a novel by what writer?", "#1 worked as a journalist for which newspaper?"],
+        ),
     ],
 )
 def test_a_description_that_opens_a_statement_is_asked_first(question, expected):

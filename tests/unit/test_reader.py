@@ -118,6 +118,60 @@ def test_yes_no_from_what_each_subject_passage_says():
     assert judge_choice(question, classify(question), docs)[0].text == "no"
 
 
+def test_choice_by_a_measure_both_passages_give():
+    docs = [
+        ev("The River Owenmore is a river in County Sligo. It is 42 kilometres long and flows into the bay.", "River Owenmore"),
+        ev("The River Dalla is a river in County Armagh, founded 1900. It is 27 kilometres long.", "River Dalla", 1),
+    ]
+    longer = "Which river is longer, the River Owenmore or the River Dalla?"
+    shorter = "Which river is shorter, the River Owenmore or the River Dalla?"
+    assert judge_choice(longer, classify(longer), docs)[0].text == "River Owenmore"
+    assert judge_choice(shorter, classify(shorter), docs)[0].text == "River Dalla"
+    students = "Which university has more students, Aldmoor or Brenmoor?"
+    unis = [
+        ev("Aldmoor is a university in Galway with about 19,000 students and 2,000 staff.", "Aldmoor"),
+        ev("Brenmoor has 3,000 staff and 21,500 students.", "Brenmoor", 1),
+    ]
+    assert judge_choice(students, classify(students), unis)[0].text == "Brenmoor"  # the question's own unit
+
+
+def test_the_same_author_is_the_name_after_by_in_both_passages():
+    docs = [
+        ev("The Glass Orchard is a 2003 novel by the Irish writer Niamh Carrick. It won a prize.", "The Glass Orchard"),
+        ev("Salt on the Wind is a 2009 novel by Niamh Carrick, set off the coast of Donegal.", "Salt on the Wind", 1),
+    ]
+    question = "Were The Glass Orchard and Salt on the Wind written by the same author?"
+    assert judge_choice(question, classify(question), docs)[0].text == "yes"
+    docs[1] = ev("Salt on the Wind is a 2009 novel by Dermot Hale, set off the coast of Donegal.", "Salt on the Wind", 1)
+    assert judge_choice(question, classify(question), docs)[0].text == "no"
+
+
+def test_the_same_nationality_from_a_nationality_word_or_a_country():
+    docs = [
+        ev("Scott Derrickson is an American director and screenwriter.", "Scott Derrickson"),
+        ev("Ed Wood was a filmmaker from the United States.", "Ed Wood", 1),
+    ]
+    question = "Were Scott Derrickson and Ed Wood of the same nationality?"
+    assert judge_choice(question, classify(question), docs)[0].text == "yes"
+    docs[1] = ev("Ed Wood was an Irish filmmaker.", "Ed Wood", 1)
+    assert judge_choice(question, classify(question), docs)[0].text == "no"
+
+
+def test_what_award_gets_the_award_won_not_the_author():
+    novel = ev(
+        "The Glass Orchard is a 2003 novel by the Irish writer Niamh Carrick. The novel won the Kestrel Prize in 2004.", "The Glass Orchard"
+    )
+    assert best("What award did The Glass Orchard win?", [novel]) == "Kestrel Prize"
+
+
+def test_which_town_is_not_a_university():
+    text = ev(
+        "Niamh Carrick is an Irish novelist. She studied English literature at Aldmoor University, having been born in Sligo.",
+        "Niamh Carrick",
+    )
+    assert best("Niamh Carrick was born in which town?", [text]) == "Sligo"
+
+
 def test_the_llm_chooses_among_the_options_only():
     llm = FakeLLM([{"answer": "Ravi Mehta"}])
     reading = read("Who manages the Payments team?", [TEAMS, MANAGERS], llm=llm, settings=Settings(reader_llm_weight=1.0))
