@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -107,15 +108,36 @@ def test_choice_by_earliest_year():
     assert judge_choice(question, classify(question), docs)[0].text == "The Exies"
 
 
-def test_yes_no_from_what_each_subject_passage_says():
-    docs = [
-        ev("Christopher Nolan is a British film director.", "Christopher Nolan"),
-        ev("Sathish Kalathil is an Indian film director.", "Sathish Kalathil", 1),
-    ]
-    question = "Are Christopher Nolan and Sathish Kalathil both film directors?"
-    assert judge_choice(question, classify(question), docs)[0].text == "yes"
-    docs[1] = ev("Sathish Kalathil is an Indian cricket player.", "Sathish Kalathil", 1)
-    assert judge_choice(question, classify(question), docs)[0].text == "no"
+@pytest.mark.parametrize(
+    ("question", "first", "second", "yes_if", "no_if"),
+    [
+        (  # what each subject's passage says
+            "Are Christopher Nolan and Sathish Kalathil both film directors?",
+            ("Christopher Nolan", "Christopher Nolan is a British film director."),
+            "Sathish Kalathil",
+            "Sathish Kalathil is an Indian film director.",
+            "Sathish Kalathil is an Indian cricket player.",
+        ),
+        (  # the same author: the name after "by" in both passages
+            "Were The Glass Orchard and Salt on the Wind written by the same author?",
+            ("The Glass Orchard", "The Glass Orchard is a 2003 novel by the Irish writer Niamh Carrick. It won a prize."),
+            "Salt on the Wind",
+            "Salt on the Wind is a 2009 novel by Niamh Carrick, set off the coast of Donegal.",
+            "Salt on the Wind is a 2009 novel by Dermot Hale, set off the coast of Donegal.",
+        ),
+        (  # the same nationality: a nationality word or a country
+            "Were Scott Derrickson and Ed Wood of the same nationality?",
+            ("Scott Derrickson", "Scott Derrickson is an American director and screenwriter."),
+            "Ed Wood",
+            "Ed Wood was a filmmaker from the United States.",
+            "Ed Wood was an Irish filmmaker.",
+        ),
+    ],
+)
+def test_yes_no_from_what_each_subject_passage_says(question, first, second, yes_if, no_if):
+    one = ev(first[1], first[0])
+    assert judge_choice(question, classify(question), [one, ev(yes_if, second, 1)])[0].text == "yes"
+    assert judge_choice(question, classify(question), [one, ev(no_if, second, 1)])[0].text == "no"
 
 
 def test_choice_by_a_measure_both_passages_give():
@@ -133,28 +155,6 @@ def test_choice_by_a_measure_both_passages_give():
         ev("Brenmoor has 3,000 staff and 21,500 students.", "Brenmoor", 1),
     ]
     assert judge_choice(students, classify(students), unis)[0].text == "Brenmoor"  # the question's own unit
-
-
-def test_the_same_author_is_the_name_after_by_in_both_passages():
-    docs = [
-        ev("The Glass Orchard is a 2003 novel by the Irish writer Niamh Carrick. It won a prize.", "The Glass Orchard"),
-        ev("Salt on the Wind is a 2009 novel by Niamh Carrick, set off the coast of Donegal.", "Salt on the Wind", 1),
-    ]
-    question = "Were The Glass Orchard and Salt on the Wind written by the same author?"
-    assert judge_choice(question, classify(question), docs)[0].text == "yes"
-    docs[1] = ev("Salt on the Wind is a 2009 novel by Dermot Hale, set off the coast of Donegal.", "Salt on the Wind", 1)
-    assert judge_choice(question, classify(question), docs)[0].text == "no"
-
-
-def test_the_same_nationality_from_a_nationality_word_or_a_country():
-    docs = [
-        ev("Scott Derrickson is an American director and screenwriter.", "Scott Derrickson"),
-        ev("Ed Wood was a filmmaker from the United States.", "Ed Wood", 1),
-    ]
-    question = "Were Scott Derrickson and Ed Wood of the same nationality?"
-    assert judge_choice(question, classify(question), docs)[0].text == "yes"
-    docs[1] = ev("Ed Wood was an Irish filmmaker.", "Ed Wood", 1)
-    assert judge_choice(question, classify(question), docs)[0].text == "no"
 
 
 def test_what_award_gets_the_award_won_not_the_author():
