@@ -55,7 +55,7 @@ class QuestionType:
     options: tuple[str, ...] = field(default=())
     recognised: bool = True  # False when no English question cue was found (the reader then declines)
     kind_of: bool = False  # "what kind of university": a description ("land-grant university") answers, not a name
-    verb: str | None = None  # "what does the Vision Team own": the object of "own" answers ("owns the image search service")
+    verb: str | None = None  # "what does the Vision Team own": the object of "own" answers ("owns the image search service"); "write for"
 
 
 def classify(question: str) -> QuestionType:
@@ -97,18 +97,18 @@ def classify(question: str) -> QuestionType:
     if re.search(r"\bwhere\b", low):
         return QuestionType("place", head=head)
     kind_of = re.search(r"\b(?:what|which) (?:kind|type|sort|form) of\b", low) is not None
-    verb = re.match(r"^(?:what|which)(?: [a-z-]+){0,2}? (?:does|do|did) .+ ([a-z]{3,})\s*\??$", low)
+    verb = re.match(r"^(?:what|which)(?: [a-z-]+){0,2}? (?:does|do|did) .+? ([a-z]{3,}(?: (?:for|with|on|at|in|to|from))?)\s*\??$", low)
     return QuestionType(
         "entity",
         head=head,
         recognised=bool(_WH.search(low)),
         kind_of=kind_of,
-        verb=verb.group(1) if verb and verb.group(1) not in _NO_OBJECT else None,
+        verb=verb.group(1) if verb and verb.group(1).split()[0] not in _NO_OBJECT else None,
     )
 
 
 # "what does X stand for", "what does X do": no object to find after the verb
-_NO_OBJECT = frozenset("for like about with into from to of on in at by do have has had mean say become look".split())
+_NO_OBJECT = frozenset("for like about with into from to of on in at by do have has had mean say become look stand".split())
 
 
 def _last_clause(low: str) -> str:

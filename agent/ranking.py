@@ -15,6 +15,7 @@ cross-validation (``benchmarks/bench_ranking.py``, reported in ``benchmarks/REPO
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ def rank_with_features(
         # a number's unit is no reason to discount the sentence: "14 examination rooms" is answered
         # by the sentence that says "examination rooms" as much as "38 staff" beside it is
         c_stems = stems(c.text) if c.kind != "number" else set()
-        s_stems = stems(c.sentence) - c_stems
+        s_stems = (stems(c.sentence) | _pronoun_subject(c.sentence, subjects, c.passage)) - c_stems
         p_stems = stems(c.previous) - c_stems - s_stems
         lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
         semantic = sims.get(_context(c), lexical)
@@ -171,6 +172,17 @@ def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], sc
         return 0.0
     other = [match.get(p, 0.0) for p in about if p != scored_in] + [v for p, v in mentions.items() if p != scored_in]
     return 0.5 * max(other, default=0.0)
+
+
+_PRONOUN_START = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their)\b")
+
+
+def _pronoun_subject(sentence: str, subjects: Sequence[str], passage: int) -> set[str]:
+    """The words of what a passage is about, for its sentences that open with a pronoun ("She was
+    appointed MBE in 2004." in the passage *Fiona Macrae*): the pronoun is its subject."""
+    if passage < len(subjects) and subjects[passage] and _PRONOUN_START.match(sentence):
+        return stems(subjects[passage])
+    return set()
 
 
 def _context(c: Candidate) -> str:

@@ -340,9 +340,12 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
 
 
 def _after_verb(verb: str) -> str:
-    """A form of ``verb`` and the article or possessive after it ("owns the ", "owned its ")."""
-    forms = "|".join([*map(re.escape, verb_forms(verb)), rf"{re.escape(stem(verb))}\w*"])
-    return rf"\b(?:{forms})\s+(?:(?:the|a|an|its|their|his|her)\s+)?"
+    """A form of ``verb`` (with its preposition: "write for") and the article or possessive after
+    it ("owns the ", "owned its ", "wrote for the ")."""
+    head, *preposition = verb.split()
+    forms = "|".join([*map(re.escape, verb_forms(head)), rf"{re.escape(stem(head))}\w*"])
+    then = "".join(rf"{p}\s+" for p in preposition)
+    return rf"\b(?:{forms})\s+{then}(?:(?:the|a|an|its|their|his|her)\s+)?"
 
 
 def _object_after(verb: str) -> re.Pattern[str]:

@@ -25,6 +25,7 @@ from agent.escalation import ask_person, check
 from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
 from agent.llm import ask_structured
 from agent.prompts import EXAMPLE_NAMES, plan_messages
+from agent.reader import NAME
 from agent.state import AgentState, Context, add_times
 from agent.types import Evidence, LLMCall, NodeResult, StepEvent
 from agent.writer import ask, free_final, free_node, free_warmup, llm_calls, refine_memory, retried
@@ -200,6 +201,7 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             # of a question asked in parts may share its answer ("Who wrote X and who directed it?")
             about = nx.ancestors(to_networkx(dag), i) if dag.parts else set(results)
             earlier = [r.answer for r in results.values() if r.id in about and not is_unknown(r.answer)]
+            earlier += [n.group(0) for n in NAME.finditer(state["question"])]  # what the question names is not a hop's answer
             reading = ctx.read(queries[i], pool, stage="node", exclude=earlier, shown_first=top_k)
             answer, node_calls, notes = reading.answer, reading.calls, reading.notes
             typed[i] = reading.typed

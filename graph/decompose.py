@@ -114,7 +114,8 @@ def _chain(text: str, max_nodes: int) -> Plan:
         found = _innermost(text)
         if found is None:
             break
-        rest = f"{text[: found.start]}#{len(nodes) + 1}{text[found.end :]}"
+        before = re.sub(r"\b(?:[Tt]he|[Aa]n?)\s+$", "", text[: found.start])  # "the lead singer of X": the article goes too
+        rest = f"{before}#{len(nodes) + 1}{text[found.end :]}"
         if _is_empty(rest):  # the description is the whole question: it is the last node
             break
         node_id = len(nodes) + 1

@@ -192,3 +192,16 @@ def test_a_part_not_found_says_unknown_and_lowers_confidence():
     retriever = LexicalRetriever([("Managers", "Dana Kim manages the Payments team.")])
     answer = run(FakeLLM([first_option_or_enough] * 4), retriever, question="Who manages the Payments team and when was it founded?")
     assert answer.answer == "Dana Kim; unknown" and answer.confidence == "low"
+
+
+LABEL = [
+    ("Thistle Records", "Thistle Records is an independent record label in Edinburgh. It was founded in 1989 by Fiona Macrae."),
+    ("Fiona Macrae", "Fiona Macrae was a Scottish journalist. She was at the Glasgow Herald before founding Thistle Records."),
+]
+
+
+def test_what_the_question_names_is_not_a_hops_answer():
+    retriever = LexicalRetriever(list(LABEL))
+    answer = run(FakeLLM([]), retriever, "Which newspaper was the founder of Thistle Records at?", reader="score")
+    assert [n.answer for n in answer.nodes] == ["Fiona Macrae", "Glasgow Herald"]  # not Thistle Records, named by the question
+    assert answer.answer == "Glasgow Herald"

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.questions import classify
-from agent.ranking import rank
+from agent.ranking import rank, rank_with_features
 from agent.reader import extract_candidates
 from agent.reading import read
 from agent.settings import Settings
@@ -295,6 +295,20 @@ def test_the_spouse_is_who_the_person_is_married_to():
         "Tomas Lindgren",
     )
     assert best("Who is the spouse of Tomas Lindgren?", [text]) == "Elsa Berg"
+
+
+def test_a_sentence_that_opens_with_a_pronoun_is_about_its_passage():
+    text = ev("Fiona Macrae was born in 1950 and was a Scottish music journalist. She was appointed MBE in 2004.", "Fiona Macrae")
+    question = "When was Fiona Macrae appointed MBE?"
+    ranked = rank_with_features(question, classify(question), extract_candidates([text], classify(question)), None, [text.title])
+    lexical = {r.scored.text: r.features["lexical"] for r in ranked}
+    assert ranked[0].scored.text == "2004" and lexical["2004"] >= 2 * lexical["1950"]  # "She" is Fiona Macrae: all four words match
+
+
+def test_the_object_of_a_verb_with_its_preposition():
+    text = ev("Fiona Macrae wrote for the Glasgow Herald for two decades before founding Thistle Records.", "Fiona Macrae")
+    assert classify("Which newspaper did Fiona Macrae write for?").verb == "write for"
+    assert best("Which newspaper did Fiona Macrae write for?", [text]) == "Glasgow Herald"
 
 
 def test_a_name_may_join_its_words_with_do_or_di():
