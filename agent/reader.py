@@ -59,7 +59,10 @@ _HEADING_LINE = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+)$", re.MULTILINE)
 # the unit after a number: "per night", "days", "examination rooms" (a plural noun may end a two-word unit)
 _UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+|\s+(?P<plural>[a-z][a-z-]+s)\b)?)")
 QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
-SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9\"“(*-])|\n+")
+# a sentence ends at . ! ? ; before a capital, but not after a title ("Dr. Lucia Ferreira", "St. Louis")
+_TITLES = ("Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Jr", "Sr", "Rev", "Gen", "Col", "Lt", "No", "Mt")
+_ABBREVIATIONS = "".join(rf"(?<!\b{a}\.)" for a in _TITLES)
+SENTENCE = re.compile(rf"(?<=[.!?;]){_ABBREVIATIONS}\s+(?=[A-Z0-9\"“(*-])|\n+")
 SENTENCE_STARTERS = frozenset(
     """the a an in on at he she it they this that these those his her its their there after before during
     when while since as from for by with and but or if although however also then today yes no we our
@@ -85,6 +88,13 @@ _HONORIFICS = frozenset(
     """senator president governor king queen sir dame dr professor prof colonel lord pope bishop archbishop cardinal mayor
     chancellor minister premier emperor empress sultan""".split()
 )
+
+
+def _is_title_alone(words: list[str]) -> bool:
+    """ "Dr." or "Professor": a title, never a name by itself."""
+    return len(words) == 1 and words[0].lower().rstrip(".") in _HONORIFICS
+
+
 _CONVERSION = re.compile(r"\d[^()]{0,30}\(\s*(?:about\s+|approximately\s+)?$")  # "6.8 inches (17.3 cm)": the second is a conversion
 _PLACE_CUE = re.compile(r"\b(?:in|at|from|near|to|of|into|across|throughout|within|outside|between)\s+(?:the\s+)?$", re.IGNORECASE)
 _NOT_UNIT = STOPWORDS | {"and", "or", "to", "in", "of", "per", "years", "year"}
@@ -246,7 +256,7 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             words = words[1:]
         while words and words[-1].lower() in {"of", "the", "and", "&", "de", "on", "for"}:
             words = words[:-1]
-        if not words or re.fullmatch(rf"(?:{MONTHS}|{WEEKDAYS})", " ".join(words)):
+        if not words or re.fullmatch(rf"(?:{MONTHS}|{WEEKDAYS})", " ".join(words)) or _is_title_alone(words):
             continue
         titled = [i for i, w in enumerate(words[:-1]) if w.lower().rstrip(".") in _HONORIFICS]
         if qtype is not None and qtype.kind == "person" and titled and words[titled[-1] + 1][:1].isupper():

@@ -311,6 +311,12 @@ def test_the_object_of_a_verb_with_its_preposition():
     assert best("Which newspaper did Fiona Macrae write for?", [text]) == "Glasgow Herald"
 
 
+def test_a_title_neither_ends_a_sentence_nor_answers_alone():
+    text = ev("Its medical director is Dr. Lucia Ferreira, who trained at St. Andrews. It has 14 rooms.", "Northside Clinic")
+    assert best("Who is the medical director of Northside Clinic?", [text]) == "Lucia Ferreira"
+    assert "Dr" not in {c.text for c in extract_candidates([text], classify("Who is the medical director?"))}
+
+
 def test_a_name_may_join_its_words_with_do_or_di():
     text = ev("In 2008 she founded the Teatro do Norte, a touring theatre company.", "Ana Ferreira")
     assert best("Which company did Ana Ferreira found?", [text]) == "Teatro do Norte"
