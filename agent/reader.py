@@ -245,8 +245,8 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             if words:
                 add(m.start(1) + m.group(1).find(words[0]), m.end(), "phrase")
     if qtype is not None and qtype.verb:  # "what does X own": the verb's object, whatever its case
-        for m in _object_after(qtype.verb).finditer(sent):
-            add(m.start(1), m.end(1), "phrase")
+        for m in [*_objects_after(qtype.verb).finditer(sent), *_object_after(qtype.verb).finditer(sent)]:
+            add(m.start(1), m.end(1), "phrase")  # a whole list first: "the search service and the tagging pipeline"
     for m in ORG.finditer(sent):
         add(m.start(), m.end(), "name")
     for m in NAME.finditer(sent):
@@ -358,13 +358,20 @@ def _after_verb(verb: str) -> str:
     return rf"\b(?:{forms})\s+{then}(?:(?:the|a|an|its|their|his|her)\s+)?"
 
 
+_OBJECT = r"(?:[\w'’-]+\s+){0,4}?[\w'’-]+"
+_OBJECT_END = r"(?=\s*(?:[,.;:!?)]|$)|\s+(?:and|or|in|on|at|for|to|from|with|by|since|until|which|that|who|as)\b)"
+# the next item of a list of objects: "…, the photo tagging pipeline", "… and Copper Fields" (not "…, and it is")
+_NEXT_OBJECT = r"(?:,\s+(?:and\s+)?|\s+and\s+)(?:(?:the|a|an|its|their|his|her)\s+|(?=[A-Z]))"
+
+
 def _object_after(verb: str) -> re.Pattern[str]:
     """A form of ``verb``, then its object up to a comma, "and", a preposition or a relative pronoun."""
-    return re.compile(
-        _after_verb(verb) + r"((?:[\w'’-]+\s+){0,4}?[\w'’-]+)"
-        r"(?=\s*(?:[,.;:!?)]|$)|\s+(?:and|or|in|on|at|for|to|from|with|by|since|until|which|that|who|as)\b)",
-        re.IGNORECASE,
-    )
+    return re.compile(_after_verb(verb) + rf"({_OBJECT}){_OBJECT_END}", re.IGNORECASE)
+
+
+def _objects_after(verb: str) -> re.Pattern[str]:
+    """A form of ``verb``, then a list of objects ("owns the image search service and the photo tagging pipeline")."""
+    return re.compile(_after_verb(verb) + rf"({_OBJECT}(?:{_NEXT_OBJECT}{_OBJECT})+){_OBJECT_END}")
 
 
 def _object_of(verb: str, text: str, sentence: str) -> bool:

@@ -69,6 +69,13 @@ def test_what_does_x_own_gets_the_object_of_own_not_a_name_nearby():
     assert best("What does the Vision Team own?", [doc]) == "image search service"
 
 
+def test_what_does_x_own_gets_the_whole_list_it_owns():
+    doc = ev("The Vision Team owns the image search service and the photo tagging pipeline. Omar Haddad leads it.", "Vision Team")
+    assert best("What does the Vision Team own?", [doc]) == "image search service and the photo tagging pipeline"
+    doc = ev("Thistle Records released The Salt Lanterns, Copper Fields and Hollow Ground in the 1990s.", "Thistle Records")
+    assert best("What did Thistle Records release?", [doc]) == "The Salt Lanterns, Copper Fields and Hollow Ground"
+
+
 def test_a_number_keeps_a_two_word_unit_but_not_the_words_after_it():
     doc = ev("The clinic has 14 examination rooms and employs 38 staff. Rent rose 12 times its old level.", "Clinic")
     found = extract_candidates([doc], classify("How many examination rooms does the clinic have?"))
