@@ -75,6 +75,7 @@ def rank_with_features(
     """``rank``, with each candidate's signals."""
     q_words = set(content_words(question))
     q_stems = stems(question)
+    q_names = _name_stems(question.split(" ", 1)[-1])  # "Brand" in "Who is the author of Brand?" (not its first word)
     q_low = question.lower()
     contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
     sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
@@ -95,7 +96,8 @@ def rank_with_features(
         # by the sentence that says "examination rooms" as much as "38 staff" beside it is
         c_stems = stems(c.text) if c.kind != "number" else set()
         s_stems = (stems(c.sentence) | _pronoun_subject(c.sentence, subjects, c.passage)) - c_stems
-        p_stems = stems(c.previous) - c_stems - s_stems
+        s_stems -= q_names - _name_stems(c.sentence) - _pronoun_subject(c.sentence, subjects, c.passage)  # a name only as a name
+        p_stems = stems(c.previous) - c_stems - s_stems - (q_names - _name_stems(c.previous))
         lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
         semantic = sims.get(_context(c), lexical)
         match[c.passage] = max(match.get(c.passage, 0.0), 0.5 * (semantic + lexical))
@@ -172,6 +174,11 @@ def _about_bonus(s: Scored, subjects: Sequence[str], match: dict[int, float], sc
         return 0.0
     other = [match.get(p, 0.0) for p in about if p != scored_in] + [v for p, v in mentions.items() if p != scored_in]
     return 0.5 * max(other, default=0.0)
+
+
+def _name_stems(text: str) -> set[str]:
+    """Stems of the capitalised words of ``text``: the question's "Brand" (a play) is not a sentence's "brand"."""
+    return {stem(w.lower()) for w in re.findall(r"\b[A-Z][\w'’-]*", text)}
 
 
 _PRONOUN_START = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their)\b")

@@ -59,10 +59,10 @@ _HEADING_LINE = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+)$", re.MULTILINE)
 # the unit after a number: "per night", "days", "examination rooms" (a plural noun may end a two-word unit)
 _UNIT = re.compile(r"\s+((?:per|a)\s+[a-z]+|(?:[a-z][a-z-]+)(?:\s+(?:per|a)\s+[a-z]+|\s+(?P<plural>[a-z][a-z-]+s)\b)?)")
 QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
-# a sentence ends at . ! ? ; before a capital, but not after a title ("Dr. Lucia Ferreira", "St. Louis")
+# a sentence ends at . ! ? ; before a capital, but not after a title ("Dr. Lucia Ferreira", "St. Louis") or an initial
 _TITLES = ("Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Jr", "Sr", "Rev", "Gen", "Col", "Lt", "No", "Mt")
 _ABBREVIATIONS = "".join(rf"(?<!\b{a}\.)" for a in _TITLES)
-SENTENCE = re.compile(rf"(?<=[.!?;]){_ABBREVIATIONS}\s+(?=[A-Z0-9\"“(*-])|\n+")
+SENTENCE = re.compile(rf"(?<=[.!?;]){_ABBREVIATIONS}(?<!\b[A-Z]\.)\s+(?=[A-Z0-9\"“(*-])|\n+")  # nor an initial: "Harris W. Fawell"
 SENTENCE_STARTERS = frozenset(
     """the a an in on at he she it they this that these those his her its their there after before during
     when while since as from for by with and but or if although however also then today yes no we our

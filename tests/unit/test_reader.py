@@ -321,7 +321,17 @@ def test_the_object_of_a_verb_with_its_preposition():
 def test_a_title_neither_ends_a_sentence_nor_answers_alone():
     text = ev("Its medical director is Dr. Lucia Ferreira, who trained at St. Andrews. It has 14 rooms.", "Northside Clinic")
     assert best("Who is the medical director of Northside Clinic?", [text]) == "Lucia Ferreira"
+    text = ev("Its chair is Harris W. Fawell. He was born in 1929.", "Northside Clinic")  # nor does an initial
+    assert best("Who is the chair of Northside Clinic?", [text]) == "Harris W. Fawell"
     assert "Dr" not in {c.text for c in extract_candidates([text], classify("Who is the medical director?"))}
+
+
+def test_a_name_in_the_question_matches_only_as_a_name():
+    evidence = [
+        ev("Brand is a play by the Norwegian playwright Henrik Ibsen.", "Brand (play)"),
+        ev("Anastasia Ashman is an American author and a strategist of the personal brand.", "Anastasia Ashman", 1),
+    ]
+    assert best("Who is the author of Brand?", evidence) == "Henrik Ibsen"  # the play Brand, not a "brand"
 
 
 def test_a_name_may_join_its_words_with_do_or_di():
