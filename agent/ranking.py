@@ -95,8 +95,9 @@ def rank_with_features(
         # a number's unit is no reason to discount the sentence: "14 examination rooms" is answered
         # by the sentence that says "examination rooms" as much as "38 staff" beside it is
         c_stems = stems(c.text) if c.kind != "number" else set()
-        s_stems = (stems(c.sentence) | _pronoun_subject(c.sentence, subjects, c.passage)) - c_stems
-        s_stems -= q_names - _name_stems(c.sentence) - _pronoun_subject(c.sentence, subjects, c.passage)  # a name only as a name
+        pronoun_for = _pronoun_subject(c.sentence, subjects, c.passage)  # "She was appointed ..." in her own article
+        s_stems = (stems(c.sentence) | pronoun_for) - c_stems
+        s_stems -= q_names - _name_stems(c.sentence) - pronoun_for  # a name of the question counts only as a name
         p_stems = stems(c.previous) - c_stems - s_stems - (q_names - _name_stems(c.previous))
         lexical = (len(q_stems & s_stems) + 0.5 * len(q_stems & p_stems)) / len(q_stems) if q_stems else 0.0
         semantic = sims.get(_context(c), lexical)
