@@ -89,6 +89,8 @@ def rank_with_features(
         fit = type_fit(qtype, c.text, c.kind, c.sentence, c.label)
         if fit == 0.0:
             continue
+        if c.text not in c.sentence and qtype.head in ("country", "nation") and not _ORIGIN.search(q_low):
+            fit *= 0.5  # a country read from "an English writer" says where someone is from, not where they were sent
         c_words = set(content_words(c.text))
         if c.text.lower() in q_low or (c.kind in ("name", "phrase") and c_words and c_words <= q_words):
             continue  # the question's own words are not its answer
@@ -182,6 +184,7 @@ def _name_stems(text: str) -> set[str]:
     return {stem(w.lower()) for w in re.findall(r"\b[A-Z][\w'’-]*", text)}
 
 
+_ORIGIN = re.compile(r"\b(?:from|born|nationality|citizen|citizenship|native|origin|national)\b")
 _PRONOUN_START = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their)\b")
 
 

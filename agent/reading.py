@@ -9,6 +9,7 @@ With ``reader="score"`` no call is made and the best-ranked span answers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,10 +23,11 @@ from agent.reader import Scored, extract_candidates
 from agent.settings import Settings
 from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, Stage
-from agent.verdicts import judge_choice
+from agent.verdicts import in_common, judge_choice
 from agent.writer import llm_calls
 
 Similarity = Callable[[str, list[str]], list[float]]
+_IN_COMMON = re.compile(r"\b(?:have|has|had) in common\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ def read(
         return Reading(answer="unknown", qtype=qtype, notes=[f"no English question cue in {question!r}: the reader cannot type it"])
     if qtype.kind in ("yesno", "choice"):
         ranked = judge_choice(question, qtype, evidence)
+    elif _IN_COMMON.search(question) and (common := in_common(question, evidence)):
+        ranked = common
     else:
         sim = (lambda sents: similarity(question, sents)) if similarity else None
         ranked = rank(

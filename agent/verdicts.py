@@ -49,8 +49,10 @@ def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
     """Yes when the evidence about each named subject contains what the question says of it;
     for "the same X" questions, yes when their passages name the same known place (or
     nationality) first, or, for "the same author" and the like, the same name after "by"."""
-    subjects = [s for s in _subjects_in(question, evidence) if _about(s, evidence)]
+    subjects = [s for s in _subjects_in(question, evidence) if s not in DEMONYMS and _about(s, evidence)]
     claim = [w for w in content_words(question) if not any(w in s.lower() for s in subjects)]
+    nationalities = [w for w in claim if w.capitalize() in DEMONYMS]  # "both American directors"
+    claim = [w for w in claim if w not in nationalities]
     low = question.lower()
     same = re.search(r"\bsame\s+([a-z]+)", low)
     if len(subjects) >= 2 and same and same.group(1) in _AGENT_NOUNS:
@@ -59,16 +61,45 @@ def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
     elif len(subjects) >= 2 and same:
         places = [_first_place(_about(s, evidence), exclude=subjects) for s in subjects[:2]]
         covered = None not in places and places[0] == places[1]
-    elif len(subjects) >= 2:
-        covered = all(_covers(_about(s, evidence), claim) for s in subjects)
     elif subjects:
-        covered = _covers(_about(subjects[0], evidence), claim)
+        covered = all(_covers(_about(s, evidence), claim, nationalities) for s in subjects)
     else:
-        covered = _covers(" ".join(e.text for e in evidence), claim)
+        covered = _covers(" ".join(e.text for e in evidence), claim, nationalities)
     yes = 0.6 if covered else 0.4  # word coverage decides: a modest lead, never "high" on its own
     read_from = tuple(sorted({p for s in subjects for p in _about_passages(s, evidence)}))
     verdicts = [Scored("yes", "yesno", yes, True, read_from, ""), Scored("no", "yesno", 1 - yes, True, read_from, "")]
     return sorted(verdicts, key=lambda s: -s.score)
+
+
+def in_common(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
+    """ "What do A and B have in common?": the words that both subjects' first sentences use to
+    say what each is ("an American poet", "an American writer": American); none when there are
+    not two subjects with passages, or their descriptions share nothing."""
+    subjects = [s for s in _subjects_in(question, evidence) if s not in DEMONYMS and _about(s, evidence)][:2]
+    read = [_about_passages(s, evidence) for s in subjects]
+    if len(subjects) < 2 or read[0] == read[1]:
+        return []
+    described = [_description(" ".join(evidence[p].text for p in passages)) for passages in read]
+    shared = {w.lower() for w in described[1]}
+    common = [w for w in described[0] if w.lower() in shared]
+    if not common:
+        return []
+    read_from = tuple(sorted({p for passages in read for p in passages}))
+    return [Scored(" ".join(dict.fromkeys(common)), "phrase", 0.2, True, read_from, "")]  # a lone option: moderate at most
+
+
+_IS_A = re.compile(
+    r"\b(?:is|was|are|were)\s+(?:(?:an?|the|one of the)\s+)?"
+    r"(.+?)(?=[,;.(]|\s+(?:who|whose|which|that|born|from|in|of|for|and|best|known)\b|$)"
+)
+
+
+def _description(text: str) -> list[str]:
+    """The content words of what a passage's first sentence says its subject is ("X (1934) is an
+    American poet born in Buffalo": American, poet)."""
+    lead = SENTENCE.split(text, maxsplit=1)[0]
+    m = _IS_A.search(lead)
+    return [w.strip("\"'") for w in m.group(1).split() if w.lower() not in STOPWORDS] if m else []
 
 
 def _first_place(text: str, exclude: Sequence[str]) -> str | None:
@@ -163,12 +194,17 @@ def _about_passages(subject: str, evidence: Sequence[Evidence]) -> list[int]:
     return titled or [p for p, e in enumerate(evidence) if low in e.text.lower()]
 
 
-def _covers(text: str, claim: list[str]) -> bool:
-    if not text or not claim:
+def _covers(text: str, claim: list[str], nationalities: Sequence[str] = ()) -> bool:
+    """Most of the claim's words are in ``text``, and each nationality it claims is in its first
+    sentence ("X was a Hungarian and Austrian film director" is no American director, though
+    the passage may say "American" later)."""
+    if not text or not (claim or nationalities):
         return False
-    low = text.lower()
+    low, lead = text.lower(), SENTENCE.split(text, maxsplit=1)[0].lower()
+    if not all(re.search(rf"\b{n}\b", lead) for n in nationalities):
+        return False
     hits = sum(1 for w in claim if w in low or w.rstrip("s") in low)
-    return hits / len(claim) >= 0.6
+    return not claim or hits / len(claim) >= 0.6
 
 
 def _first_year(text: str) -> int | None:

@@ -62,6 +62,14 @@ def migrate(db: sqlite3.Connection) -> None:
     index_items(db, [r[0] for r in db.execute("SELECT item_id FROM items")])
 
 
+def reextract_mentions(db: sqlite3.Connection) -> None:
+    """Re-read every indexed item's mentions with the current rules (after the rules change), in the caller's transaction."""
+    db.execute("DELETE FROM entity_mentions")
+    rows = db.execute("SELECT e.n, i.title, i.text FROM entity_items e JOIN items i ON i.item_id = e.item_id").fetchall()
+    for n, title, text in rows:
+        db.executemany("INSERT OR IGNORE INTO entity_mentions(n, key) VALUES (?,?)", [(n, k) for k in extract(title, text).mentions])
+
+
 def _parts(values: Sequence, size: int = _CHUNK) -> Iterable[list]:
     for start in range(0, len(values), size):
         yield list(values[start : start + size])

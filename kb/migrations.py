@@ -147,6 +147,13 @@ def m005_entity_index(db: sqlite3.Connection) -> None:
     entity_index.migrate(db)
 
 
+def m006_mentions_with_initials(db: sqlite3.Connection) -> None:
+    """Mentions re-read: an initial no longer ends a name ("E. B. White" was "E" and "B. White")."""
+    from kb import entity_index
+
+    entity_index.reextract_mentions(db)
+
+
 PRE_RECORD = "before migrations were recorded"
 
 MIGRATIONS: list[Migration] = [
@@ -155,6 +162,7 @@ MIGRATIONS: list[Migration] = [
     m003_foreign_keys,
     m004_unsynced_table,
     m005_entity_index,
+    m006_mentions_with_initials,
 ]
 
 

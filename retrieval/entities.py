@@ -124,6 +124,8 @@ def _spans(text: str) -> list[tuple[list[str], bool]]:
 
     for tok in tokens:
         if not tok[0].isalnum():
+            if tok.startswith(".") and current and not pending and len(current[-1]) == 1 and current[-1].isupper():
+                continue  # an initial: "E. B. White", "Harris W. Fawell"
             close()
             sentence_start = tok.strip() in (".", "!", "?", ":", '"', "\u201c", "(", "`") or sentence_start and not tok.strip()
             continue

@@ -72,3 +72,8 @@ def test_no_crash_and_deterministic_on_any_text(title, body):
     assert not set(first.about) & set(first.mentions)
     assert all(k and k == k.strip() and not k.isdigit() for k in first.about + first.mentions)
     assert all(entity_key(k) == k for k in first.about + first.mentions)  # keys are fixed points of the normalisation
+
+
+def test_initials_belong_to_the_name():
+    assert {"e b white", "dan masterson"} <= set(query_entities("What do E. B. White and Dan Masterson have in common?"))
+    assert "harris w fawell" in mentions("He lost to Harris W. Fawell in 1984.")

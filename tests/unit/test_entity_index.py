@@ -172,3 +172,20 @@ def test_a_failed_commit_leaves_no_index_rows(tmp_path, monkeypatch):
     kb.ingest_documents(docs([SONG]), detect_conflicts=False)
     assert entity_index.size(kb.ledger.query).items == 1
     kb.close()
+
+
+def test_mentions_are_reread_when_the_rules_change(tmp_path):
+    path = tmp_path / "kb"
+    kb = open_kb(path)
+    kb.ingest_documents(docs([("Barn spider", "The barn spider appears in a novel by E. B. White.")]), detect_conflicts=False)
+    kb.close()
+    db = sqlite3.connect(path / "ledger.sqlite3")  # back to schema 5: mentions read by the rules before initials joined a name
+    db.execute("DELETE FROM entity_mentions WHERE key = 'e b white'")
+    db.execute("DELETE FROM migrations WHERE name='m006_mentions_with_initials'")
+    db.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    ledger = Ledger(path / "ledger.sqlite3")
+    keys = {r[0] for r in ledger.query("SELECT key FROM entity_mentions", ())}
+    assert "e b white" in keys and ledger.query("SELECT value FROM meta WHERE key='schema_version'")[0][0] == "6"
+    ledger.close()

@@ -12,7 +12,7 @@ from agent.reader import extract_candidates
 from agent.reading import read
 from agent.settings import Settings
 from agent.types import Evidence
-from agent.verdicts import judge_choice
+from agent.verdicts import in_common, judge_choice
 from helpers import FakeLLM
 
 
@@ -125,6 +125,13 @@ def test_choice_by_earliest_year():
             "Sathish Kalathil is an Indian film director.",
             "Sathish Kalathil is an Indian cricket player.",
         ),
+        (  # a nationality is what the first sentence says the subject is, not any mention
+            "Are Tomas Lindgren and Ana Ferreira both American directors?",
+            ("Tomas Lindgren", "Tomas Lindgren (1894 – 1982) was an American film director."),
+            "Ana Ferreira",
+            "Ana Ferreira is an American film director and screenwriter.",
+            "Ana Ferreira was a Hungarian and Austrian film director. She later worked for American studios.",
+        ),
         (  # the same author: the name after "by" in both passages
             "Were The Glass Orchard and Salt on the Wind written by the same author?",
             ("The Glass Orchard", "The Glass Orchard is a 2003 novel by the Irish writer Niamh Carrick. It won a prize."),
@@ -145,6 +152,16 @@ def test_yes_no_from_what_each_subject_passage_says(question, first, second, yes
     one = ev(first[1], first[0])
     assert judge_choice(question, classify(question), [one, ev(yes_if, second, 1)])[0].text == "yes"
     assert judge_choice(question, classify(question), [one, ev(no_if, second, 1)])[0].text == "no"
+
+
+def test_in_common_is_what_both_first_sentences_say_the_subjects_are():
+    question = "What do J. R. Calder and Moira Dunn have in common?"
+    calder = ev("J. R. Calder (1899 – 1985) was an American writer. He lived in Maine with Moira Dunn.", "J. R. Calder")
+    dunn = ev("Moira Dunn (born 1934) is an American poet born in Buffalo, New York.", "Moira Dunn", 1)
+    found = in_common(question, [calder, dunn])
+    assert [f.text for f in found] == ["American"] and found[0].passages == (0, 1)
+    assert in_common(question, [calder, ev("Moira Dunn (born 1934) is a Welsh poet.", "Moira Dunn", 1)]) == []
+    assert in_common(question, [calder]) == []  # one subject's passage: nothing to compare
 
 
 def test_choice_by_a_measure_both_passages_give():
@@ -234,6 +251,13 @@ def test_a_nationality_is_never_a_person():
 def test_a_nationality_says_the_country():
     text = ev("Henrik Ibsen was a Norwegian playwright and theatre director.", "Henrik Ibsen")
     assert best("What country was Henrik Ibsen a citizen of?", [text]) == "Norway"
+
+
+def test_a_nationality_says_where_someone_is_from_not_where_they_went():
+    novel = ev("Saltmarsh is a novel by the English writer Alan Garner. It is based on a labourer, Tom Ashby.", "Saltmarsh")
+    convict = ev("Tom Ashby was a convict who was transported to Australia in 1803.", "Tom Ashby", 1)
+    assert best("To which country was the labourer of the novel Saltmarsh transported?", [novel, convict]) == "Australia"
+    assert best("What country is the writer of the novel Saltmarsh from?", [novel]) == "England"
 
 
 def test_a_place_keeps_its_state():
