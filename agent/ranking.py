@@ -185,7 +185,11 @@ def _name_stems(text: str) -> set[str]:
 
 
 _ORIGIN = re.compile(r"\b(?:from|born|nationality|citizen|citizenship|native|origin|national)\b")
-_PRONOUN_START = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their)\b")
+# a sentence that refers back to what its passage is about: "She was ...", "The character is portrayed by ..."
+_PRONOUN_START = re.compile(
+    r"^(?:He|She|It|They|His|Her|Its|Their|The (?:character|film|novel|book|song|single|album|band|group|company|series|show"
+    r"|play|game|station|river|building|church|school|university|town|city|village|team|club|magazine|newspaper))\b"
+)
 
 
 def _pronoun_subject(sentence: str, subjects: Sequence[str], passage: int) -> set[str]:

@@ -80,7 +80,8 @@ _NOT_PERSON = frozenset(
     society association river county city state district province street road station airport bridge war battle siege
     treaty act day times news records county's hospital institute island islands park hall theatre theater point cape bay
     lake mount mountain mountains valley beach harbor harbour peninsula falls canyon desert forest sea ocean gulf strait coast
-    plains hills""".split()
+    plains hills police force army navy corps regiment officer ministry government academy foundation commission authority
+    network channel magazine newspaper journal""".split()
 )
 # words that come before a person's name and are not part of it: "Queensland Senator Barnaby Joyce" -> Barnaby Joyce
 # (only titles that rarely open the name of a thing: not "General", "Prince", "Saint", "Captain")
@@ -313,7 +314,7 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
             fit *= 0.8 if label == "ORG" else 0.5
         if words & set(ORG_NOUNS.split("|")):
             fit *= 0.6  # "who owns X" is often answered by a team or a company
-        elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text):
+        elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text) or any(w in DEMONYMS for w in text.split()[1:]):
             fit *= 0.35
         elif len(text.split()) == 1:
             fit *= 0.45  # one capitalised word is as often a team, a place or a thing as a person

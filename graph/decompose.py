@@ -70,6 +70,14 @@ _REDUCED = (
     r"|shot|set|built|won|held|sold|given|taken|where|[a-z]{3,}ed(?=\s+(?:by|in|at|on|from|for|with|as|into|under)\b)"
 )
 _PREPOSITIONS = frozenset("to on in at for with from about of by".split())
+# the base-form verb of a do-support question, after the name that ends its subject: "Who did
+# the actor who starred in "Due South" | have a child with?"
+_BASE_VERB_AFTER_NAME = re.compile(
+    r"(?<=[A-Za-z0-9\"”’)])\s+(?=(?:have|play|marry|win|make|write|direct|produce|join|attend|found|work|live|die|star|sign"
+    r"|release|become|leave|receive|earn|graduate|study|teach|lead|own|sing|perform|serve|represent|move|get|give|take|hold"
+    r"|start|begin|record|compose|design|build|create|publish|develop|manage|defeat|replace|succeed|meet|share|form|debut"
+    r"|appear|belong|settle|retire|compete|host|invent|sell|buy|name|call|found|beat|originate)\s)"
+)
 # the main verb that ends "Where was X born?", "When was X founded?"
 _PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
 
@@ -423,6 +431,9 @@ def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support
         return clause
     words = clause.split()
     own_passive = words[-2:-1] in (["is"], ["was"], ["are"], ["were"])  # "the city where X was born": the clause's own verb
+    verb_phrase = _BASE_VERB_AFTER_NAME.search(clause) if at_end and do_support else None
+    if verb_phrase and len(clause[verb_phrase.start() :].split()) > 2:
+        return clause[: verb_phrase.start()]  # "... in the series "Due South" | have a child with?"
     if at_end and len(words) > 2 and (do_support or (_PARTICIPLE.fullmatch(words[-1]) and not own_passive)):
         # the question's own verb ends it: "... the Lowmoor river gauge report to?", "... the Zephyr engine born?"
         verb = 2 if do_support and words[-1] in _PREPOSITIONS else 1

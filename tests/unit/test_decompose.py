@@ -68,6 +68,10 @@ def test_nested_descriptions_become_a_chain(question, expected):
             ["Which unit operates the Lowmoor river gauge?", "Who coordinates #1?", "Who does #2 report to?"],
         ),
         ("What does the team that owns the search service work on?", ["Which team owns the search service?", "What does #1 work on?"]),
+        (  # a longer verb phrase: it starts at the base-form verb after the subject's last name
+            'Who did the actor who starred as Inspector Hale in the series "North Road" have a child with?',
+            ['Who starred as Inspector Hale in the series "North Road"?', "Who did #1 have a child with?"],
+        ),
         (  # a participle ends it after a name whose noun no list knows
             "Where was the founder of the company that makes the Zephyr engine born?",
             ["Which company makes the Zephyr engine?", "Who is the founder of #1?", "Where was #2 born?"],

@@ -336,6 +336,15 @@ def test_a_sentence_that_opens_with_a_pronoun_is_about_its_passage():
     assert ranked[0].scored.text == "2004" and lexical["2004"] >= 2 * lexical["1950"]  # "She" is Fiona Macrae: all four words match
 
 
+def test_the_character_is_what_its_passage_is_about():
+    character = ev(
+        "Inspector Hale is the main character of North Road. He is an officer of the Royal Canadian Mounted Police. "
+        "The character is portrayed by actor Tom Ashby.",
+        "Inspector Hale",
+    )
+    assert best_titled("Who starred as Inspector Hale in the series North Road?", [character]) == "Tom Ashby"
+
+
 def test_the_object_of_a_verb_with_its_preposition():
     text = ev("Fiona Macrae wrote for the Glasgow Herald for two decades before founding Thistle Records.", "Fiona Macrae")
     assert classify("Which newspaper did Fiona Macrae write for?").verb == "write for"
