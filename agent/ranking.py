@@ -4,8 +4,9 @@ Each mention of a candidate (a span in one sentence) gets signals that depend on
 sentence: how well the sentence matches the question (embedding similarity, supplied by the
 caller, and shared word stems), how near a question word it stands, the rank of its passage.
 A candidate (all mentions of one text) keeps its best mention and adds signals of the whole
-evidence: how often it recurs, and whether a passage is about it and that passage matches the
-question (the bridge of a two-hop question). Every mention signal is scaled by the type fit
+evidence: how often it recurs, whether a passage is about it and that passage matches the
+question (the bridge of a two-hop question), and whether a sentence that opens with it calls
+it the kind of thing asked for ("X is a song by ..." for "what song"). Every mention signal is scaled by the type fit
 (``agent.reader.type_fit``), so a span of the wrong type cannot win on context alone.
 
 The score is a weighted sum of these signals (``FEATURES``, ``WEIGHTS``). The weights are set
@@ -19,14 +20,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.questions import QuestionType, content_words, stem, stems
-from agent.reader import Candidate, Scored, type_fit
+from agent.questions import PERSON_NOUNS, QuestionType, content_words, stem, stems
+from agent.reader import REFERS_BACK, Candidate, Scored, type_fit
 from retrieval.entities import title_subject
 
 # signals of a mention, each multiplied by the type fit
 MENTION_FEATURES = ("semantic", "lexical", "passage_rank", "near")
 # signals of a candidate over the whole evidence
-CANDIDATE_FEATURES = ("repeats", "bridge")
+CANDIDATE_FEATURES = ("repeats", "bridge", "described")
 FEATURES = MENTION_FEATURES + CANDIDATE_FEATURES
 
 WEIGHTS: Mapping[str, float] = {
@@ -36,6 +37,7 @@ WEIGHTS: Mapping[str, float] = {
     "near": 0.2,
     "repeats": 0.03,
     "bridge": 1.0,
+    "described": 0.3,
 }
 
 
@@ -81,6 +83,7 @@ def rank_with_features(
     sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
     best: dict[str, tuple[Scored, dict[str, float]]] = {}
     counts: dict[str, int] = {}
+    described: dict[str, float] = {}  # candidate -> 1 when its own sentence calls it what the question asks for, -1 something else
     match: dict[int, float] = {}  # passage -> how well its best sentence matches the question
     from_passage: dict[str, int] = {}  # candidate -> the passage of its best-scored mention
     per_passage: dict[str, dict[int, float]] = {}  # candidate -> passage -> its best score there
@@ -114,7 +117,10 @@ def rank_with_features(
         score = sum(weights[name] * value for name, value in mention.items())
         c = _as_titled(c, subjects)
         key = c.text.lower()
-        counts[key] = counts.get(key, 0) + 1
+        if qtype.head and (category := _described_as(c.text, c.sentence)):
+            described[key] = _category_fit(qtype.head, category)
+        named = c.text.split()[-1] in c.sentence  # "It was released ...": a reference to the passage's subject, not a mention
+        counts[key] = counts.get(key, 0) + named
         mentions = per_passage.setdefault(key, {})
         mentions[c.passage] = max(mentions.get(c.passage, 0.0), score)
         old = best.get(key)
@@ -127,13 +133,53 @@ def rank_with_features(
     ranked = []
     for key, (s, mention) in best.items():
         whole = {
-            "repeats": float(min(counts[key] - 1, 3)),
+            "repeats": float(max(min(counts[key] - 1, 3), 0)),
             "bridge": _about_bonus(s, subjects, match, from_passage[key], per_passage[key]) if q_stems - stems(s.sentence) else 0.0,
+            "described": described.get(key, 0.0),
         }
         score = s.score + sum(weights[name] * value for name, value in whole.items())
         ranked.append(Ranked(Scored(s.text, s.kind, score, s.type_ok, s.passages, s.sentence), {**mention, **whole}))
     ranked.sort(key=lambda r: (-r.scored.score, r.scored.text))
     return ranked
+
+
+def _described_as(text: str, sentence: str) -> str | None:
+    """The noun a sentence that opens with ``text`` says it is: '"Falling Away from Me" is a song
+    by Korn' -> song; "X is the third episode of the season" -> episode; else None."""
+    m = re.match(
+        rf"^\W*{re.escape(text)}\W*(?:\([^()]*\)\s*)?(?:is|was|are|were)\s+(?:an?|the)\s+((?:[\w'-]+\s+){{0,4}}?[a-z][\w-]*)"
+        r"(?=\s+(?:by|of|in|on|from|for|that|which|who|with|and|based|released|written|directed|produced)\b|[,.;(]|$)",
+        sentence,
+    )
+    return m.group(1).split()[-1].lower() if m else None
+
+
+# nouns that name the same kind of thing
+_KINDS = [
+    {"song", "single", "track", "ballad", "anthem"},
+    {"film", "movie", "picture", "documentary", "feature"},
+    {"show", "series", "programme", "program", "sitcom", "serial", "drama"},
+    {"band", "group", "duo", "trio", "quartet", "ensemble"},
+    {"company", "corporation", "firm", "business", "manufacturer", "conglomerate", "brand", "label", "publisher"},
+    {"city", "town", "village", "municipality", "commune", "borough", "suburb", "settlement", "capital", "community"},
+    {"newspaper", "paper", "daily", "tabloid", "weekly"},
+    {"magazine", "periodical", "journal", "publication"},
+    {"book", "novel", "novella", "memoir", "biography", "work"},
+    {"school", "college", "academy", "university", "institute"},
+    {"team", "club", "franchise", "side"},
+    {"game", "videogame"},
+]
+
+
+def _category_fit(head: str, category: str) -> float:
+    """1 when ``category`` is the kind of thing ``head`` asks for, -1 when it is another kind, 0
+    when unsure or for people ("the author of Brand" is not whoever is called an author)."""
+    head, category = head.split()[-1].lower(), category.lower()
+    if head in PERSON_NOUNS:
+        return 0.0
+    if stem(head) == stem(category) or any(head in kind and category in kind for kind in _KINDS):
+        return 1.0
+    return -1.0 if any(head in kind for kind in _KINDS) else 0.0
 
 
 def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -185,17 +231,12 @@ def _name_stems(text: str) -> set[str]:
 
 
 _ORIGIN = re.compile(r"\b(?:from|born|nationality|citizen|citizenship|native|origin|national)\b")
-# a sentence that refers back to what its passage is about: "She was ...", "The character is portrayed by ..."
-_PRONOUN_START = re.compile(
-    r"^(?:He|She|It|They|His|Her|Its|Their|The (?:character|film|novel|book|song|single|album|band|group|company|series|show"
-    r"|play|game|station|river|building|church|school|university|town|city|village|team|club|magazine|newspaper))\b"
-)
 
 
 def _pronoun_subject(sentence: str, subjects: Sequence[str], passage: int) -> set[str]:
     """The words of what a passage is about, for its sentences that open with a pronoun ("She was
     appointed MBE in 2004." in the passage *Fiona Macrae*): the pronoun is its subject."""
-    if passage < len(subjects) and subjects[passage] and _PRONOUN_START.match(sentence):
+    if passage < len(subjects) and subjects[passage] and REFERS_BACK.match(sentence):
         return stems(subjects[passage])
     return set()
 

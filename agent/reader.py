@@ -169,8 +169,19 @@ def extract_candidates(
                     continue  # a piece of a longer span: "Formula" of "Formula One", "EUR" of "EUR 2 per day"
                 out.append(Candidate(text, "year" if kind == "date" and YEAR.fullmatch(text) else kind, p, sent, previous, label))
                 seen.add(text)
+            subject = _PAREN_END.sub("", e.title).split(",")[0].strip()
+            if subject and subject not in seen and REFERS_BACK.match(sent) and subject in e.text:
+                # "It was released as the first single ...": the passage's subject is what the sentence says it of
+                out.append(Candidate(subject, "name", p, sent, previous, labels.get(subject, "")))
             previous = sent
     return out
+
+
+# a sentence that refers back to what its passage is about: "She was ...", "The character is portrayed by ..."
+REFERS_BACK = re.compile(
+    r"^(?:He|She|It|They|His|Her|Its|Their|The (?:character|film|novel|book|song|single|album|band|group|company|series|show"
+    r"|play|game|station|river|building|church|school|university|town|city|village|team|club|magazine|newspaper))\b"
+)
 
 
 # what kind of span each tagger label is (spaCy's OntoNotes labels; NP = a noun phrase)
@@ -181,6 +192,7 @@ _LABEL_KIND: dict[str, Kind] = {
     **dict.fromkeys(("PERCENT", "MONEY", "QUANTITY", "CARDINAL"), "number"),
     "NP": "phrase",
 }
+_PAREN_END = re.compile(r"\s*\([^()]*\)\s*$")  # "Brand (play)": Brand
 _PLACE_LABELS = frozenset(("GPE", "LOC", "FAC"))
 
 

@@ -345,6 +345,21 @@ def test_the_character_is_what_its_passage_is_about():
     assert best_titled("Who starred as Inspector Hale in the series North Road?", [character]) == "Tom Ashby"
 
 
+def test_a_sentence_about_it_offers_its_passage_s_subject_and_what_it_is_called_types_it():
+    song = ev(
+        '"Falling Leaves" is a song by the band Copper Fields. It debuted in an episode of Harbour Lights, "The Lost Keys".',
+        "Falling Leaves",
+    )
+    episode = ev('"The Lost Keys" is the third episode of the second season of Harbour Lights.', "The Lost Keys", 1)
+    question = "What song debuted in the third episode of Harbour Lights?"
+    qtype = classify(question)
+    ranked = rank_with_features(question, qtype, extract_candidates([song, episode], qtype), None, [song.title, episode.title])
+    signals = {r.scored.text: r.features for r in ranked}
+    assert ranked[0].scored.text == "Falling Leaves"  # "It" of its passage, a song by its first sentence
+    assert signals["Falling Leaves"]["described"] == 1.0 and signals["The Lost Keys"]["described"] == -1.0
+    assert signals["Falling Leaves"]["repeats"] == 0.0  # "It debuted ..." refers to it: only the first sentence names it
+
+
 def test_the_object_of_a_verb_with_its_preposition():
     text = ev("Fiona Macrae wrote for the Glasgow Herald for two decades before founding Thistle Records.", "Fiona Macrae")
     assert classify("Which newspaper did Fiona Macrae write for?").verb == "write for"
