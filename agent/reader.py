@@ -326,7 +326,7 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
             fit *= 0.8 if label == "ORG" else 0.5
         if words & set(ORG_NOUNS.split("|")):
             fit *= 0.6  # "who owns X" is often answered by a team or a company
-        elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text) or any(w in DEMONYMS for w in text.split()[1:]):
+        elif words & (_ORG_WORDS | PLACE_NOUNS | _NOT_PERSON) or _is_known_place(text) or any(w in DEMONYMS for w in text.split()):
             fit *= 0.35
         elif len(text.split()) == 1:
             fit *= 0.45  # one capitalised word is as often a team, a place or a thing as a person

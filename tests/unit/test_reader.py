@@ -260,6 +260,11 @@ def test_a_nationality_says_where_someone_is_from_not_where_they_went():
     assert best("What country is the writer of the novel Saltmarsh from?", [novel]) == "England"
 
 
+def test_a_name_with_a_nationality_in_it_is_seldom_a_person():
+    text = ev("Carl Weber was a German Classical period musician, the godson of the organist Georg Holm.", "Carl Weber")
+    assert best("Who was the godfather of Carl Weber?", [text]) == "Georg Holm"
+
+
 def test_a_place_keeps_its_state():
     text = ev("Dollar Radio is an independent publishing house based in Columbus, Ohio.", "Dollar Radio")
     assert best("Where is Dollar Radio based?", [text]) == "Columbus, Ohio"
