@@ -311,17 +311,20 @@ def _candidates(text: str) -> list[_Found]:
             continue
         found.append(_Found(m.start(), m.start(4) + len(tail), f"What is the {noun} {subject} {verb} {tail}?"))
     for m in _overlapping(
-        rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:{_REDUCED})\b\s+.+?)(?={_CLAUSE_END})",
+        rf"\bthe\s+((?:[A-Z][a-z]+\s+)?(?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:{_REDUCED})\b\s+(?!(?:who|whose|which|that)\b).+?)(?={_CLAUSE_END})",
         text,
     ):
         clause = m.group(2).strip()
+        finite = re.search(r"\s(?:is|was|are|were|has|had|have)\s", clause)
         if m.start() == 0 and verb_at > m.start(2):  # "the company founded by X | is based where?"
             clause = text[m.start(2) : verb_at].strip()
+        elif finite and m.start() > 0 and not clause.startswith("where"):  # "the single that the singer born in 1952 | was most known for"
+            clause = clause[: finite.start()]
         else:
             in_subject = subject_at >= 0 and m.start() >= subject_at
             clause = _trim_clause(clause, in_subject, _at_end(text, m.start(2) + len(clause)), _do_support(text))
         noun = m.group(1)
-        found.append(_Found(m.start(), m.start(2) + len(clause), f"What is the {noun} {clause}?"))
+        found.append(_Found(m.start(), m.start(2) + len(clause), f"{_wh(noun)} is the {noun} {clause}?"))
     return found
 
 

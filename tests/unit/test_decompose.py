@@ -68,6 +68,14 @@ def test_nested_descriptions_become_a_chain(question, expected):
             ["Which unit operates the Lowmoor river gauge?", "Who coordinates #1?", "Who does #2 report to?"],
         ),
         ("What does the team that owns the search service work on?", ["Which team owns the search service?", "What does #1 work on?"]),
+        (  # a reduced clause inside an object relative ends at the relative's own verb; a nationality may lead its noun
+            "Who produced the single that the Welsh folk singer born in 1950 in Cardiff, Wales was best known for?",
+            [
+                "Who is the Welsh folk singer born in 1950 in Cardiff, Wales?",
+                "What is the single that #1 was best known for?",
+                "Who produced #2?",
+            ],
+        ),
         (  # a longer verb phrase: it starts at the base-form verb after the subject's last name
             'Who did the actor who starred as Inspector Hale in the series "North Road" have a child with?',
             ['Who starred as Inspector Hale in the series "North Road"?', "Who did #1 have a child with?"],
