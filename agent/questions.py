@@ -40,6 +40,23 @@ NUMBER_WORDS = re.compile(
     r"temperature|population|height|elevation|length|distance|area|depth|speed|weight|capacity|attendance|revenue|income)"
     r"|(snowfall|rainfall|temperature|population|elevation|attendance|revenue|debt|gdp)\b)\b"
 )
+# nouns that name the same kind of thing
+KINDS = [
+    {"song", "single", "track", "ballad", "anthem"},
+    {"film", "movie", "picture", "documentary", "feature"},
+    {"show", "series", "programme", "program", "sitcom", "serial", "drama"},
+    {"band", "group", "duo", "trio", "quartet", "ensemble"},
+    {"company", "corporation", "firm", "business", "manufacturer", "conglomerate", "brand", "label", "publisher"},
+    {"city", "town", "village", "municipality", "commune", "borough", "suburb", "settlement", "capital", "community"},
+    {"newspaper", "paper", "daily", "tabloid", "weekly"},
+    {"magazine", "periodical", "journal", "publication"},
+    {"book", "novel", "novella", "memoir", "biography", "work"},
+    {"school", "college", "academy", "university", "institute"},
+    {"team", "club", "franchise", "side"},
+    {"game", "videogame"},
+]
+# the kinds of thing a "which N" question names: "which Danish heavy metal band" -> band
+THING_NOUNS = frozenset().union(*KINDS) | frozenset("album episode opera musical play poem painting novel award prize".split())
 YESNO_START = frozenset("is are was were do does did can could has have had will would should shall may might".split())
 _WH = re.compile(r"\b(who|whom|whose|when|where|which|what|how)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
@@ -142,6 +159,8 @@ def _head_after_wh(low: str) -> str | None:
     for w in run:  # a known noun first: "county shares a border" -> county
         if w in PERSON_NOUNS or w in PLACE_NOUNS or w in TIME_NOUNS:
             return w
+    if direct and (kind := next((w for w in run[:4] if w in THING_NOUNS), None)):
+        return kind  # after its modifiers: "which Danish heavy metal band released ..."
     run = [w for w in run if w not in _SKIP_HEAD]
     if not run:
         return None

@@ -20,7 +20,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.questions import PERSON_NOUNS, QuestionType, content_words, stem, stems
+from agent.gazetteer import DEMONYMS
+from agent.questions import KINDS, PERSON_NOUNS, QuestionType, content_words, stem, stems
 from agent.reader import REFERS_BACK, Candidate, Scored, type_fit
 from retrieval.entities import title_subject
 
@@ -79,6 +80,7 @@ def rank_with_features(
     q_stems = stems(question)
     q_names = _name_stems(question.split(" ", 1)[-1])  # "Brand" in "Who is the author of Brand?" (not its first word)
     q_low = question.lower()
+    q_demonyms = {w for w in re.findall(r"[A-Z][a-z]+", question) if w in DEMONYMS}  # "which Danish band"
     contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
     sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
     best: dict[str, tuple[Scored, dict[str, float]]] = {}
@@ -117,8 +119,8 @@ def rank_with_features(
         score = sum(weights[name] * value for name, value in mention.items())
         c = _as_titled(c, subjects)
         key = c.text.lower()
-        if qtype.head and (category := _described_as(c.text, c.sentence)):
-            described[key] = _category_fit(qtype.head, category)
+        if (qtype.head or q_demonyms) and (description := _described_as(c.text, c.sentence)):
+            described[key] = _description_fit(qtype.head, description, q_demonyms)
         named = c.text.split()[-1] in c.sentence  # "It was released ...": a reference to the passage's subject, not a mention
         counts[key] = counts.get(key, 0) + named
         mentions = per_passage.setdefault(key, {})
@@ -144,42 +146,33 @@ def rank_with_features(
 
 
 def _described_as(text: str, sentence: str) -> str | None:
-    """The noun a sentence that opens with ``text`` says it is: '"Falling Away from Me" is a song
-    by Korn' -> song; "X is the third episode of the season" -> episode; else None."""
+    """What a sentence that opens with ``text`` says it is: '"Falling Away from Me" is a song by
+    Korn' -> "song"; "X is the third episode of the season" -> "third episode"; else None."""
     m = re.match(
         rf"^\W*{re.escape(text)}\W*(?:\([^()]*\)\s*)?(?:is|was|are|were)\s+(?:an?|the)\s+((?:[\w'-]+\s+){{0,4}}?[a-z][\w-]*)"
         r"(?=\s+(?:by|of|in|on|from|for|that|which|who|with|and|based|released|written|directed|produced)\b|[,.;(]|$)",
         sentence,
     )
-    return m.group(1).split()[-1].lower() if m else None
+    return m.group(1) if m else None
 
 
-# nouns that name the same kind of thing
-_KINDS = [
-    {"song", "single", "track", "ballad", "anthem"},
-    {"film", "movie", "picture", "documentary", "feature"},
-    {"show", "series", "programme", "program", "sitcom", "serial", "drama"},
-    {"band", "group", "duo", "trio", "quartet", "ensemble"},
-    {"company", "corporation", "firm", "business", "manufacturer", "conglomerate", "brand", "label", "publisher"},
-    {"city", "town", "village", "municipality", "commune", "borough", "suburb", "settlement", "capital", "community"},
-    {"newspaper", "paper", "daily", "tabloid", "weekly"},
-    {"magazine", "periodical", "journal", "publication"},
-    {"book", "novel", "novella", "memoir", "biography", "work"},
-    {"school", "college", "academy", "university", "institute"},
-    {"team", "club", "franchise", "side"},
-    {"game", "videogame"},
-]
-
-
-def _category_fit(head: str, category: str) -> float:
-    """1 when ``category`` is the kind of thing ``head`` asks for, -1 when it is another kind, 0
-    when unsure or for people ("the author of Brand" is not whoever is called an author)."""
-    head, category = head.split()[-1].lower(), category.lower()
+def _description_fit(head: str | None, description: str, demonyms: set[str]) -> float:
+    """1 when a description ("American heavy metal band") is of the kind asked for, -1 when it is
+    of another kind or another nationality than the question's ("which Danish band"), 0 when
+    unsure; a person's kind is never held against them ("the author of Brand" is not whoever is
+    called an author)."""
+    words = description.split()
+    said = {w for w in words if w in DEMONYMS}
+    if demonyms and said:
+        return 1.0 if said & demonyms else -1.0
+    if not head:
+        return 0.0
+    head, category = head.split()[-1].lower(), words[-1].lower()
     if head in PERSON_NOUNS:
         return 0.0
-    if stem(head) == stem(category) or any(head in kind and category in kind for kind in _KINDS):
+    if stem(head) == stem(category) or any(head in kind and category in kind for kind in KINDS):
         return 1.0
-    return -1.0 if any(head in kind for kind in _KINDS) else 0.0
+    return -1.0 if any(head in kind for kind in KINDS) else 0.0
 
 
 def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:

@@ -15,39 +15,8 @@ import re
 from dataclasses import dataclass
 
 from graph.plan import Plan, PlanNode
+from graph.words import BASE_VERBS, PERSON_RELATIONS, RELATION_NOUNS, RELATION_PHRASES
 
-RELATION_NOUNS = frozenset(
-    """executive officer secretary treasurer principal dean curator coordinator administrator supervisor rector
-    author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
-    founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain
-    president chairman chair chairwoman chairperson ceo leader head manager mayor governor king queen ruler spouse wife
-    husband partner father
-    mother son daughter parent child children sibling brother sister birthplace hometown headquarters
-    capital inventor designer architect developer manufacturer successor predecessor operator sponsor label
-    network employer maker distributor illustrator editor-in-chief commander member members""".split()
-)
-RELATION_PHRASES = (
-    "place of birth",
-    "birth place",
-    "city of birth",
-    "country of citizenship",
-    "country of origin",
-    "place of death",
-    "record label",
-    "home town",
-    "home country",
-    "main director",
-    "lead singer",
-)
-PERSON_RELATIONS = frozenset(
-    """executive officer secretary treasurer principal dean curator coordinator administrator supervisor rector
-    author writer novelist poet director producer performer performers singer songwriter composer lyricist creator
-    founder founders co-founder owner owners publisher editor narrator star stars host presenter coach captain president
-    chairman chair chairwoman chairperson ceo leader head manager mayor governor king queen ruler spouse wife husband partner
-    father mother son
-    daughter parent child children sibling brother sister inventor designer architect illustrator commander member
-    members successor predecessor person people man woman""".split()
-)
 _REL_PRONOUN = r"(?:that|which|who|whom|whose|where|when|(?:in|at|on|for|by|from|of|with|to|under|after) (?:which|whom))"
 _DET = r"(?:the|a|an)"
 _FUNCTION = r"(?:of|in|on|at|to|for|by|with|from|and|or|the|a|an|is|was|are|were|that|which|who|where|when|whose|whom)"
@@ -72,12 +41,7 @@ _REDUCED = (
 _PREPOSITIONS = frozenset("to on in at for with from about of by".split())
 # the base-form verb of a do-support question, after the name that ends its subject: "Who did
 # the actor who starred in "Due South" | have a child with?"
-_BASE_VERB_AFTER_NAME = re.compile(
-    r"(?<=[A-Za-z0-9\"”’)])\s+(?=(?:have|play|marry|win|make|write|direct|produce|join|attend|found|work|live|die|star|sign"
-    r"|release|become|leave|receive|earn|graduate|study|teach|lead|own|sing|perform|serve|represent|move|get|give|take|hold"
-    r"|start|begin|record|compose|design|build|create|publish|develop|manage|defeat|replace|succeed|meet|share|form|debut"
-    r"|appear|belong|settle|retire|compete|host|invent|sell|buy|name|call|found|beat|originate)\s)"
-)
+_BASE_VERB_AFTER_NAME = re.compile(rf"(?<=[A-Za-z0-9\"”’)])\s+(?=(?:{'|'.join(sorted(BASE_VERBS))})\s)")
 # the main verb that ends "Where was X born?", "When was X founded?"
 _PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
 
@@ -300,6 +264,9 @@ def _candidates(text: str) -> list[_Found]:
             clause = _trim_clause(clause, in_subject, _at_end(text, m.start(3) + len(clause)), _do_support(text))
         end = m.start(3) + len(clause)
         found.append(_Found(m.start(), end, _relative_question(noun, pron, clause)))
+    # a description set off by commas: "a retired Orlando Magic player, who missed the 2003 season, | host?"
+    for m in _overlapping(rf"\b{_DET}\s+((?:(?:{_NOUN}|[A-Z][\w'’-]*)\s+){{0,3}}?{_NOUN}),\s+(?:who|which)\s+([^,;?]+?),\s+", text):
+        found.append(_Found(m.start(), m.end(2) + 1, f"Which {m.group(1)} {m.group(2)}?"))  # the closing comma goes too
     for m in _overlapping(
         rf"\bthe\s+((?:{_NOUN}\s+){{0,1}}{_NOUN})\s+((?:[A-Z][\w'’.-]*\s+)+)(is|was|are|were)\s+((?:[a-z]+\s*){{1,3}}?)(?={_CLAUSE_END}|\s+{_AUX}\b)",
         text,

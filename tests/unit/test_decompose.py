@@ -68,6 +68,10 @@ def test_nested_descriptions_become_a_chain(question, expected):
             ["Which unit operates the Lowmoor river gauge?", "Who coordinates #1?", "Who does #2 report to?"],
         ),
         ("What does the team that owns the search service work on?", ["Which team owns the search service?", "What does #1 work on?"]),
+        (  # a description set off by commas
+            "What show does a retired Harbour City player, who missed the 2003 season due to an injury, host?",
+            ["Which retired Harbour City player missed the 2003 season due to an injury?", "What show does #1 host?"],
+        ),
         (  # a reduced clause inside an object relative ends at the relative's own verb; a nationality may lead its noun
             "Who produced the single that the Welsh folk singer born in 1950 in Cardiff, Wales was best known for?",
             [

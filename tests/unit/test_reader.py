@@ -365,6 +365,15 @@ def test_a_sentence_about_it_offers_its_passage_s_subject_and_what_it_is_called_
     assert signals["Falling Leaves"]["repeats"] == 0.0  # "It debuted ..." refers to it: only the first sentence names it
 
 
+def test_a_nationality_asked_for_is_checked_against_what_the_candidate_is_called():
+    american = ev("Ironvale is an American heavy metal band from Oakland. Later, Ironvale released a demo compilation.", "Ironvale")
+    danish = ev("Stormhelm are a Danish heavy metal band from Aarhus. Later, Stormhelm released a demo compilation.", "Stormhelm", 1)
+    question = "Which Danish heavy metal band released a demo compilation?"
+    ranked = rank_with_features(question, classify(question), extract_candidates([american, danish], classify(question)), None)
+    signals = {r.scored.text: r.features["described"] for r in ranked}
+    assert signals["Ironvale"] == -1.0 and signals["Stormhelm"] == 1.0 and ranked[0].scored.text == "Stormhelm"
+
+
 def test_the_object_of_a_verb_with_its_preposition():
     text = ev("Fiona Macrae wrote for the Glasgow Herald for two decades before founding Thistle Records.", "Fiona Macrae")
     assert classify("Which newspaper did Fiona Macrae write for?").verb == "write for"
