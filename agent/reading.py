@@ -23,10 +23,13 @@ from agent.reader import Scored, extract_candidates
 from agent.settings import Settings
 from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, Stage
-from agent.verdicts import in_common, judge_choice
+from agent.verdicts import in_common, judge_choice, profession
 from agent.writer import llm_calls
 
 Similarity = Callable[[str, list[str]], list[float]]
+_PROFESSION = re.compile(
+    r"^\s*what\s+(?:(?:is|was|are|were)\s+(?:the\s+)?(?:main\s+)?)?(?:profession|occupation|job|career|vocation)\b", re.IGNORECASE
+)
 _IN_COMMON = re.compile(r"\b(?:have|has|had) in common\b", re.IGNORECASE)
 
 
@@ -84,6 +87,8 @@ def read(
         ranked = judge_choice(question, qtype, evidence)
     elif _IN_COMMON.search(question) and (common := in_common(question, evidence)):
         ranked = common
+    elif _PROFESSION.search(question) and (described := profession(question, evidence)):
+        ranked = described
     else:
         sim = (lambda sents: similarity(question, sents)) if similarity else None
         ranked = rank(

@@ -88,6 +88,20 @@ def in_common(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
     return [Scored(" ".join(dict.fromkeys(common)), "phrase", 0.2, True, read_from, "")]  # a lone option: moderate at most
 
 
+def profession(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
+    """ "What was the profession of X?": what X's own passage says X is ("Amy Johnson (1903 -
+    1941) was a pioneering English aviator": pioneering aviator); none without such a passage."""
+    low = question.lower()
+    asked = re.search(r"\b(?:profession|occupation|job|career|vocation)\b", low)
+    after = asked.end() if asked else 0
+    subjects = sorted(_subjects_in(question, evidence), key=lambda s: (low.find(s.lower()) < after, low.find(s.lower())))
+    if not subjects:
+        return []
+    passages = [p for p, e in enumerate(evidence) if e.title.lower() == subjects[0].lower()]  # named right after "profession of"
+    words = [w for w in _description(evidence[passages[0]].text) if w not in DEMONYMS] if passages else []
+    return [Scored(" ".join(words), "phrase", 0.2, True, tuple(passages), "")] if words else []  # a lone option: moderate at most
+
+
 _IS_A = re.compile(
     r"\b(?:is|was|are|were)\s+(?:(?:an?|the|one of the)\s+)?"
     r"(.+?)(?=[,;.(]|\s+(?:who|whose|which|that|born|from|in|of|for|and|best|known)\b|$)"

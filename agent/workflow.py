@@ -13,6 +13,7 @@ through the run context, so tests can script every call.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,9 @@ from graph import (
     to_networkx,
 )
 from graph.decompose import decompose
+
+# a sub-question that only says what an earlier answer is: "What landlocked country ... is #1?"
+_IDENTITY = re.compile(r"^(?:what|which)\s+\w[^#?]*\s(?:is|was|are|were)\s+#(\d+)\s*\??$", re.IGNORECASE)
 
 
 def _retrieve(ctx: Context, query: str, k: int) -> tuple[list[Evidence], dict[str, float]]:
@@ -192,7 +196,12 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
             evidence = shared
         seen.update({e.chunk_id: e for e in evidence})
         order += [e.chunk_id for e in evidence]
-        if s.reader == "free":
+        same = _IDENTITY.match(dag.node(i).question)
+        if same and int(same.group(1)) in results and not is_unknown(results[int(same.group(1))].answer):
+            # "What landlocked country located in Southern Africa is #1?": #1 is the answer it names
+            answer, node_calls, notes, known = results[int(same.group(1))].answer, [], [], state.get("support", {})
+            typed[i], lead[i] = known.get(f"node{same.group(1)}_typed", True), known.get(f"node{same.group(1)}_margin", 0.0)
+        elif s.reader == "free":
             answer, node_calls, notes = free_node(ctx, state.get("memory", ""), evidence, queries[i], i)
         else:
             top_k = state.get("warmup_evidence", [])

@@ -39,6 +39,8 @@ _REDUCED = (
     r"|shot|set|built|won|held|sold|given|taken|where|[a-z]{3,}ed(?=\s+(?:by|in|at|on|from|for|with|as|into|under)\b)"
 )
 _PREPOSITIONS = frozenset("to on in at for with from about of by".split())
+# a capitalised modifier, common nouns, then the name: "Swedish | performance artist Ayesha"
+_MODIFIED_NAME = re.compile(rf"((?:\s+{_NOUN}){{1,3}})\s+({_NAME})")
 # the base-form verb of a do-support question, after the name that ends its subject: "Who did
 # the actor who starred in "Due South" | have a child with?"
 _BASE_VERB_AFTER_NAME = re.compile(rf"(?<=[A-Za-z0-9\"”’)])\s+(?=(?:{'|'.join(sorted(BASE_VERBS))})\s)")
@@ -245,6 +247,10 @@ def _candidates(text: str) -> list[_Found]:
             continue
         end = m.start(4) + len(target)
         of = m.group(3) if m.group(3).strip() not in ("", "the") else ""
+        modified = _MODIFIED_NAME.match(text, end) if " " not in target else None
+        if modified:  # "the birth place of the Swedish performance artist Ayesha": "Swedish" modifies the name
+            of, target = f"{m.group(3)}{target}{modified.group(1)} ", _trim_name(modified.group(2))
+            end = modified.start(2) + len(target)
         found.append(_Found(m.start(), end, f"{_wh(rel)} is the {rel} of {of}{target}?"))
     # the role for a topic ("the contact for IT equipment", "the owner for payroll")
     for m in _overlapping(rf"\bthe\s+({_ROLE_FOR})\s+for\s+((?:[\w'’-]+\s+){{0,3}}?[\w'’-]+)(?={_ROLE_FOR_END})", text):

@@ -205,3 +205,21 @@ def test_what_the_question_names_is_not_a_hops_answer():
     answer = run(FakeLLM([]), retriever, "Which newspaper was the founder of Thistle Records at?", reader="score")
     assert [n.answer for n in answer.nodes] == ["Fiona Macrae", "Glasgow Herald"]  # not Thistle Records, named by the question
     assert answer.answer == "Glasgow Herald"
+
+
+def test_a_sub_question_that_only_names_an_earlier_answer_is_answered_by_it():
+    retriever = LexicalRetriever(
+        [
+            ("Liv Moen", "Liv Moen is a Norwegian jazz singer. Her birth place is Botswana, where her parents taught."),
+            ("Botswana", "Botswana is a landlocked country in Southern Africa, north of South Africa."),
+            ("Zimbabwe", "Zimbabwe is a landlocked country in Southern Africa, between two rivers."),
+        ]
+    )
+    question = "What landlocked country located in Southern Africa is the birth place of the Norwegian jazz singer Liv Moen?"
+    llm = FakeLLM([])
+    answer = run(llm, retriever, question=question, reader="score")
+    assert [n.question for n in answer.nodes] == [
+        "What is the birth place of the Norwegian jazz singer Liv Moen?",
+        "What landlocked country located in Southern Africa is #1?",
+    ]
+    assert [n.answer for n in answer.nodes] == ["Botswana", "Botswana"] and answer.answer == "Botswana" and llm.calls == []

@@ -68,6 +68,10 @@ def test_nested_descriptions_become_a_chain(question, expected):
             ["Which unit operates the Lowmoor river gauge?", "Who coordinates #1?", "Who does #2 report to?"],
         ),
         ("What does the team that owns the search service work on?", ["Which team owns the search service?", "What does #1 work on?"]),
+        (  # a nationality before common nouns modifies the name that follows
+            "What landlocked country is the birth place of the Norwegian jazz singer Liv?",
+            ["What is the birth place of the Norwegian jazz singer Liv?", "What landlocked country is #1?"],
+        ),
         (  # a description set off by commas
             "What show does a retired Harbour City player, who missed the 2003 season due to an injury, host?",
             ["Which retired Harbour City player missed the 2003 season due to an injury?", "What show does #1 host?"],

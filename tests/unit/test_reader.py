@@ -12,7 +12,7 @@ from agent.reader import extract_candidates
 from agent.reading import read
 from agent.settings import Settings
 from agent.types import Evidence
-from agent.verdicts import in_common, judge_choice
+from agent.verdicts import in_common, judge_choice, profession
 from helpers import FakeLLM
 
 
@@ -162,6 +162,14 @@ def test_in_common_is_what_both_first_sentences_say_the_subjects_are():
     assert [f.text for f in found] == ["American"] and found[0].passages == (0, 1)
     assert in_common(question, [calder, ev("Moira Dunn (born 1934) is a Welsh poet.", "Moira Dunn", 1)]) == []
     assert in_common(question, [calder]) == []  # one subject's passage: nothing to compare
+
+
+def test_a_profession_is_what_the_person_s_own_first_sentence_says_they_are():
+    film = ev('"Skyward" is a 1942 British biopic of Ada Lyle, directed by Tom Ashby.', "Skyward")
+    person = ev("Ada Lyle (1903 – 1941) was a pioneering English aviator. She flew solo to Cape Town.", "Ada Lyle", 1)
+    question = 'What was the profession of Ada Lyle, whose life was featured in the biopic "Skyward"?'
+    assert [s.text for s in profession(question, [film, person])] == ["pioneering aviator"]
+    assert profession(question, [film]) == []  # no passage of her own: the reader ranks spans as usual
 
 
 def test_choice_by_a_measure_both_passages_give():
