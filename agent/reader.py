@@ -27,7 +27,12 @@ MONTHS = "January|February|March|April|May|June|July|August|September|October|No
 WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _CONNECT = r"(?:of|the|de|da|do|dos|das|di|des|du|del|della|von|van|der|la|le|y)"
 _CAP = r"(?:[A-Z][\w'’.-]*[\w.]|[A-Z]\.?)"
-NAME = re.compile(rf"(?<![\w'])(?:[A-Z][\w'’.-]*[\w]|[A-Z]\.)(?:\s+(?:{_CONNECT}\s+)*{_CAP})*")
+# a name may end with a small number: "Studio 33", "Apollo 11" (not a month's day: "June 5")
+_NAME_NUMBER_END = r"(?=$|[,.;:)!?](?!\d)|\s+(?:and|or|in|on|at|for|by|with|is|was|are|were|from|to|of|as|which|that|who)\b|\s+[A-Z(])"
+_NOT_A_MONTH = "".join(f"(?<!{month})" for month in MONTHS.split("|"))
+NAME = re.compile(
+    rf"(?<![\w'])(?:[A-Z][\w'’.-]*[\w]|[A-Z]\.)(?:\s+(?:{_CONNECT}\s+)*{_CAP})*(?:{_NOT_A_MONTH}\s+\d{{1,3}}{_NAME_NUMBER_END})?"
+)
 DATE = re.compile(
     rf"\b(?:\d{{1,2}}\s+(?:{MONTHS})\s+\d{{3,4}}|(?:{MONTHS})\s+\d{{1,2}}(?:\s*(?:and|-|–)\s*\d{{1,2}})?,?\s+\d{{3,4}}"
     rf"|(?:{MONTHS})\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|(?:early|mid|late)[- ](?:\d{{1,2}}(?:st|nd|rd|th)|[a-z]+teenth|twentieth)[- ]century"

@@ -157,7 +157,8 @@ _CLAUSE_QUESTION = re.compile(
     r"(?:whose\s+(?P<relation>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)\s+(?:is|was|are|were)\s+(?P<asked>whom?|what)"
     r"|(?P<pronoun>who|that|which)\s+(?P<clause>\S+\s.+?)"
     r"|(?P<reduced>(?:known|famous|noted|best known)\s+(?:for|as)\s+.+?)"
-    r"|(?P<participle>(?:born|based|located|founded|formed|established|built|raised|educated)\s+.+?))\s*\?$"
+    r"|(?P<participle>(?:born|based|located|headquartered|situated|founded|formed|established|built|raised|educated"
+    r"|released|published|developed|manufactured)\s+.+?))\s*\?$"
 )
 _ENDS_ASKING = re.compile(r"\b(?:what|whom|who|where|when|(?:what|which)\s+[\w-]+|how\s+(?:many|much|old|long))\s*\?$")
 _COPULA_END = re.compile(r"^(?P<subject>.+?),?\s+(?:is|was|are|were)$")
@@ -192,7 +193,7 @@ def _asked_in_clause(text: str) -> tuple[str | None, str] | None:
         then = f"{subject} is {m.group('reduced')}?"
     else:  # "... by a publisher born in which city?"
         participle = m.group("participle")
-        then = f"{subject} {'is' if participle.startswith(('based', 'located')) else 'was'} {participle}?"
+        then = f"{subject} {'is' if participle.startswith(('based', 'located', 'headquartered', 'situated')) else 'was'} {participle}?"
     return (None, then) if copula else (f"{head} what {m.group('noun')}?", then)
 
 

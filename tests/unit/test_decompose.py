@@ -175,6 +175,10 @@ def test_a_relation_may_have_a_modifier(question, expected):
             ["What is the prize won by The Glass Orchard?", "#1 was established by what publisher?", "#2 was born in which city?"],
         ),
         (
+            "Tom Ashby was the chairman of a restaurant holding company headquartered in what city?",
+            ["Tom Ashby was the chairman of what restaurant holding company?", "#1 is headquartered in what city?"],
+        ),
+        (
             "The Glass Orchard is a novel by a writer who worked as a journalist for which newspaper?",
             ["The Glass Orchard is a novel by what writer?", "#1 worked as a journalist for which newspaper?"],
         ),
