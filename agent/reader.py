@@ -228,6 +228,9 @@ def _spans(sent: str, qtype: QuestionType | None) -> list[tuple[str, Kind]]:
             taken.append((start, end))
             found.append((text, kind))
 
+    for m in NAME.finditer(sent):
+        if m.group(0)[-1].isdigit() and not NUMBER.match(sent, m.start()):  # "NOK 650" is an amount
+            add(m.start(), m.end(), "name")  # "Studio 33": its number is part of the name
     for m in FREQUENCY.finditer(sent):
         add(m.start(), m.end(), "number")  # "every four years", "twice a month": answers "how often"
     for m in DATE.finditer(sent):
