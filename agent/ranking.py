@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.gazetteer import DEMONYMS
-from agent.questions import KINDS, PERSON_NOUNS, QuestionType, content_words, stem, stems
+from agent.questions import KINDS, PERSON_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems
 from agent.reader import REFERS_BACK, Candidate, Scored, type_fit
 from retrieval.entities import title_subject
 
@@ -80,6 +80,11 @@ def rank_with_features(
     q_stems = stems(question)
     q_names = _name_stems(question.split(" ", 1)[-1])  # "Brand" in "Who is the author of Brand?" (not its first word)
     q_low = question.lower()
+    slot = _slot(question)
+    if slot:  # the span that fills the question word's place is a candidate, whatever the patterns found
+        sentences = {(c.passage, c.sentence): c for c in candidates}
+        filled = [(c, slot.search(c.sentence)) for c in sentences.values()]
+        candidates = [*candidates, *(Candidate(m.group(1), "phrase", c.passage, c.sentence, c.previous) for c, m in filled if m)]
     q_demonyms = {w for w in re.findall(r"[A-Z][a-z]+", question) if w in DEMONYMS}  # "which Danish band"
     contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
     sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
@@ -94,6 +99,8 @@ def rank_with_features(
         fit = type_fit(qtype, c.text, c.kind, c.sentence, c.label)
         if fit == 0.0:
             continue
+        if slot and (filler := slot.search(c.sentence)) and filler.group(1).lower() == c.text.lower():
+            fit = max(fit, 1.0)  # "... depictions of what?": the words before the question word come right before it
         if c.text not in c.sentence and qtype.head in ("country", "nation") and not _ORIGIN.search(q_low):
             fit *= 0.5  # a country read from "an English writer" says where someone is from, not where they were sent
         c_words = set(content_words(c.text))
@@ -173,6 +180,21 @@ def _description_fit(head: str | None, description: str, demonyms: set[str]) -> 
     if stem(head) == stem(category) or any(head in kind and category in kind for kind in KINDS):
         return 1.0
     return -1.0 if any(head in kind for kind in KINDS) else 0.0
+
+
+def _slot(question: str) -> re.Pattern[str] | None:
+    """For a question that ends with its question word ("X is known for his depictions of what?"),
+    the words before it, followed by the span that fills their place ("depictions of | urban
+    landscapes"); None for other questions."""
+    m = re.search(r"((?:[\w'-]+\s+){1,2}?[\w'-]+)\s+(?:what|whom|who)\s*\?$", question.strip(), re.IGNORECASE)
+    if not m or not any(w not in STOPWORDS for w in m.group(1).lower().split()):
+        return None
+    words = r"\s+".join(map(re.escape, m.group(1).split()))
+    return re.compile(rf"\b{words}\s+(?:(?:the|a|an|his|her|its|their)\s+)?({_FILLER}){_FILLER_END}", re.IGNORECASE)
+
+
+_FILLER = r"[\w'’-]+(?:\s+[\w'’-]+){0,4}?"
+_FILLER_END = r"(?=\s*(?:[,.;:!?)\"]|$)|\s+(?:that|which|who|and|in|on|at|for|by|with|from)\b)"
 
 
 def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:

@@ -280,6 +280,11 @@ def test_a_name_may_end_with_a_small_number_but_not_a_count_or_a_day():
     assert "June 5" not in names and "Paris 3" not in names
 
 
+def test_the_words_before_a_final_question_word_come_right_before_its_answer():
+    text = ev("Ada Lyle (1921–2013) was a painter known for her precise depictions of harbour towns, full of Tom Ashby's art.", "Ada Lyle")
+    assert best("Ada Lyle is known for her precise depictions of what?", [text]) == "harbour towns"
+
+
 def test_a_place_keeps_its_state():
     text = ev("Dollar Radio is an independent publishing house based in Columbus, Ohio.", "Dollar Radio")
     assert best("Where is Dollar Radio based?", [text]) == "Columbus, Ohio"
