@@ -111,7 +111,7 @@ _IS_A = re.compile(
 def _description(text: str) -> list[str]:
     """The content words of what a passage's first sentence says its subject is ("X (1934) is an
     American poet born in Buffalo": American, poet)."""
-    lead = SENTENCE.split(text, maxsplit=1)[0]
+    lead = _lead(text)
     m = _IS_A.search(lead)
     return [w.strip("\"'") for w in m.group(1).split() if w.lower() not in STOPWORDS] if m else []
 
@@ -214,11 +214,16 @@ def _covers(text: str, claim: list[str], nationalities: Sequence[str] = ()) -> b
     the passage may say "American" later)."""
     if not text or not (claim or nationalities):
         return False
-    low, lead = text.lower(), SENTENCE.split(text, maxsplit=1)[0].lower()
+    low, lead = text.lower(), _lead(text).lower()
     if not all(re.search(rf"\b{n}\b", lead) for n in nationalities):
         return False
     hits = sum(1 for w in claim if w in low or w.rstrip("s") in low)
     return not claim or hits / len(claim) >= 0.6
+
+
+def _lead(text: str) -> str:
+    """The first sentence of a passage, after any Markdown heading ("# Tomas Lindgren")."""
+    return SENTENCE.split(re.sub(r"^(?:[ \t]*#[^\n]*\n+)+", "", text.lstrip()), maxsplit=1)[0]
 
 
 def _first_year(text: str) -> int | None:

@@ -230,6 +230,9 @@ def encyclopedia_rag(tmp_path_factory, offline_env):
         # comparisons: a measure both articles give, the same name after "by"
         ("Which river is longer, the River Owenmore or the River Dalla?", "River Owenmore", 0),
         ("Were The Glass Orchard and Salt on the Wind written by the same author?", "yes", 0),
+        # what each person's first sentence says they are
+        ("What do Callum Reid and Fiona Macrae have in common?", "Scottish", 0),
+        ("What was the profession of Tomas Lindgren?", "film director", 0),
     ],
 )
 def test_an_encyclopedia_is_answered_hop_by_hop(encyclopedia_rag, question, expected, hops):
