@@ -261,6 +261,8 @@ def _candidates(text: str) -> list[_Found]:
         noun, pron, clause = m.group(1), m.group(2), m.group(3).strip()
         if noun.split()[-1] in {"one", "same", "way", "time", "first", "most"} or not clause:
             continue
+        if " " in pron and len(re.findall(r"\b(?:who|whom|whose|what|which|where|when|how)\b", text.lower())) == 1:
+            continue  # "a guest appearance by which rapper?": the question's own question word, not a relative
         in_subject = subject_at >= 0 and m.start() >= subject_at
         stranded = _STRANDED.match(clause) if in_subject and _OBJECT_RELATIVE.match(clause) else None
         if stranded:  # "the person that Vega reports to join the company": the clause ends at its preposition

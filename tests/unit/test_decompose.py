@@ -299,3 +299,8 @@ def test_a_question_in_two_parts_plans_both(question, expected, parts):
 )
 def test_one_question_with_and_is_not_split(question):
     assert decompose(question).parts == []
+
+
+def test_a_preposition_before_the_question_s_own_which_opens_no_clause():
+    question = "Salt on the Wind featured a guest appearance by which singer, actor and model from Leeds?"
+    assert chain(question) == [question]
