@@ -195,12 +195,14 @@ def _number_unit(low: str) -> str | None:
     return m.group(1) if m else None
 
 
+# "the forming of X or the birth of Y": the options are X and Y, compared by their years
+_EVENT_OF = r"(?:(?:the\s+)?(?:forming|formation|founding|birth|death|release|creation|establishment|opening|launch)\s+of\s+)?"
 _OPTION = r"((?:the\s+)?[A-Z0-9][\w'.&-]*(?:\s+(?:[A-Z0-9(][\w'.&()-]*|of|the|de|and|du|von|van|da|la|le))*)"
 
 
 def choice_options(question: str) -> tuple[str, ...]:
     """The two named options of "..., A or B?" questions; empty when there are none."""
-    m = re.search(_OPTION + r",?\s+or\s+" + _OPTION + r"\s*\??\s*$", question.strip())
+    m = re.search(_OPTION + r",?\s+or\s+" + _EVENT_OF + _OPTION + r"\s*\??\s*$", question.strip())
     if not m:
         return ()
     a, b = (_strip_article(x) for x in (m.group(1), m.group(2)))

@@ -62,6 +62,8 @@ def test_choice_questions_carry_their_options():
     assert classify("Who is the oldest, Sid Haig or Vic Darchinyan?").kind == "choice"
     assert choice_options("Which plant is larger, the Pterocarya or the Cotula?") == ("Pterocarya", "Cotula")
     assert choice_options("Who manages the Payments team?") == ()
+    # an event of each option, compared by its year
+    assert choice_options("Which came first the forming of Copper Fields or the birth of Tom Ashby?") == ("Copper Fields", "Tom Ashby")
 
 
 @given(st.text(max_size=200))
