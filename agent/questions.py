@@ -46,7 +46,7 @@ KINDS = [
     {"film", "movie", "picture", "documentary", "feature"},
     {"show", "series", "programme", "program", "sitcom", "serial", "drama"},
     {"band", "group", "duo", "trio", "quartet", "ensemble"},
-    {"company", "corporation", "firm", "business", "manufacturer", "conglomerate", "brand", "label", "publisher"},
+    {"company", "corporation", "firm", "business", "manufacturer", "maker", "conglomerate", "brand", "label", "publisher"},
     {"city", "town", "village", "municipality", "commune", "borough", "suburb", "settlement", "capital", "community"},
     {"newspaper", "paper", "daily", "tabloid", "weekly"},
     {"magazine", "periodical", "journal", "publication"},
@@ -161,6 +161,8 @@ def _head_after_wh(low: str) -> str | None:
             return w
     if direct and (kind := next((w for w in run[:4] if w in THING_NOUNS), None)):
         return kind  # after its modifiers: "which Danish heavy metal band released ..."
+    if direct and len(run) > 1 and re.search(r"\b(?:which|what)\s+" + r"\s+".join(map(re.escape, run)) + r"\s*\??\s*$", low):
+        return run[-1]  # the question ends with it: "X founded what aircraft maker?" -> maker
     run = [w for w in run if w not in _SKIP_HEAD]
     if not run:
         return None

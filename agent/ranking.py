@@ -157,7 +157,8 @@ def _described_as(text: str, sentence: str) -> str | None:
     Korn' -> "song"; "X is the third episode of the season" -> "third episode"; else None."""
     m = re.match(
         rf"^\W*{re.escape(text)}\W*(?:\([^()]*\)\s*)?(?:is|was|are|were)\s+(?:an?|the)\s+((?:[\w'-]+\s+){{0,4}}?[a-z][\w-]*)"
-        r"(?=\s+(?:by|of|in|on|from|for|that|which|who|with|and|based|released|written|directed|produced)\b|[,.;(]|$)",
+        r"(?=\s+(?:by|of|in|on|from|for|that|which|who|with|and|based|headquartered|located|founded|formed|released|written"
+        r"|directed|produced)\b|[,.;(]|$)",
         sentence,
     )
     return m.group(1) if m else None

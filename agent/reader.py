@@ -155,14 +155,15 @@ def extract_candidates(
             if label != "NP":  # a noun phrase says nothing of what kind of thing a name is
                 labels.setdefault(text, label)
         headings = {h.strip(" #\t") for h in _HEADING_LINE.findall(e.text)}
+        subject = _PAREN_END.sub("", e.title).split(",")[0].strip()
         for sent in sentences(e.text):
             if sent in headings:  # a Markdown heading names the section, it does not answer questions
                 previous = sent
                 continue
             seen = set()
             for text, kind in _spans(sent, qtype):
-                if kind == "name" and " " not in text and sent.startswith(text) and text not in proper:
-                    continue
+                if kind == "name" and " " not in text and sent.startswith(text) and text not in proper and text != subject:
+                    continue  # "Creates" opening a sentence is no name; "Tidewater" opening its own article is
                 out.append(Candidate(text, kind, p, sent, previous, labels.get(text, "")))
                 seen.add(text)
             for text, label in tagged:
@@ -174,7 +175,6 @@ def extract_candidates(
                     continue  # a piece of a longer span: "Formula" of "Formula One", "EUR" of "EUR 2 per day"
                 out.append(Candidate(text, "year" if kind == "date" and YEAR.fullmatch(text) else kind, p, sent, previous, label))
                 seen.add(text)
-            subject = _PAREN_END.sub("", e.title).split(",")[0].strip()
             if subject and subject not in seen and REFERS_BACK.match(sent) and subject in e.text:
                 # "It was released as the first single ...": the passage's subject is what the sentence says it of
                 out.append(Candidate(subject, "name", p, sent, previous, labels.get(subject, "")))

@@ -43,7 +43,7 @@ _PREPOSITIONS = frozenset("to on in at for with from about of by".split())
 _MODIFIED_NAME = re.compile(rf"((?:\s+{_NOUN}){{1,3}})\s+({_NAME})")
 # the base-form verb of a do-support question, after the name that ends its subject: "Who did
 # the actor who starred in "Due South" | have a child with?"
-_BASE_VERB_AFTER_NAME = re.compile(rf"(?<=[A-Za-z0-9\"”’)])\s+(?=(?:{'|'.join(sorted(BASE_VERBS))})\s)")
+_BASE_VERB_AFTER_NAME = re.compile(rf"(?:\b[A-Z][\w'’.-]*|[\"”’)]|\b\d+)(\s+)(?=(?:{'|'.join(sorted(BASE_VERBS))})\s)")
 # the main verb that ends "Where was X born?", "When was X founded?"
 _PARTICIPLE = re.compile(r"[a-z]+(?:ed|en)|born|built|made|held|found|sold|shot|set|run|known|led|won|begun|hit|put|sung")
 
@@ -411,8 +411,8 @@ def _trim_clause(clause: str, in_subject: bool, at_end: bool = False, do_support
     words = clause.split()
     own_passive = words[-2:-1] in (["is"], ["was"], ["are"], ["were"])  # "the city where X was born": the clause's own verb
     verb_phrase = _BASE_VERB_AFTER_NAME.search(clause) if at_end and do_support else None
-    if verb_phrase and len(clause[verb_phrase.start() :].split()) > 2:
-        return clause[: verb_phrase.start()]  # "... in the series "Due South" | have a child with?"
+    if verb_phrase and len(clause[verb_phrase.start(1) :].split()) > 2:
+        return clause[: verb_phrase.start(1)]  # "... in the series "Due South" | have a child with?"
     if at_end and len(words) > 2 and (do_support or (_PARTICIPLE.fullmatch(words[-1]) and not own_passive)):
         # the question's own verb ends it: "... the Lowmoor river gauge report to?", "... the Zephyr engine born?"
         verb = 2 if do_support and words[-1] in _PREPOSITIONS else 1

@@ -72,6 +72,10 @@ def test_nested_descriptions_become_a_chain(question, expected):
             "What landlocked country is the birth place of the Norwegian jazz singer Liv?",
             ["What is the birth place of the Norwegian jazz singer Liv?", "What landlocked country is #1?"],
         ),
+        (  # a lower-case noun is no name: "record" is not the question's verb here
+            "Who did the pilot who set a women's distance record in 1931 marry?",
+            ["Who set a women's distance record in 1931?", "Who did #1 marry?"],
+        ),
         (  # a description set off by commas
             "What show does a retired Harbour City player, who missed the 2003 season due to an injury, host?",
             ["Which retired Harbour City player missed the 2003 season due to an injury?", "What show does #1 host?"],

@@ -26,6 +26,7 @@ from agent.questions import choice_options, classify, stem
         ("How frequently does the board meet?", "number", "frequency"),  # "in charge of" is not a charge
         ("Which team owns the billing service?", "entity", "team"),
         ("Which Danish heavy metal band from Copenhagen released a compilation album?", "entity", "band"),  # after its modifiers
+        ("Conn Delaney founded what aircraft maker?", "entity", "maker"),  # the noun that ends the question
         ("What county shares a border with McDowell County?", "place", "county"),
         ("What is the most popular hotel in Windhoek?", "entity", "hotel"),
         ("What kind of plane dropped the bomb on Hiroshima?", "entity", "plane"),

@@ -285,6 +285,11 @@ def test_the_words_before_a_final_question_word_come_right_before_its_answer():
     assert best("Ada Lyle is known for her precise depictions of what?", [text]) == "harbour towns"
 
 
+def test_a_one_word_name_opening_its_own_article_is_a_candidate():
+    band = ev("Tidewater are a Welsh folk band from Swansea. Their album Low Light was recorded at Harbour Sound.", "Tidewater")
+    assert best("Which Welsh folk band recorded an album at Harbour Sound?", [band]) == "Tidewater"
+
+
 def test_a_place_keeps_its_state():
     text = ev("Dollar Radio is an independent publishing house based in Columbus, Ohio.", "Dollar Radio")
     assert best("Where is Dollar Radio based?", [text]) == "Columbus, Ohio"
