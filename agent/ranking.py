@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.gazetteer import DEMONYMS
-from agent.questions import KINDS, PERSON_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems
+from agent.questions import KINDS, PERSON_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems, verb_forms
 from agent.reader import REFERS_BACK, Candidate, Scored, type_fit
 from retrieval.entities import title_subject
 
 # signals of a mention, each multiplied by the type fit
-MENTION_FEATURES = ("semantic", "lexical", "passage_rank", "near")
+MENTION_FEATURES = ("semantic", "lexical", "passage_rank", "near", "subject")
 # signals of a candidate over the whole evidence
 CANDIDATE_FEATURES = ("repeats", "bridge", "described")
 FEATURES = MENTION_FEATURES + CANDIDATE_FEATURES
@@ -36,6 +36,7 @@ WEIGHTS: Mapping[str, float] = {
     "lexical": 0.45,
     "passage_rank": 0.1,
     "near": 0.2,
+    "subject": 0.3,
     "repeats": 0.03,
     "bridge": 1.0,
     "described": 0.3,
@@ -81,6 +82,7 @@ def rank_with_features(
     q_names = _name_stems(question.split(" ", 1)[-1])  # "Brand" in "Who is the author of Brand?" (not its first word)
     q_low = question.lower()
     slot = _slot(question)
+    doer = _doer_verb(question) if qtype.kind == "person" else None
     if slot:  # the span that fills the question word's place is a candidate, whatever the patterns found
         sentences = {(c.passage, c.sentence): c for c in candidates}
         filled = [(c, slot.search(c.sentence)) for c in sentences.values()]
@@ -121,6 +123,7 @@ def rank_with_features(
             "lexical": lexical,
             "passage_rank": 1 / (1 + c.passage),
             "near": _near_question_word(c, q_words),
+            "subject": 1.0 if doer and _does(c, doer) else 0.0,
         }
         mention = {name: fit * value for name, value in signals.items()}
         score = sum(weights[name] * value for name, value in mention.items())
@@ -196,6 +199,30 @@ def _slot(question: str) -> re.Pattern[str] | None:
 
 _FILLER = r"[\w'’-]+(?:\s+[\w'’-]+){0,4}?"
 _FILLER_END = r"(?=\s*(?:[,.;:!?)\"]|$)|\s+(?:that|which|who|and|in|on|at|for|by|with|from)\b)"
+
+
+def _doer_verb(question: str) -> re.Pattern[str] | None:
+    """For "Who designed X?", the forms of its verb ("designed", "designs", ...); None when the
+    question asks for someone other than the one who does it."""
+    m = re.match(r"^\s*who\s+((?!(?:is|was|are|were|has|have|had|did|does|do)\b)[a-z]{3,})\b", question, re.IGNORECASE)
+    if not m:
+        return None
+    verb = m.group(1).lower()
+    forms = "|".join([*map(re.escape, verb_forms(verb)), rf"{re.escape(stem(verb))}\w*"])
+    return re.compile(rf"(?:{forms})\b", re.IGNORECASE)
+
+
+def _does(c: Candidate, verb: re.Pattern[str]) -> bool:
+    """The candidate is the subject of the question's verb in its sentence: "Conn Delaney designed
+    ..." or, in his own article, "He designed ..." (not "..., which Elsie Marrow flew")."""
+    if c.text in c.sentence:
+        at = c.sentence.index(c.text)
+        after, before = c.sentence[at + len(c.text) :], c.sentence[:at]
+        others = r"(?:,?\s+(?:and\s+)?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)*"  # "Dana Kim and Ravi Mehta manage"
+        active = re.match(rf"\W*{others}\s+(?:\w+ly\s+)?{verb.pattern}", after)
+        passive = re.search(rf"{verb.pattern}\s+by\s+\W*(?:[\w-]+\s+){{0,3}}$", before, re.IGNORECASE)  # "managed by Dana Kim"
+        return bool(active or passive)
+    return re.match(rf"^(?:He|She|It|They)\s+(?:\w+ly\s+)?{verb.pattern}", c.sentence) is not None
 
 
 def _full_names(candidates: Sequence[Candidate]) -> list[Candidate]:

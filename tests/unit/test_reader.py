@@ -290,6 +290,16 @@ def test_a_one_word_name_opening_its_own_article_is_a_candidate():
     assert best("Which Welsh folk band recorded an album at Harbour Sound?", [band]) == "Tidewater"
 
 
+def test_who_did_it_is_the_subject_of_the_verb_not_a_name_beside_it():
+    engineer = ev("Conn Delaney was an Irish engineer. He designed the Kestrel glider, which Elsie Marrow flew.", "Conn Delaney")
+    question = "Who designed the Kestrel glider?"
+    ranked = rank_with_features(question, classify(question), extract_candidates([engineer], classify(question)), None, [engineer.title])
+    signals = {r.scored.text: r.features["subject"] for r in ranked}
+    assert ranked[0].scored.text == "Conn Delaney" and signals == {**signals, "Conn Delaney": 1.0, "Elsie Marrow": 0.0}
+    passive = ev("The Kestrel glider was designed by Conn Delaney and flown by Elsie Marrow.", "Kestrel")
+    assert best(question, [passive]) == "Conn Delaney"
+
+
 def test_a_place_keeps_its_state():
     text = ev("Dollar Radio is an independent publishing house based in Columbus, Ohio.", "Dollar Radio")
     assert best("Where is Dollar Radio based?", [text]) == "Columbus, Ohio"
