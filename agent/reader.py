@@ -20,6 +20,7 @@ from agent.gazetteer import COUNTRIES, DEMONYMS, KNOWN_PLACES, US_STATES
 from agent.questions import PLACE_NOUNS, STOPWORDS, QuestionType, stem, verb_forms
 from agent.tagger import Span
 from agent.types import Evidence
+from retrieval.entities import title_subject
 
 Kind = Literal["name", "title", "date", "year", "number", "phrase", "yesno", "option"]
 
@@ -155,7 +156,7 @@ def extract_candidates(
             if label != "NP":  # a noun phrase says nothing of what kind of thing a name is
                 labels.setdefault(text, label)
         headings = {h.strip(" #\t") for h in _HEADING_LINE.findall(e.text)}
-        subject = _PAREN_END.sub("", e.title).split(",")[0].strip()
+        subject = title_subject(e.title)  # "Brand (play)": Brand
         for sent in sentences(e.text):
             if sent in headings:  # a Markdown heading names the section, it does not answer questions
                 previous = sent
@@ -197,7 +198,6 @@ _LABEL_KIND: dict[str, Kind] = {
     **dict.fromkeys(("PERCENT", "MONEY", "QUANTITY", "CARDINAL"), "number"),
     "NP": "phrase",
 }
-_PAREN_END = re.compile(r"\s*\([^()]*\)\s*$")  # "Brand (play)": Brand
 _PLACE_LABELS = frozenset(("GPE", "LOC", "FAC"))
 
 
