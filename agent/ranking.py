@@ -202,9 +202,11 @@ _FILLER_END = r"(?=\s*(?:[,.;:!?)\"]|$)|\s+(?:that|which|who|and|in|on|at|for|by
 
 
 def _doer_verb(question: str) -> re.Pattern[str] | None:
-    """For "Who designed X?", the forms of its verb ("designed", "designs", ...); None when the
-    question asks for someone other than the one who does it."""
+    """For "Who designed X?" or "X was designed by whom?", the forms of its verb ("designed",
+    "designs", ...); None when the question asks for someone other than the one who does it."""
     m = re.match(r"^\s*who\s+((?!(?:is|was|are|were|has|have|had|did|does|do)\b)[a-z]{3,})\b", question, re.IGNORECASE)
+    # the passive: "X was produced by what man?", "... written by whom?"
+    m = m or re.search(r"\b(?:is|was|are|were|been)\s+(?:\w+ly\s+)?([a-z]{3,})\s+by\s+(?:what|which|whom)\b", question, re.IGNORECASE)
     if not m:
         return None
     verb = m.group(1).lower()
@@ -215,9 +217,10 @@ def _doer_verb(question: str) -> re.Pattern[str] | None:
 def _does(c: Candidate, verb: re.Pattern[str]) -> bool:
     """The candidate is the subject of the question's verb in its sentence: "Conn Delaney designed
     ..." or, in his own article, "He designed ..." (not "..., which Elsie Marrow flew")."""
-    if c.text in c.sentence:
-        at = c.sentence.index(c.text)
-        after, before = c.sentence[at + len(c.text) :], c.sentence[:at]
+    said = next((n for n in (c.text, c.text.split()[-1]) if re.search(rf"\b{re.escape(n)}\b", c.sentence)), None)
+    if said:  # the name, or the surname a passage refers back to its subject by ("Reznor produced ...")
+        at = c.sentence.index(said)
+        after, before = c.sentence[at + len(said) :], c.sentence[:at]
         others = r"(?:,?\s+(?:and\s+)?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*)*"  # "Dana Kim and Ravi Mehta manage"
         active = re.match(rf"\W*{others}\s+(?:\w+ly\s+)?{verb.pattern}", after)
         passive = re.search(rf"{verb.pattern}\s+by\s+\W*(?:[\w-]+\s+){{0,3}}$", before, re.IGNORECASE)  # "managed by Dana Kim"

@@ -26,6 +26,7 @@ from agent.escalation import ask_person, check
 from agent.evidence import final_evidence, grounded, infer_citations, is_unknown, rerank_by_overlap, same_answer, unique
 from agent.llm import ask_structured
 from agent.prompts import EXAMPLE_NAMES, plan_messages
+from agent.questions import classify
 from agent.reader import NAME
 from agent.state import AgentState, Context, add_times
 from agent.types import Evidence, LLMCall, NodeResult, StepEvent
@@ -115,6 +116,21 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     return update
 
 
+def _sink_asks_otherwise(dag: Plan, question: str) -> str | None:
+    """Why the last sub-question of a rule plan cannot answer ``question`` ("Lover Come Back
+    contained #1?" is no question), or None when it is a question."""
+    sink = dag.last_sink([n.id for n in dag.nodes])
+    if sink is None or classify(dag.node(sink).question).recognised or not classify(question).recognised:
+        return None
+    return f"the last sub-question ({dag.node(sink).question!r}) is no question"
+
+
+def _same_kind(question: str, other: str) -> bool:
+    """Both ask for the same kind of thing ("What landlocked country … is #1?" and "What is the birth
+    place of Ayesha?": places; not "Which city was #1?" and "Which band was formed in 1981 …?")."""
+    return classify(question).kind == classify(other).kind
+
+
 def _hops_typed(state: AgentState) -> bool:
     """Every solved sub-question found an answer of the type it asked for."""
     support = state.get("support", {})
@@ -146,6 +162,8 @@ def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
         reason = degenerate_reason(dag, question, EXAMPLE_NAMES) if source != "rules" else None
         if source == "rules" and len(dag.nodes) < 2:
             reason = "no nested description to resolve first"
+        elif source == "rules" and not dag.parts:
+            reason = _sink_asks_otherwise(dag, question)
         if reason:
             fallbacks.append(f"degenerate plan ({reason}); using the question as a single node")
             dag, source = Plan.single(question), "fallback"
@@ -197,10 +215,12 @@ def solve(state: AgentState, runtime: Runtime[Context]) -> dict:
         seen.update({e.chunk_id: e for e in evidence})
         order += [e.chunk_id for e in evidence]
         same = _IDENTITY.match(dag.node(i).question)
-        if same and int(same.group(1)) in results and not is_unknown(results[int(same.group(1))].answer):
+        named = int(same.group(1)) if same else 0
+        copies = named in results and _same_kind(dag.node(i).question, dag.node(named).question)
+        if copies and not is_unknown(results[named].answer):
             # "What landlocked country located in Southern Africa is #1?": #1 is the answer it names
-            answer, node_calls, notes, known = results[int(same.group(1))].answer, [], [], state.get("support", {})
-            typed[i], lead[i] = known.get(f"node{same.group(1)}_typed", True), known.get(f"node{same.group(1)}_margin", 0.0)
+            answer, node_calls, notes, known = results[named].answer, [], [], state.get("support", {})
+            typed[i], lead[i] = known.get(f"node{named}_typed", True), known.get(f"node{named}_margin", 0.0)
         elif s.reader == "free":
             answer, node_calls, notes = free_node(ctx, state.get("memory", ""), evidence, queries[i], i)
         else:

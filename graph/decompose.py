@@ -152,15 +152,17 @@ def _shifted(nodes: list[PlanNode], by: int) -> list[PlanNode]:
 # not before a name ("The Exies")
 _SENTENCE_ARTICLE = re.compile(r"^(?:The|A|An)(?=\s+[a-z])")
 _WH_START = re.compile(r"^\s*(?:(?:in|on|at|from|for|by|to|of|with|during)\s+)?(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
+# what follows an article: "a University which also has a second campus in which city?" (a
+# capitalised noun only after "a"/"an": "the Beatles" is a name)
 _CLAUSE_QUESTION = re.compile(
-    r"^(?P<head>.+)\s(?:a|an|the)\s+(?P<noun>(?:[\w'’-]+\s+){0,3}?[a-z][\w-]*),?\s+"
+    r"(?:(?:a|an)\s+(?P<noun_a>(?:[\w'’-]+\s+){0,3}?[A-Za-z][\w-]*)|the\s+(?P<noun>(?:[\w'’-]+\s+){0,3}?[a-z][\w-]*)),?\s+"
     r"(?:whose\s+(?P<relation>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)\s+(?:is|was|are|were)\s+(?P<asked>whom?|what)"
     r"|(?P<pronoun>who|that|which)\s+(?P<clause>\S+\s.+?)"
     r"|(?P<reduced>(?:known|famous|noted|best known)\s+(?:for|as)\s+.+?)"
     r"|(?P<participle>(?:born|based|located|headquartered|situated|founded|formed|established|built|raised|educated"
     r"|released|published|developed|manufactured)\s+.+?))\s*\?$"
 )
-_ENDS_ASKING = re.compile(r"\b(?:what|whom|who|where|when|(?:what|which)\s+[\w-]+|how\s+(?:many|much|old|long))\s*\?$")
+_ENDS_ASKING = re.compile(r"\b(?:what|whom|who|where|when|(?:what|which)\s+(?:[\w-]+\s+){0,2}[\w-]+|how\s+(?:many|much|old|long))\s*\?$")
 _COPULA_END = re.compile(r"^(?P<subject>.+?),?\s+(?:is|was|are|were)$")
 
 
@@ -176,12 +178,19 @@ def _asked_in_clause(text: str) -> tuple[str | None, str] | None:
     rules take those)."""
     if _WH_START.match(text) or not _ENDS_ASKING.search(text):
         return None
-    m = _CLAUSE_QUESTION.match(text)
-    if m is None or _ENDS_ASKING.search(m.group("head") + "?"):
-        return None
-    if m.group("pronoun") and re.match(r"[A-Z0-9]|(?:the|a|an|his|her|its|their|he|she|it|they|we|you|i)\b", m.group("clause")):
-        return None  # "a war that Italy entered when": the described thing is the clause's object, not its subject
-    head = m.group("head").rstrip(",")
+    for article in reversed(list(re.finditer(r"\s(?=(?:a|an|the)\s)", text))):  # the last described thing first
+        m = _CLAUSE_QUESTION.match(text, article.end())
+        head = text[: article.start()].rstrip(",")
+        if m is None or _ENDS_ASKING.search(head + "?"):
+            continue
+        if m.group("pronoun") and re.match(r"[A-Z0-9]|(?:the|a|an|his|her|its|their|he|she|it|they|we|you|i)\b", m.group("clause")):
+            continue  # "a war that Italy entered when": the described thing is the clause's object, not its subject
+        return _clause_hops(m, head)
+    return None
+
+
+def _clause_hops(m: re.Match[str], head: str) -> tuple[str | None, str]:
+    """The hops of ``_asked_in_clause`` for a match of ``_CLAUSE_QUESTION`` after ``head``."""
     copula = _COPULA_END.match(head)
     subject = copula.group("subject") if copula else "#0"
     if m.group("relation"):
@@ -194,7 +203,7 @@ def _asked_in_clause(text: str) -> tuple[str | None, str] | None:
     else:  # "... by a publisher born in which city?"
         participle = m.group("participle")
         then = f"{subject} {'is' if participle.startswith(('based', 'located', 'headquartered', 'situated')) else 'was'} {participle}?"
-    return (None, then) if copula else (f"{head} what {m.group('noun')}?", then)
+    return (None, then) if copula else (f"{head} what {m.group('noun') or m.group('noun_a')}?", then)
 
 
 def _refs(text: str, node_id: int) -> list[int]:

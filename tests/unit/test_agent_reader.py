@@ -10,15 +10,16 @@ from agent.run import run_agent
 from agent.settings import Settings
 from agent.state import Context
 from agent.workflow import build_graph
+from graph import Plan
 from helpers import FakeLLM, LexicalRetriever
 
 Q = "Who manages the team that owns the billing service?"
 
 
-def run(llm: FakeLLM, retriever: LexicalRetriever, question: str = Q, **settings):
+def run(llm: FakeLLM, retriever: LexicalRetriever, question: str = Q, plan: Plan | None = None, **settings):
     settings = {"reader_llm_weight": 1.0, **settings}  # the model decides: every reading makes its call
     ctx = Context(llm=llm, retriever=retriever, settings=Settings(**settings))
-    events = list(run_agent(build_graph(), question, ctx))
+    events = list(run_agent(build_graph(), question, ctx, plan=plan))
     assert events[-1].kind == "done"
     return events[-1].answer
 
@@ -223,3 +224,31 @@ def test_a_sub_question_that_only_names_an_earlier_answer_is_answered_by_it():
         "What landlocked country located in Southern Africa is #1?",
     ]
     assert [n.answer for n in answer.nodes] == ["Botswana", "Botswana"] and answer.answer == "Botswana" and llm.calls == []
+
+
+def test_a_sub_question_naming_an_earlier_answer_of_another_kind_is_read_not_copied():
+    retriever = LexicalRetriever(
+        [
+            ("Tidewater", "Tidewater is a Welsh folk band formed in 1981 in Swansea."),
+            ("Swansea", "Swansea is a coastal city in Wales."),
+        ]
+    )
+    plan = Plan.model_validate(
+        {"nodes": [{"id": 1, "question": "Which band was formed in 1981?"}, {"id": 2, "question": "Which city was #1?", "depends_on": [1]}]}
+    )
+    answer = run(FakeLLM([]), retriever, question="Which city was the band formed in 1981?", plan=plan, reader="score")
+    assert [n.answer for n in answer.nodes] == ["Tidewater", "Swansea"] and answer.answer == "Swansea"
+
+
+def test_a_rule_plan_whose_last_step_is_no_question_falls_back_to_plain_rag():
+    retriever = LexicalRetriever(
+        [
+            ("Low Tide (film)", "Low Tide is a 1961 comedy film starring Mae Corr and Tom Hale."),
+            ("Mae Corr", "Mae Corr was an American actress. She played the housekeeper Alice Nolan on Harbour Lane."),
+        ]
+    )
+    question = "Low Tide contained the actress who played which part on Harbour Lane?"
+    answer = run(FakeLLM([]), retriever, question=question, reader="score")
+    assert answer.plan_source == "fallback" and [n.question for n in answer.nodes] == [question]
+    assert "the last sub-question ('Low Tide contained #1?') is no question" in answer.fallbacks[0]
+    assert answer.fallbacks[-1] == "single-node plan answered by the warm-up (plain RAG)"

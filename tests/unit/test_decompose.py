@@ -246,6 +246,10 @@ def test_any_text_gives_a_valid_plan(text, max_nodes):
             "Grace Krilanovich's first novel was published by a publishing house that is based where?",
             ["What is the first novel of Grace Krilanovich?", "#1 was published by what publishing house?", "#2 is based where?"],
         ),
+        (  # the question word ends a clause about "a University", after another article
+            "Lena Ward is the head coach at a University which also has a second campus in which Texas city?",
+            ["Lena Ward is the head coach at what University?", "#1 also has a second campus in which Texas city?"],
+        ),
         # the subject is the one described: nothing to find first
         (
             "Scott Howell is a consultant who has worked with the mayor of what city?",

@@ -300,6 +300,18 @@ def test_who_did_it_is_the_subject_of_the_verb_not_a_name_beside_it():
     assert best(question, [passive]) == "Conn Delaney"
 
 
+def test_asked_in_the_passive_the_doer_is_found_by_the_surname_the_passage_uses():
+    score = ev(
+        "Ronan Quill was born in Galway. Quill produced the score on a portable Harbour Deck in a hotel room.",
+        "Ronan Quill",
+    )
+    question = "The score of the film Low Tide was produced by what man?"
+    ranked = rank_with_features(question, classify(question), extract_candidates([score], classify(question)), None, [score.title])
+    signals = {r.scored.text: r.features["subject"] for r in ranked}
+    assert ranked[0].scored.text == "Ronan Quill" and signals["Ronan Quill"] == 1.0
+    assert signals.get("Harbour Deck", 0.0) == 0.0
+
+
 def test_a_place_keeps_its_state():
     text = ev("Dollar Radio is an independent publishing house based in Columbus, Ohio.", "Dollar Radio")
     assert best("Where is Dollar Radio based?", [text]) == "Columbus, Ohio"
