@@ -56,7 +56,9 @@ KINDS = [
     {"game", "videogame"},
 ]
 # the kinds of thing a "which N" question names: "which Danish heavy metal band" -> band
-THING_NOUNS = frozenset().union(*KINDS) | frozenset("album episode opera musical play poem painting novel award prize".split())
+THING_NOUNS = frozenset().union(*KINDS) | frozenset(
+    "album episode opera musical play poem painting novel award prize comedy thriller".split()
+)
 YESNO_START = frozenset("is are was were do does did can could has have had will would should shall may might".split())
 _WH = re.compile(r"\b(who|whom|whose|when|where|which|what|how)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][\w'-]*")

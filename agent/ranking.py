@@ -168,10 +168,10 @@ def _described_as(text: str, sentence: str) -> str | None:
 
 
 def _description_fit(head: str | None, description: str, demonyms: set[str]) -> float:
-    """1 when a description ("American heavy metal band") is of the kind asked for, -1 when it is
-    of another kind or another nationality than the question's ("which Danish band"), 0 when
-    unsure; a person's kind is never held against them ("the author of Brand" is not whoever is
-    called an author)."""
+    """1 when a description ("American heavy metal band"; "1998 Telugu comedy film" for "which
+    comedy") is of the kind asked for, -1 when it is of another kind or another nationality than
+    the question's ("which Danish band"), 0 when unsure; a person's kind is never held against
+    them ("the author of Brand" is not whoever is called an author)."""
     words = description.split()
     said = {w for w in words if w in DEMONYMS}
     if demonyms and said:
@@ -181,7 +181,7 @@ def _description_fit(head: str | None, description: str, demonyms: set[str]) -> 
     head, category = head.split()[-1].lower(), words[-1].lower()
     if head in PERSON_NOUNS:
         return 0.0
-    if stem(head) == stem(category) or any(head in kind and category in kind for kind in KINDS):
+    if stem(head) in {stem(w.lower()) for w in words} or any(head in kind and category in kind for kind in KINDS):
         return 1.0
     return -1.0 if any(head in kind for kind in KINDS) else 0.0
 

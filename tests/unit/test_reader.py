@@ -421,6 +421,15 @@ def test_a_nationality_asked_for_is_checked_against_what_the_candidate_is_called
     assert signals["Ironvale"] == -1.0 and signals["Stormhelm"] == 1.0 and ranked[0].scored.text == "Stormhelm"
 
 
+def test_a_kind_asked_for_may_be_any_word_of_the_description():
+    film = ev("Low Tide (English: Ebb) is a 1998 Welsh comedy film produced by Gwen Ellis, with music by Mair Hughes.", "Low Tide")
+    question = "Which 1998 Welsh comedy produced by Gwen Ellis had music by the composer Mair Hughes?"
+    assert classify(question).head == "comedy"
+    ranked = rank_with_features(question, classify(question), extract_candidates([film], classify(question)), None, [film.title])
+    signals = {r.scored.text: r.features["described"] for r in ranked}
+    assert signals["Low Tide"] == 1.0 and ranked[0].scored.text == "Low Tide"
+
+
 def test_the_object_of_a_verb_with_its_preposition():
     text = ev("Fiona Macrae wrote for the Glasgow Herald for two decades before founding Thistle Records.", "Fiona Macrae")
     assert classify("Which newspaper did Fiona Macrae write for?").verb == "write for"
