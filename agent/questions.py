@@ -204,9 +204,15 @@ _EVENT_OF = r"(?:(?:the\s+)?(?:forming|formation|founding|birth|death|release|cr
 _OPTION = r"((?:the\s+)?[A-Z0-9][\w'.&-]*(?:\s+(?:[A-Z0-9(][\w'.&()-]*|of|the|de|and|du|von|van|da|la|le))*)"
 
 
+_WHICH_OF_THEM = r"Which\s+(?:one\s+|of\s+(?:the\s+two|them|these|the\s+two\s+\w+)\s+)?(?:was|is|were|are|had|has|did|does)\b"
+
+
 def choice_options(question: str) -> tuple[str, ...]:
-    """The two named options of "..., A or B?" questions; empty when there are none."""
+    """The two named options of "..., A or B?" questions (or of "A and B ... . Which ...?"); empty
+    when there are none."""
     m = re.search(_OPTION + r",?\s+or\s+" + _EVENT_OF + _OPTION + r"\s*\??\s*$", question.strip())
+    if not m:  # "A and B were founded in the 1950s. Which was the first to serve pizza?"
+        m = re.match(_OPTION + r"\s+and\s+" + _OPTION + r"\s+[a-z][^.?]*\.\s+" + _WHICH_OF_THEM + r"[^.]*\?\s*$", question.strip())
     if not m:
         return ()
     a, b = (_strip_article(x) for x in (m.group(1), m.group(2)))

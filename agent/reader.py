@@ -354,6 +354,9 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
             fit *= 0.6
         if known is None and re.search(r", [A-Z]", text):
             fit *= 1.05  # "Columbus, Ohio" says more than Columbus
+    if qtype.head in _SHORT_FORMS:  # "what is the abbreviation of X": "LXF", not "Linux Format" or "UK"
+        short = re.fullmatch(r"[A-Z][A-Z0-9&.]{1,7}", text) is not None
+        return fit * (1.5 if short and _ABBREVIATED.search(sentence) else 1.0 if short else 0.3)
     if qtype.kind == "date" and qtype.head == "weekday":
         fit = 1.0 if re.fullmatch(rf"(?:{WEEKDAYS})s?", text) else 0.2
     if qtype.kind == "number" and qtype.head == "frequency":
@@ -368,6 +371,10 @@ def type_fit(qtype: QuestionType, text: str, kind: Kind, sentence: str = "", lab
     if qtype.verb and kind in ("phrase", "name", "title") and _object_of(qtype.verb, text, sentence):
         fit = max(fit, 1.0)  # "The Vision Team owns the image search service": what it owns, whatever its case
     return fit
+
+
+_SHORT_FORMS = frozenset("abbreviation acronym initialism initials".split())
+_ABBREVIATED = re.compile(r"\b(?:abbreviat\w*|acronym|short for|shortened|known as)\b", re.IGNORECASE)
 
 
 def _after_verb(verb: str) -> str:

@@ -58,6 +58,8 @@ def yes_no(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
     if len(subjects) >= 2 and same and same.group(1) in _AGENT_NOUNS:
         agents = [_agents(_about(s, evidence), exclude=subjects) for s in subjects[:2]]
         covered = bool(agents[0] & agents[1])
+    elif len(subjects) >= 2 and same and None not in (units := [_named_unit(_about(s, evidence), same.group(1)) for s in subjects[:2]]):
+        covered = units[0] == units[1]  # "in Jiangsu province" and "in Jiangxi province": not the same province
     elif len(subjects) >= 2 and same:
         places = [_first_place(_about(s, evidence), exclude=subjects) for s in subjects[:2]]
         covered = None not in places and places[0] == places[1]
@@ -114,6 +116,22 @@ def _description(text: str) -> list[str]:
     lead = _lead(text)
     m = _IS_A.search(lead)
     return [w.strip("\"'") for w in m.group(1).split() if w.lower() not in STOPWORDS] if m else []
+
+
+def _named_unit(text: str, unit: str) -> str | None:
+    """The first name a passage gives a unit of the kind asked ("in Jiangsu province" -> Jiangsu
+    for "the same province"; "County Mayo"), or None."""
+    if unit not in _UNITS:
+        return None
+    name = r"((?:[A-Z][\w'’-]+\s+){1,3}?)"
+    after = r"((?:[A-Z][\w'’-]+\s*){1,3})"
+    m = re.search(rf"\b{name}(?i:{unit})\b|\b(?i:{unit})\s+of\s+{after}|\b{unit.capitalize()}\s+{after}", text)
+    found = next((g.strip() for g in m.groups() if g), None) if m else None
+    return found if found and found.split()[0] not in _NOT_A_NAME else None
+
+
+_UNITS = frozenset("province prefecture county district region canton department oblast".split())  # states and countries: _first_place
+_NOT_A_NAME = frozenset("The A An In Its Their His Her".split())
 
 
 def _first_place(text: str, exclude: Sequence[str]) -> str | None:

@@ -65,6 +65,10 @@ def test_choice_questions_carry_their_options():
     assert choice_options("Who manages the Payments team?") == ()
     # an event of each option, compared by its year
     assert choice_options("Which came first the forming of Copper Fields or the birth of Tom Ashby?") == ("Copper Fields", "Tom Ashby")
+    # the options named in a sentence before "Which was ...?"
+    question = "Harbour Pies and Crane Bakery opened in the 1950s within a year of each other. Which was the first to sell bread?"
+    assert choice_options(question) == ("Harbour Pies", "Crane Bakery")
+    assert choice_options("Dana Kim and Omar Haddad lead teams. Who manages the billing team?") == ()
 
 
 @given(st.text(max_size=200))

@@ -146,12 +146,24 @@ def test_choice_by_earliest_year():
             "Ed Wood was a filmmaker from the United States.",
             "Ed Wood was an Irish filmmaker.",
         ),
+        (  # the same province: the name each passage gives its province
+            "Are Lanxi and Wuyuan situated in the same province?",
+            ("Lanxi", "Lanxi is a county-level city in Zhejiang province, China. It borders Anhui."),
+            "Wuyuan",
+            "Wuyuan is a county in northeastern Zhejiang province, China.",
+            "Wuyuan is a county in northeastern Jiangxi province, China, bordering Zhejiang.",
+        ),
     ],
 )
 def test_yes_no_from_what_each_subject_passage_says(question, first, second, yes_if, no_if):
     one = ev(first[1], first[0])
     assert judge_choice(question, classify(question), [one, ev(yes_if, second, 1)])[0].text == "yes"
     assert judge_choice(question, classify(question), [one, ev(no_if, second, 1)])[0].text == "no"
+
+
+def test_an_abbreviation_question_gets_the_short_form_the_passage_gives():
+    magazine = ev("Harbour Weekly was the UK's first sailing magazine. Harbour Weekly is commonly abbreviated to HWK.", "Harbour Weekly")
+    assert best("What is the abbreviation of Harbour Weekly?", [magazine]) == "HWK"
 
 
 def test_in_common_is_what_both_first_sentences_say_the_subjects_are():
