@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agent.descriptions import described_as
 from agent.gazetteer import DEMONYMS
 from agent.questions import KINDS, PERSON_NOUNS, STOPWORDS, QuestionType, content_words, stem, stems, verb_forms
 from agent.reader import REFERS_BACK, Candidate, Scored, type_fit
@@ -129,7 +130,7 @@ def rank_with_features(
         score = sum(weights[name] * value for name, value in mention.items())
         c = _as_titled(c, subjects)
         key = c.text.lower()
-        if (qtype.head or q_demonyms) and (description := _described_as(c.text, c.sentence)):
+        if (qtype.head or q_demonyms) and (description := described_as(c.sentence, c.text)):
             described[key] = _description_fit(qtype.head, description, q_demonyms)
         named = c.text.split()[-1] in c.sentence  # "It was released ...": a reference to the passage's subject, not a mention
         counts[key] = counts.get(key, 0) + named
@@ -153,18 +154,6 @@ def rank_with_features(
         ranked.append(Ranked(Scored(s.text, s.kind, score, s.type_ok, s.passages, s.sentence), {**mention, **whole}))
     ranked.sort(key=lambda r: (-r.scored.score, r.scored.text))
     return ranked
-
-
-def _described_as(text: str, sentence: str) -> str | None:
-    """What a sentence that opens with ``text`` says it is: '"Falling Away from Me" is a song by
-    Korn' -> "song"; "X is the third episode of the season" -> "third episode"; else None."""
-    m = re.match(
-        rf"^\W*{re.escape(text)}\W*(?:\([^()]*\)\s*)?(?:is|was|are|were)\s+(?:an?|the)\s+((?:[\w'-]+\s+){{0,4}}?[a-z][\w-]*)"
-        r"(?=\s+(?:by|of|in|on|from|for|that|which|who|with|and|based|headquartered|located|founded|formed|released|written"
-        r"|directed|produced)\b|[,.;(]|$)",
-        sentence,
-    )
-    return m.group(1) if m else None
 
 
 def _description_fit(head: str | None, description: str, demonyms: set[str]) -> float:

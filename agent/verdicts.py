@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from agent.descriptions import described_as
 from agent.gazetteer import COUNTRIES, DEMONYMS, US_STATES
 from agent.questions import STOPWORDS, QuestionType, content_words
 from agent.reader import NAME, SENTENCE, SENTENCE_STARTERS, YEAR, Scored
@@ -104,18 +105,11 @@ def profession(question: str, evidence: Sequence[Evidence]) -> list[Scored]:
     return [Scored(" ".join(words), "phrase", 0.2, True, tuple(passages), "")] if words else []  # a lone option: moderate at most
 
 
-_IS_A = re.compile(
-    r"\b(?:is|was|are|were)\s+(?:(?:an?|the|one of the)\s+)?"
-    r"(.+?)(?=[,;.(]|\s+(?:who|whose|which|that|born|from|in|of|for|and|best|known)\b|$)"
-)
-
-
 def _description(text: str) -> list[str]:
     """The content words of what a passage's first sentence says its subject is ("X (1934) is an
     American poet born in Buffalo": American, poet)."""
-    lead = _lead(text)
-    m = _IS_A.search(lead)
-    return [w.strip("\"'") for w in m.group(1).split() if w.lower() not in STOPWORDS] if m else []
+    said = described_as(_lead(text))
+    return [w.strip("\"'") for w in said.split() if w.lower() not in STOPWORDS] if said else []
 
 
 def _named_unit(text: str, unit: str) -> str | None:
