@@ -88,6 +88,15 @@ def rank_with_features(
         sentences = {(c.passage, c.sentence): c for c in candidates}
         filled = [(c, slot.search(c.sentence)) for c in sentences.values()]
         candidates = [*candidates, *(Candidate(m.group(1), "phrase", c.passage, c.sentence, c.previous) for c, m in filled if m)]
+    if doer:  # a name that opens a sentence doing the question's verb ("Quill produced the soundtrack")
+        sentences = {(c.passage, c.sentence): c for c in candidates}
+        opener = re.compile(rf"([A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*)\s+(?:\w+ly\s+)?{doer.pattern}")
+        opened = [(c, opener.match(c.sentence)) for c in sentences.values()]
+        named = [c for c in candidates if c.label != "NP"]  # a noun phrase says nothing of what kind of thing a name is
+        labels, known = {c.text: c.label for c in named if c.label}, {(c.text, c.sentence) for c in named}
+        found = [Candidate(m[1], "name", c.passage, c.sentence, c.previous, labels.get(m[1], "")) for c, m in opened if m]
+        found = [c for c in found if (c.text, c.sentence) not in known]
+        candidates = [*candidates, *found]
     q_demonyms = {w for w in re.findall(r"[A-Z][a-z]+", question) if w in DEMONYMS}  # "which Danish band"
     contexts = sorted({_context(c) for c in candidates})  # a sentence with the one before it ("It is ...")
     sims = dict(zip(contexts, similarity(contexts), strict=True)) if similarity and contexts else {}
@@ -102,8 +111,11 @@ def rank_with_features(
         fit = type_fit(qtype, c.text, c.kind, c.sentence, c.label)
         if fit == 0.0:
             continue
-        if slot and (filler := slot.search(c.sentence)) and filler.group(1).lower() == c.text.lower():
-            fit = max(fit, 1.0)  # "... depictions of what?": the words before the question word come right before it
+        if slot and (filler := slot.search(c.sentence)) and re.fullmatch(rf"{re.escape(filler.group(1))}(?:, [A-Z][\w ]*)?", c.text, re.I):
+            fit = max(fit, 1.0) * 1.2  # "... depictions of what?": the words before the question word come right before it
+        does = bool(doer and c.kind == "name" and _does(c, doer))
+        if does and c.label in ("", "PERSON"):  # the tagger may know better: "Jordan met ..." as a country
+            fit = max(fit, 0.9)  # "Quill produced the soundtrack": a surname alone, but the one who did it
         if c.text not in c.sentence and qtype.head in ("country", "nation") and not _ORIGIN.search(q_low):
             fit *= 0.5  # a country read from "an English writer" says where someone is from, not where they were sent
         c_words = set(content_words(c.text))
@@ -124,7 +136,7 @@ def rank_with_features(
             "lexical": lexical,
             "passage_rank": 1 / (1 + c.passage),
             "near": _near_question_word(c, q_words),
-            "subject": 1.0 if doer and _does(c, doer) else 0.0,
+            "subject": 1.0 if does else 0.0,
         }
         mention = {name: fit * value for name, value in signals.items()}
         score = sum(weights[name] * value for name, value in mention.items())
@@ -176,10 +188,10 @@ def _description_fit(head: str | None, description: str, demonyms: set[str]) -> 
 
 
 def _slot(question: str) -> re.Pattern[str] | None:
-    """For a question that ends with its question word ("X is known for his depictions of what?"),
-    the words before it, followed by the span that fills their place ("depictions of | urban
-    landscapes"); None for other questions."""
-    m = re.search(r"((?:[\w'-]+\s+){1,2}?[\w'-]+)\s+(?:what|whom|who)\s*\?$", question.strip(), re.IGNORECASE)
+    """For a question that ends with its question word ("X is known for his depictions of what?",
+    "... has a second campus in which city?"), the words before it, followed by the span that
+    fills their place ("depictions of | urban landscapes"); None for other questions."""
+    m = re.search(r"((?:[\w'-]+\s+){1,2}?[\w'-]+)\s+(?:what|whom|who|(?:which|what)\s+[a-z]+)\s*\?$", question.strip(), re.IGNORECASE)
     if not m or not any(w not in STOPWORDS for w in m.group(1).lower().split()):
         return None
     words = r"\s+".join(map(re.escape, m.group(1).split()))

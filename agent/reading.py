@@ -19,7 +19,7 @@ from agent.evidence import cite, format_evidence, unique
 from agent.llm import LLM, LLMError, ScoresOptions, ask_structured
 from agent.questions import QuestionType, classify
 from agent.ranking import rank
-from agent.reader import Scored, extract_candidates
+from agent.reader import YEAR, Scored, extract_candidates
 from agent.settings import Settings
 from agent.tagger import Tagger
 from agent.types import Citation, Evidence, LLMCall, Stage
@@ -120,7 +120,7 @@ def read(
         chosen = max(contenders, key=lambda c: c.score + (settings.reader_llm_weight if c is picked else 0.0))
     spans = () if chosen.kind == "yesno" else tuple(i for i, e in enumerate(evidence) if chosen.text.lower() in e.text.lower())
     return Reading(
-        answer=chosen.text,
+        answer=_year_only(question, chosen),
         qtype=qtype,
         options=tuple(s.text for s in top),
         passages=spans or chosen.passages,
@@ -130,6 +130,15 @@ def read(
         calls=calls,
         notes=notes,
     )
+
+
+def _year_only(question: str, chosen: Scored) -> str:
+    """The year of a full date for "In what year ...?" ("4 May 1966" -> 1966); the span as read otherwise."""
+    year = YEAR.search(chosen.text) if chosen.kind == "date" and _WHAT_YEAR.search(question) else None
+    return year.group(1) if year else chosen.text
+
+
+_WHAT_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
 
 
 def _prompt(template: str, question: str, evidence: Sequence[Evidence], options: list[str], settings: Settings) -> str:

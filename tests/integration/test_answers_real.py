@@ -233,6 +233,11 @@ def encyclopedia_rag(tmp_path_factory, offline_env):
         # what each person's first sentence says they are
         ("What do Callum Reid and Fiona Macrae have in common?", "Scottish", 0),
         ("What was the profession of Tomas Lindgren?", "film director", 0),
+        # asked in the passive, the doer named by surname; a question word inside a clause about
+        # "a University"; two places compared by the provinces their articles name
+        ("The soundtrack of the film Low Tide was produced by a man born in what year?", "1966", 2),
+        ("Lena Ward is the head coach at a University which also has a second campus in which city?", "Cedar Falls", 2),
+        ("Are Tarnow Vale and Brenmouth situated in the same province?", "no", 0),
     ],
 )
 def test_an_encyclopedia_is_answered_hop_by_hop(encyclopedia_rag, question, expected, hops):

@@ -433,6 +433,23 @@ def test_a_nationality_asked_for_is_checked_against_what_the_candidate_is_called
     assert signals["Ironvale"] == -1.0 and signals["Stormhelm"] == 1.0 and ranked[0].scored.text == "Stormhelm"
 
 
+def test_a_surname_opening_a_sentence_is_the_doer_not_the_name_after_it():
+    soundtrack = ev("Quill produced the soundtrack on a portable Harbour Deck recorder in a hotel room.", "Low Tide (soundtrack)")
+    assert best("The soundtrack of Low Tide was produced by what man?", [soundtrack]) == "Quill"
+
+
+def test_the_span_after_the_question_s_own_words_fills_a_which_noun_slot():
+    university = ev("The main campus is in Dunmore, and the university also has a second campus in Cedar Falls.", "Harrow University")
+    assert best("Harrow University also has a second campus in which city?", [university]) == "Cedar Falls"
+
+
+def test_in_what_year_gets_the_year_of_a_full_date():
+    person = ev("Ronan Quill (born 4 May 1966) is an Irish composer.", "Ronan Quill")
+    reading = read("Ronan Quill was born in what year?", [person], llm=FakeLLM([]), settings=Settings(reader="score"))
+    assert reading.answer == "1966"
+    assert read("When was Ronan Quill born?", [person], llm=FakeLLM([]), settings=Settings(reader="score")).answer == "4 May 1966"
+
+
 def test_a_kind_asked_for_may_be_any_word_of_the_description():
     film = ev("Low Tide (English: Ebb) is a 1998 Welsh comedy film produced by Gwen Ellis, with music by Mair Hughes.", "Low Tide")
     question = "Which 1998 Welsh comedy produced by Gwen Ellis had music by the composer Mair Hughes?"
