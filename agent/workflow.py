@@ -116,7 +116,7 @@ def warmup(state: AgentState, runtime: Runtime[Context]) -> dict:
     return update
 
 
-def _sink_asks_otherwise(dag: Plan, question: str) -> str | None:
+def _sink_not_a_question(dag: Plan, question: str) -> str | None:
     """Why the last sub-question of a rule plan cannot answer ``question`` ("Lover Come Back
     contained #1?" is no question), or None when it is a question."""
     sink = dag.last_sink([n.id for n in dag.nodes])
@@ -163,7 +163,7 @@ def plan(state: AgentState, runtime: Runtime[Context]) -> dict:
         if source == "rules" and len(dag.nodes) < 2:
             reason = "no nested description to resolve first"
         elif source == "rules" and not dag.parts:
-            reason = _sink_asks_otherwise(dag, question)
+            reason = _sink_not_a_question(dag, question)
         if reason:
             fallbacks.append(f"degenerate plan ({reason}); using the question as a single node")
             dag, source = Plan.single(question), "fallback"
