@@ -39,6 +39,8 @@ NUMBER_WORDS = re.compile(
     r"(of|is|was|for|per)|(average|mean|annual|total|usual) [\w ]{0,20}?(snowfall|rainfall|"
     r"temperature|population|height|elevation|length|distance|area|depth|speed|weight|capacity|attendance|revenue|income)"
     r"|(snowfall|rainfall|temperature|population|elevation|attendance|revenue|debt|gdp)\b)\b"
+    # the amount named last: "What is the annual membership fee?"
+    rf"|^(?:what|which)\s+(?:is|was|are|were)\s+(?:the|a|an|its|their|his|her)\s+[\w' -]{{0,40}}?\b(?:{_AMOUNT_NOUNS})s?\s*\??\s*$"
 )
 # nouns that name the same kind of thing
 KINDS = [

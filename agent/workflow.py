@@ -340,7 +340,8 @@ def final(state: AgentState, runtime: Runtime[Context]) -> dict:
         answer = sink.answer
         signals = {"typed": True, "agrees": same_answer(answer, plain), "margin": support.get(f"node{sink.id}_margin", 0.0)}
     else:
-        hops = [r.answer for r in results.values() if sink is None or r.id != sink.id]
+        # earlier hops' answers are not the answer; a single node asks the question itself, so its answer is no hop
+        hops = [r.answer for r in results.values() if sink is None or r.id != sink.id] if dag is not None and len(dag.nodes) > 1 else []
         reading = ctx.read(question, evidence, stage="final", exclude=hops, shown_first=plain_evidence)
         answer, calls, fallbacks = reading.answer, reading.calls, list(reading.notes)
         signals = {"typed": reading.typed, "agrees": same_answer(answer, plain) and not changed, "margin": reading.lead}

@@ -103,6 +103,20 @@ def test_a_versioned_policy_amount_now_and_as_of(tmp_path, offline_env):
     assert "$150" in then.answer and "2024" not in then.answer, then.answer
 
 
+def test_an_amount_named_at_the_end_of_the_question_now_and_as_of(tmp_path, offline_env):
+    """ "What is the annual membership fee?": the amount noun ends the question (it was read as a
+    thing, and answered with a person now and with the header date as of 2024)."""
+    docs = tmp_path / "docs"
+    fees = "---\ntitle: Membership fees\ndate: {date}\n---\n\nEffective {date}.\n\nThe annual membership fee is {fee} per member.\n"
+    people = {"marsh.md": "# Hattie Marsh\n\nHattie Marsh (born 12 March 1971) runs the Bramblewick Cider Cooperative.\n"}
+    with DagRAG.open(tmp_path / "kb", clarify_budget=0) as rag:
+        rag.ingest([write(docs, {**people, "fees.md": fees.format(date="2023-01-01", fee="£40")})])
+        rag.ingest([write(docs, {"fees.md": fees.format(date="2025-03-01", fee="£55")})])
+        now = rag.ask("What is the annual membership fee?")
+        then = rag.ask("What is the annual membership fee?", as_of=datetime(2024, 6, 1, tzinfo=timezone.utc))
+    assert now.answer == "£55 per member" and then.answer == "£40 per member", (now.answer, then.answer)
+
+
 def test_a_policy_dated_by_its_effective_line(tmp_path, offline_env):
     """No front matter: the "Effective <date>" line under the heading says when each version holds."""
     docs = tmp_path / "docs"

@@ -252,3 +252,12 @@ def test_a_rule_plan_whose_last_step_is_no_question_falls_back_to_plain_rag():
     assert answer.plan_source == "fallback" and [n.question for n in answer.nodes] == [question]
     assert "the last sub-question ('Low Tide contained #1?') is no question" in answer.fallbacks[0]
     assert answer.fallbacks[-1] == "single-node plan answered by the warm-up (plain RAG)"
+
+
+def test_a_single_node_fallback_keeps_its_own_answer():
+    # no typed span, the model's warm-up reply unusable: the question becomes one node, whose answer
+    # is the question's own, not an earlier hop to leave out (it was, and the header date won)
+    retriever = LexicalRetriever([("Fees", "Effective 2023-01-01. The annual membership charge is £40 per member.")])
+    answer = run(FakeLLM(["bad", "bad again"]), retriever, question="What is the annual membership charge?", reader="score")
+    assert answer.plan_source == "fallback" and [n.answer for n in answer.nodes] == ["£40 per member"]
+    assert answer.answer == "£40 per member"

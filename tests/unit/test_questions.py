@@ -58,6 +58,13 @@ def test_what_does_x_verb_names_the_verb_whose_object_answers(question, verb):
     assert classify(question).verb == verb
 
 
+def test_an_amount_named_last_asks_for_a_number():
+    assert classify("What is the annual membership fee?").kind == "number"
+    assert classify("What was the final total?").kind == "number"
+    assert classify("Who scored the most points in total?").kind == "person"
+    assert classify("What is the name of the band?").kind == "entity"
+
+
 def test_choice_questions_carry_their_options():
     assert classify("Which band was formed first The Exies or Circus Diablo ?").options == ("The Exies", "Circus Diablo")
     assert classify("Who is the oldest, Sid Haig or Vic Darchinyan?").kind == "choice"
