@@ -84,12 +84,11 @@ def rank_with_features(
     q_low = question.lower()
     slot = _slot(question)
     doer = _doer_verb(question) if qtype.kind == "person" else None
+    sentences = {(c.passage, c.sentence): c for c in candidates}  # one candidate of each sentence
     if slot:  # the span that fills the question word's place is a candidate, whatever the patterns found
-        sentences = {(c.passage, c.sentence): c for c in candidates}
         filled = [(c, slot.search(c.sentence)) for c in sentences.values()]
         candidates = [*candidates, *(Candidate(m.group(1), "phrase", c.passage, c.sentence, c.previous) for c, m in filled if m)]
     if doer:  # a name that opens a sentence doing the question's verb ("Quill produced the soundtrack")
-        sentences = {(c.passage, c.sentence): c for c in candidates}
         opener = re.compile(rf"([A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*)\s+(?:\w+ly\s+)?{doer.pattern}")
         opened = [(c, opener.match(c.sentence)) for c in sentences.values()]
         named = [c for c in candidates if c.label != "NP"]  # a noun phrase says nothing of what kind of thing a name is

@@ -263,6 +263,12 @@ def best_titled(question: str, evidence: list[Evidence]) -> str:
     return rank(question, qtype, extract_candidates(evidence, qtype), titles=[e.title for e in evidence])[0].text
 
 
+def ranked_with_signals(question: str, evidence: list[Evidence], titled: bool = True) -> list:
+    """The ranking of ``question`` over ``evidence`` with each candidate's signals (no similarity)."""
+    qtype = classify(question)
+    return rank_with_features(question, qtype, extract_candidates(evidence, qtype), None, [e.title for e in evidence] if titled else ())
+
+
 def test_a_nationality_is_never_a_person():
     text = ev("The sitcom was a South Korean production. Sulli Choi starred in it.", "Sitcom")
     assert best("Who starred in the sitcom?", [text]) == "Sulli Choi"
@@ -305,7 +311,7 @@ def test_a_one_word_name_opening_its_own_article_is_a_candidate():
 def test_who_did_it_is_the_subject_of_the_verb_not_a_name_beside_it():
     engineer = ev("Conn Delaney was an Irish engineer. He designed the Kestrel glider, which Elsie Marrow flew.", "Conn Delaney")
     question = "Who designed the Kestrel glider?"
-    ranked = rank_with_features(question, classify(question), extract_candidates([engineer], classify(question)), None, [engineer.title])
+    ranked = ranked_with_signals(question, [engineer])
     signals = {r.scored.text: r.features["subject"] for r in ranked}
     assert ranked[0].scored.text == "Conn Delaney" and signals == {**signals, "Conn Delaney": 1.0, "Elsie Marrow": 0.0}
     passive = ev("The Kestrel glider was designed by Conn Delaney and flown by Elsie Marrow.", "Kestrel")
@@ -318,7 +324,7 @@ def test_asked_in_the_passive_the_doer_is_found_by_the_surname_the_passage_uses(
         "Ronan Quill",
     )
     question = "The score of the film Low Tide was produced by what man?"
-    ranked = rank_with_features(question, classify(question), extract_candidates([score], classify(question)), None, [score.title])
+    ranked = ranked_with_signals(question, [score])
     signals = {r.scored.text: r.features["subject"] for r in ranked}
     assert ranked[0].scored.text == "Ronan Quill" and signals["Ronan Quill"] == 1.0
     assert signals.get("Harbour Deck", 0.0) == 0.0
@@ -395,7 +401,7 @@ def test_the_spouse_is_who_the_person_is_married_to():
 def test_a_sentence_that_opens_with_a_pronoun_is_about_its_passage():
     text = ev("Fiona Macrae was born in 1950 and was a Scottish music journalist. She was appointed MBE in 2004.", "Fiona Macrae")
     question = "When was Fiona Macrae appointed MBE?"
-    ranked = rank_with_features(question, classify(question), extract_candidates([text], classify(question)), None, [text.title])
+    ranked = ranked_with_signals(question, [text])
     lexical = {r.scored.text: r.features["lexical"] for r in ranked}
     assert ranked[0].scored.text == "2004" and lexical["2004"] >= 2 * lexical["1950"]  # "She" is Fiona Macrae: all four words match
 
@@ -416,8 +422,7 @@ def test_a_sentence_about_it_offers_its_passage_s_subject_and_what_it_is_called_
     )
     episode = ev('"The Lost Keys" is the third episode of the second season of Harbour Lights.', "The Lost Keys", 1)
     question = "What song debuted in the third episode of Harbour Lights?"
-    qtype = classify(question)
-    ranked = rank_with_features(question, qtype, extract_candidates([song, episode], qtype), None, [song.title, episode.title])
+    ranked = ranked_with_signals(question, [song, episode])
     signals = {r.scored.text: r.features for r in ranked}
     assert ranked[0].scored.text == "Falling Leaves"  # "It" of its passage, a song by its first sentence
     assert signals["Falling Leaves"]["described"] == 1.0 and signals["The Lost Keys"]["described"] == -1.0
@@ -428,7 +433,7 @@ def test_a_nationality_asked_for_is_checked_against_what_the_candidate_is_called
     american = ev("Ironvale is an American heavy metal band from Oakland. Later, Ironvale released a demo compilation.", "Ironvale")
     danish = ev("Stormhelm are a Danish heavy metal band from Aarhus. Later, Stormhelm released a demo compilation.", "Stormhelm", 1)
     question = "Which Danish heavy metal band released a demo compilation?"
-    ranked = rank_with_features(question, classify(question), extract_candidates([american, danish], classify(question)), None)
+    ranked = ranked_with_signals(question, [american, danish], titled=False)
     signals = {r.scored.text: r.features["described"] for r in ranked}
     assert signals["Ironvale"] == -1.0 and signals["Stormhelm"] == 1.0 and ranked[0].scored.text == "Stormhelm"
 
@@ -454,7 +459,7 @@ def test_a_kind_asked_for_may_be_any_word_of_the_description():
     film = ev("Low Tide (English: Ebb) is a 1998 Welsh comedy film produced by Gwen Ellis, with music by Mair Hughes.", "Low Tide")
     question = "Which 1998 Welsh comedy produced by Gwen Ellis had music by the composer Mair Hughes?"
     assert classify(question).head == "comedy"
-    ranked = rank_with_features(question, classify(question), extract_candidates([film], classify(question)), None, [film.title])
+    ranked = ranked_with_signals(question, [film])
     signals = {r.scored.text: r.features["described"] for r in ranked}
     assert signals["Low Tide"] == 1.0 and ranked[0].scored.text == "Low Tide"
 
